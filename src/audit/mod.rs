@@ -1,0 +1,216 @@
+//! The audit event and its SHA-256 hash chain. Events hold identifiers,
+//! states and codes only — never a child's name, date of birth or postcode.
+//! Appending happens inside store transactions (see `store`).
+
+use ring::digest;
+use serde::{Deserialize, Serialize};
+
+/// What happened. The list grows with kim; names are stable once written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    Received,
+    Matched,
+    NeedsReview,
+    Reviewed,
+    AlertQueued,
+    DeliveryAttempt,
+    Delivered,
+    Failed,
+    Escalated,
+    Withdrawn,
+    Purged,
+    AdminAccess,
+    ConfigLoaded,
+    KeyRotated,
+    Started,
+    Stopped,
+}
+
+/// An event before it joins the chain.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Refs {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub receipt: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub child: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub school_urn: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alert_id: Option<String>,
+}
+
+/// One link of the chain, as stored (JSON) in the `audit` tree under its
+/// big-endian sequence number.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEvent {
+    pub seq: u64,
+    pub time: jiff::Timestamp,
+    pub kind: EventKind,
+    /// `force:ID`, `admin:USER` or `system`.
+    pub actor: String,
+    #[serde(flatten)]
+    pub refs: Refs,
+    /// Non-personal outcome details (states, reason codes, SMTP codes).
+    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+    pub detail: serde_json::Map<String, serde_json::Value>,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+/// The hash of the empty chain's head.
+pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// The chain's head: the last sequence number and its hash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Head {
+    pub seq: u64,
+    pub hash: String,
+}
+
+impl Default for Head {
+    fn default() -> Self {
+        Self {
+            seq: 0,
+            hash: GENESIS.to_owned(),
+        }
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
+}
+
+impl AuditEvent {
+    /// Builds the next event after `head`, computing its hash.
+    pub fn next(
+        head: &Head,
+        time: jiff::Timestamp,
+        kind: EventKind,
+        actor: String,
+        refs: Refs,
+        detail: serde_json::Map<String, serde_json::Value>,
+    ) -> Self {
+        let mut ev = Self {
+            seq: head.seq + 1,
+            time,
+            kind,
+            actor,
+            refs,
+            detail,
+            prev_hash: head.hash.clone(),
+            hash: String::new(),
+        };
+        ev.hash = ev.compute_hash();
+        ev
+    }
+
+    /// SHA-256 over the event's JSON with an empty `hash` field; the JSON
+    /// includes `prev_hash`, which links the chain.
+    pub fn compute_hash(&self) -> String {
+        let mut copy = self.clone();
+        copy.hash = String::new();
+        let bytes = serde_json::to_vec(&copy).expect("audit events serialize");
+        hex(digest::digest(&digest::SHA256, &bytes).as_ref())
+    }
+
+    pub fn head(&self) -> Head {
+        Head {
+            seq: self.seq,
+            hash: self.hash.clone(),
+        }
+    }
+}
+
+/// Why a chain does not verify: the first bad sequence number and the cause.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("audit event {seq}: {why}")]
+pub struct ChainError {
+    pub seq: u64,
+    pub why: String,
+}
+
+/// Checks that `events` (in order, starting after `start`) form an unbroken
+/// chain. Returns the new head.
+pub fn verify_chain<'a>(
+    start: &Head,
+    events: impl IntoIterator<Item = &'a AuditEvent>,
+) -> Result<Head, ChainError> {
+    let mut head = start.clone();
+    for ev in events {
+        let expected = head.seq + 1;
+        if ev.seq != expected {
+            return Err(ChainError {
+                seq: expected,
+                why: format!("missing or out of order (found sequence {})", ev.seq),
+            });
+        }
+        if ev.prev_hash != head.hash {
+            return Err(ChainError {
+                seq: ev.seq,
+                why: "prev_hash does not match the previous event".into(),
+            });
+        }
+        if ev.compute_hash() != ev.hash {
+            return Err(ChainError {
+                seq: ev.seq,
+                why: "content does not match its hash (altered)".into(),
+            });
+        }
+        head = ev.head();
+    }
+    Ok(head)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chain(n: u64) -> Vec<AuditEvent> {
+        let mut head = Head::default();
+        (0..n)
+            .map(|i| {
+                let ev = AuditEvent::next(
+                    &head,
+                    jiff::Timestamp::from_second(1_700_000_000 + i as i64).unwrap(),
+                    EventKind::Received,
+                    "force:kent".into(),
+                    Refs {
+                        receipt: Some(format!("R{i}")),
+                        ..Refs::default()
+                    },
+                    serde_json::Map::new(),
+                );
+                head = ev.head();
+                ev
+            })
+            .collect()
+    }
+
+    #[test]
+    fn an_intact_chain_verifies() {
+        let c = chain(5);
+        assert_eq!(verify_chain(&Head::default(), &c).unwrap().seq, 5);
+    }
+
+    #[test]
+    fn altered_deleted_and_swapped_events_are_named() {
+        let mut c = chain(5);
+        c[2].actor = "force:met".into();
+        assert_eq!(verify_chain(&Head::default(), &c).unwrap_err().seq, 3);
+
+        let mut c = chain(5);
+        c.remove(3);
+        assert_eq!(verify_chain(&Head::default(), &c).unwrap_err().seq, 4);
+
+        let mut c = chain(5);
+        c.swap(1, 2);
+        assert_eq!(verify_chain(&Head::default(), &c).unwrap_err().seq, 2);
+    }
+}

@@ -1,0 +1,32 @@
+//! `kim certs dev`: development certificates (see certs/README.md).
+
+use std::path::Path;
+
+use super::{CliResult, Failure};
+use crate::pki::{write_dev_certs, PkiError};
+
+pub fn dev(out: &Path) -> CliResult {
+    let c = write_dev_certs(out).map_err(|e| match e {
+        PkiError::Exists(_) => Failure::usage(e),
+        other => Failure::failed(other),
+    })?;
+    println!(
+        "development certificates in {} (never use them in production):",
+        c.dir.display()
+    );
+    for (what, p) in [
+        ("dev CA", &c.ca_cert),
+        ("dev CA key", &c.ca_key),
+        ("server certificate (localhost, 127.0.0.1)", &c.server_cert),
+        ("server key", &c.server_key),
+        ("police CA bundle (client_ca)", &c.police_ca),
+        (
+            "police client certificate (relay.kent-police.example)",
+            &c.client_cert,
+        ),
+        ("police client key", &c.client_key),
+    ] {
+        println!("  {:<56} {}", what, p.display());
+    }
+    Ok(())
+}

@@ -1,0 +1,190 @@
+//! `kim demo`: the whole path on this machine in a temporary folder — dev
+//! certificates, a master key, a config, the daemon, and a police client
+//! sending sample notifications over mutual TLS — narrated on stdout.
+
+use std::path::Path;
+
+use anyhow::Context;
+use hyper::Method;
+use serde_json::json;
+
+use super::{check_config, CliResult, Failure};
+use crate::audit::{verify_chain, Head};
+use crate::pki::write_dev_certs;
+use crate::police_client::{Answer, PoliceClient};
+use crate::store::crypto::write_new_key;
+
+fn demo_config(dir: &Path) -> String {
+    format!(
+        r#"# Written by `kim demo`. Relative paths are relative to this file.
+[server]
+listen = "127.0.0.1:0"
+cert = "certs/server.crt"
+key = "certs/server.key"
+client_ca = "certs/police-ca.crt"
+
+[[forces]]
+id = "kent"
+name = "Kent Police"
+client_names = ["relay.kent-police.example"]
+
+[store]
+path = "store"
+master_key_file = "master.key"
+
+[mail]
+transport = "file"
+from = "Keep in mind <kim@council.example>"
+admin_email = "safeguarding@council.example"
+file_dir = "outbox"
+
+[admin]
+socket = "{}/admin.sock"
+
+[metrics]
+listen = "127.0.0.1:0"
+"#,
+        dir.display()
+    )
+}
+
+/// Sample notifications: fictional children, a two-child household.
+fn samples(now: jiff::Timestamp) -> Vec<serde_json::Value> {
+    let last_night = now - jiff::SignedDuration::from_hours(10);
+    vec![
+        json!({
+            "police_reference": "KNT/26/004512",
+            "incident": {
+                "occurred_at": last_night.to_string(),
+                "category": "domestic_abuse",
+                "summary_for_school": "Police attended a verbal argument at the home. No injuries."
+            },
+            "children": [{
+                "given_name": "Amelia", "family_name": "Khan", "other_names": ["Amy"],
+                "date_of_birth": "2014-03-09", "school_urn": "118765", "postcode": "ME14 1XX",
+                "involvement": "present",
+                "voice_of_child": "Spoken to by officers; said she was scared but is OK now."
+            }],
+            "officer": { "name": "PC 4411 Jones", "phone": "01622 000000", "email": "p.jones@police.example" }
+        }),
+        json!({
+            "police_reference": "KNT/26/004513",
+            "incident": { "occurred_at": last_night.to_string(), "category": "domestic_abuse" },
+            "children": [
+                { "given_name": "Oliwia", "family_name": "Nowak", "date_of_birth": "2012-07-21", "involvement": "witnessed" },
+                { "given_name": "Tomasz", "family_name": "Nowak", "date_of_birth": "2017-01-30", "involvement": "not_present" }
+            ]
+        }),
+    ]
+}
+
+fn show(label: &str, a: &Answer) {
+    println!("  {label}: HTTP {}", a.status);
+    let pretty = serde_json::to_string_pretty(&a.json()).unwrap_or_else(|_| a.text());
+    for line in pretty.lines() {
+        println!("      {line}");
+    }
+}
+
+pub fn main(keep: bool) -> CliResult {
+    super::init_logging(crate::config::LogFormat::Text, "warn");
+    let tmp = tempfile::Builder::new()
+        .prefix("kim-demo-")
+        .tempdir()
+        .context("cannot make a temporary folder")?;
+    let dir = tmp.path().to_owned();
+    println!(
+        "kim demo — everything runs on this machine, in {}\n",
+        dir.display()
+    );
+
+    println!("1. Development certificates (kim certs dev) and a master key (kim keys init)");
+    let certs = write_dev_certs(&dir.join("certs")).map_err(Failure::failed)?;
+    write_new_key(&dir.join("master.key")).map_err(Failure::failed)?;
+    let config_path = dir.join("kim.toml");
+    std::fs::write(&config_path, demo_config(&dir)).context("cannot write the demo config")?;
+    println!(
+        "   dev CA, server cert for localhost, police client cert for relay.kent-police.example"
+    );
+    println!("   config: {}\n", config_path.display());
+
+    let (cfg, tls, master) = check_config::load_checked(&config_path)?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(Failure::failed)?;
+    rt.block_on(async move {
+        println!("2. Starting the daemon (kim serve) with an encrypted store");
+        let running = super::serve::start(cfg, tls, master).await?;
+        let addr = running.addr;
+        let store = running.store.clone();
+        println!("   police API on https://{addr} (mutual TLS)\n");
+
+        let police = PoliceClient::new(&certs.ca_cert, Some((&certs.client_cert, &certs.client_key)))?;
+        let mut conn = police.connect(addr).await?;
+        println!("3. Kent Police's system sends notifications over mutual TLS");
+        let mut receipts = Vec::new();
+        let sent = samples(jiff::Timestamp::now());
+        for n in &sent {
+            let body = serde_json::to_vec(&n)?;
+            let a = conn.send(Method::POST, "/v1/notifications", Some(&body)).await?;
+            show(&format!("POST /v1/notifications ({})", n["police_reference"].as_str().unwrap_or("")), &a);
+            if let Some(r) = a.json()["receipt_id"].as_str() {
+                receipts.push(r.to_owned());
+            }
+        }
+        println!();
+
+        println!("4. The same notification sent again is recognised (200, original receipt)");
+        let again = serde_json::to_vec(&sent[0])?;
+        let a = conn.send(Method::POST, "/v1/notifications", Some(&again)).await?;
+        println!("  POST again: HTTP {} receipt {}\n", a.status, a.json()["receipt_id"]);
+
+        println!("5. A notification that breaks the contract gets problem+json, with no personal data echoed");
+        let bad = json!({
+            "police_reference": "KNT/26/004514",
+            "incident": { "occurred_at": "2026-11-22T21:40:00Z", "category": "domestic_abuse" },
+            "children": [{ "given_name": "Amelia", "family_name": "Khan", "date_of_birth": "2001-13-40", "involvement": "asleep" }],
+            "nickname": "x"
+        });
+        let a = conn.send(Method::POST, "/v1/notifications", Some(&serde_json::to_vec(&bad)?)).await?;
+        show("POST invalid", &a);
+        println!();
+
+        println!("6. The force polls delivery status (no personal data in the answer)");
+        for r in &receipts {
+            let a = conn.send(Method::GET, &format!("/v1/notifications/{r}"), None).await?;
+            show(&format!("GET /v1/notifications/{r}"), &a);
+        }
+        println!("   Children stay `queued` until the matching and delivery stages run (later releases).\n");
+
+        drop(conn);
+        running.shutdown().await?;
+        let events: Vec<_> = store.audit_events().collect::<Result<_, _>>()?;
+        let head = verify_chain(&Head::default(), &events).map_err(anyhow::Error::from)?;
+        println!("7. Stopped cleanly. The audit chain holds {} events and verifies (head {}…)", head.seq, &head.hash[..16]);
+        for ev in &events {
+            println!(
+                "   #{:<3} {:<10} {:<12} {}",
+                ev.seq,
+                serde_json::to_value(ev.kind)?.as_str().unwrap_or(""),
+                ev.actor,
+                ev.refs.receipt.as_deref().unwrap_or("")
+            );
+        }
+        Ok::<_, anyhow::Error>(())
+    })
+    .map_err(Failure::failed)?;
+
+    if keep {
+        let kept = tmp.keep();
+        println!(
+            "\nKept {} — run `kim --config {}/kim.toml serve` to start it again.",
+            kept.display(),
+            kept.display()
+        );
+    } else {
+        println!("\nRemoved the demo folder. Run `kim demo --keep` to keep it and look around.");
+    }
+    Ok(())
+}

@@ -1,0 +1,136 @@
+//! The command line (DESIGN §4c): clap definitions, logging set-up, and the
+//! mapping of outcomes to exit codes (0 success, 1 a check failed or the
+//! operation failed, 2 usage or configuration error).
+
+pub mod certs;
+pub mod check_config;
+pub mod demo;
+pub mod keys;
+pub mod serve;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// kim, the keep-in-mind relay.
+#[derive(Debug, Parser)]
+#[command(name = "kim", version, about, long_about = None)]
+pub struct Cli {
+    /// The configuration file.
+    #[arg(
+        long,
+        global = true,
+        env = "KIM_CONFIG",
+        default_value = "/etc/kim/kim.toml"
+    )]
+    pub config: PathBuf,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the daemon: the police HTTPS listener and the stages behind it.
+    Serve,
+    /// Validate the configuration (and the files it names) without starting.
+    CheckConfig {
+        /// The file to check (defaults to --config).
+        file: Option<PathBuf>,
+    },
+    /// Master key management.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Certificates for development and tests.
+    #[command(subcommand)]
+    Certs(CertsCommand),
+    /// Everything end to end in a temporary folder: dev certificates, a key,
+    /// the daemon, sample notifications from a police client over mTLS.
+    Demo {
+        /// Keep the demo folder afterwards instead of deleting it.
+        #[arg(long)]
+        keep: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Write a new 32-byte master key (mode 0400); never overwrites.
+    Init {
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CertsCommand {
+    /// A development CA, a server certificate for localhost and one police
+    /// client certificate (relay.kent-police.example).
+    Dev {
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+/// A failure with the exit code it deserves.
+#[derive(Debug)]
+pub struct Failure {
+    pub code: u8,
+    pub error: anyhow::Error,
+}
+
+impl Failure {
+    pub fn usage(error: impl Into<anyhow::Error>) -> Self {
+        Self {
+            code: 2,
+            error: error.into(),
+        }
+    }
+    pub fn failed(error: impl Into<anyhow::Error>) -> Self {
+        Self {
+            code: 1,
+            error: error.into(),
+        }
+    }
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(error: anyhow::Error) -> Self {
+        Self::failed(error)
+    }
+}
+
+pub type CliResult = Result<(), Failure>;
+
+/// Sets up tracing to stderr: text (journald adds timestamps) or JSON lines.
+pub fn init_logging(format: crate::config::LogFormat, default_filter: &str) {
+    use tracing_subscriber::EnvFilter;
+    let filter =
+        EnvFilter::try_from_env("KIM_LOG").unwrap_or_else(|_| EnvFilter::new(default_filter));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(false);
+    let _ = match format {
+        crate::config::LogFormat::Text => builder.try_init(),
+        crate::config::LogFormat::Json => builder.json().flatten_event(true).try_init(),
+    };
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve => serve::main(&cli.config),
+        Command::CheckConfig { file } => check_config::main(file.as_deref().unwrap_or(&cli.config)),
+        Command::Keys(KeysCommand::Init { out }) => keys::init(&out),
+        Command::Certs(CertsCommand::Dev { out }) => certs::dev(&out),
+        Command::Demo { keep } => demo::main(keep),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => {
+            eprintln!("kim: {:#}", f.error);
+            ExitCode::from(f.code)
+        }
+    }
+}

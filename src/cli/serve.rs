@@ -1,0 +1,236 @@
+//! `kim serve`: assemble the daemon from a checked config (store, TLS,
+//! listeners, background tasks), tell systemd when it is ready, and shut
+//! down in one place on SIGTERM/SIGINT: stop accepting, drain, flush, exit 0.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+use super::{check_config, CliResult, Failure};
+use crate::audit::{EventKind, Refs};
+use crate::config::Config;
+use crate::ingest::{self, http::AppState, tls};
+use crate::metrics::Metrics;
+use crate::store::crypto::MasterKey;
+use crate::store::Store;
+
+/// A daemon running inside this process (used by `serve` and `demo`).
+pub struct Running {
+    pub addr: SocketAddr,
+    pub metrics_addr: Option<SocketAddr>,
+    pub store: Arc<Store>,
+    stop: Option<oneshot::Sender<()>>,
+    done: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl Running {
+    /// Stops accepting, drains, appends the `stopped` audit event, flushes.
+    pub async fn shutdown(mut self) -> anyhow::Result<()> {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        self.done.await.context("the server task panicked")?
+    }
+}
+
+fn detail(pairs: &[(&str, serde_json::Value)]) -> serde_json::Map<String, serde_json::Value> {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), v.clone()))
+        .collect()
+}
+
+/// Opens the store, binds the listeners and starts serving.
+pub async fn start(
+    cfg: Config,
+    tls_config: Arc<rustls::ServerConfig>,
+    master: MasterKey,
+) -> anyhow::Result<Running> {
+    let cfg = Arc::new(cfg);
+    let store_path = cfg.store.path.clone();
+    let store = tokio::task::spawn_blocking(move || {
+        std::fs::create_dir_all(&store_path)
+            .with_context(|| format!("cannot create the store folder {}", store_path.display()))?;
+        Store::open(&store_path, &master).map_err(anyhow::Error::from)
+    })
+    .await??;
+    let store = Arc::new(store);
+    store.spawn_flusher();
+
+    let metrics = Arc::new(Metrics::default());
+    if let Some(secs) = tls::load_certs("server certificate", &cfg.server.cert)
+        .ok()
+        .and_then(|c| c.first().and_then(tls::seconds_to_expiry))
+    {
+        metrics.server_cert_expiry_seconds.set(secs);
+        if secs < 14 * 86_400 {
+            tracing::warn!(days = secs / 86_400, "the server certificate expires soon");
+        }
+    }
+
+    let listener = TcpListener::bind(cfg.server.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", cfg.server.listen))?;
+    let addr = listener.local_addr()?;
+    let metrics_addr = match cfg.metrics.listen {
+        Some(a) => Some(spawn_metrics(a, metrics.clone(), store.clone()).await?),
+        None => None,
+    };
+
+    let ticket = store.audit_append(
+        EventKind::Started,
+        "system",
+        Refs::default(),
+        detail(&[
+            ("version", env!("CARGO_PKG_VERSION").into()),
+            ("forces", cfg.forces.len().into()),
+        ]),
+    )?;
+    store.durable(ticket).await?;
+
+    let state = Arc::new(AppState {
+        store: store.clone(),
+        metrics,
+        body_timeout: cfg.limits.body_timeout.0,
+    });
+    let (stop_tx, stop_rx) = oneshot::channel::<()>();
+    let serve_store = store.clone();
+    let done = tokio::spawn(async move {
+        ingest::serve(cfg, tls_config, state, listener, async {
+            let _ = stop_rx.await;
+        })
+        .await;
+        let t = serve_store.audit_append(
+            EventKind::Stopped,
+            "system",
+            Refs::default(),
+            Default::default(),
+        )?;
+        serve_store.durable(t).await?;
+        serve_store.flush_now()?;
+        Ok(())
+    });
+    tracing::info!(%addr, "listening for police systems");
+    if let Some(m) = metrics_addr {
+        tracing::info!(addr = %m, "metrics on http://{m}/metrics");
+    }
+    Ok(Running {
+        addr,
+        metrics_addr,
+        store,
+        stop: Some(stop_tx),
+        done,
+    })
+}
+
+async fn spawn_metrics(
+    addr: SocketAddr,
+    metrics: Arc<Metrics>,
+    store: Arc<Store>,
+) -> anyhow::Result<SocketAddr> {
+    let listener = TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen for metrics on {addr}"))?;
+    let bound = listener.local_addr()?;
+    tokio::spawn(async move {
+        loop {
+            let Ok((tcp, _)) = listener.accept().await else {
+                continue;
+            };
+            let metrics = metrics.clone();
+            let store = store.clone();
+            tokio::spawn(async move {
+                let svc = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                    let metrics = metrics.clone();
+                    let store = store.clone();
+                    async move {
+                        let (status, body) = if req.uri().path() == "/metrics" {
+                            let pending = store.pending_match().count();
+                            (200, metrics.render(store.notification_count(), pending))
+                        } else {
+                            (404, "not found\n".to_owned())
+                        };
+                        let mut r = hyper::Response::new(http_body_util::Full::new(
+                            bytes::Bytes::from(body),
+                        ));
+                        *r.status_mut() =
+                            hyper::StatusCode::from_u16(status).expect("valid status");
+                        r.headers_mut().insert(
+                            hyper::header::CONTENT_TYPE,
+                            hyper::header::HeaderValue::from_static("text/plain; version=0.0.4"),
+                        );
+                        Ok::<_, std::convert::Infallible>(r)
+                    }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .timer(hyper_util::rt::TokioTimer::new())
+                    .header_read_timeout(Duration::from_secs(5))
+                    .serve_connection(TokioIo::new(tcp), svc)
+                    .await;
+            });
+        }
+    });
+    Ok(bound)
+}
+
+/// Resolves on the first SIGTERM or SIGINT.
+async fn termination() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
+        _ = int.recv() => tracing::info!("SIGINT: shutting down"),
+    }
+}
+
+fn spawn_watchdog() {
+    let mut usec = 0;
+    if sd_notify::watchdog_enabled(false, &mut usec) && usec > 0 {
+        let every = Duration::from_micros(usec / 2);
+        tokio::spawn(async move {
+            loop {
+                let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Watchdog]);
+                tokio::time::sleep(every).await;
+            }
+        });
+    }
+}
+
+pub fn main(config: &Path) -> CliResult {
+    let (cfg, tls_config, master) = check_config::load_checked(config)?;
+    super::init_logging(cfg.log.format, "info");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("kim")
+        .build()
+        .map_err(Failure::failed)?;
+    rt.block_on(async move {
+        let grace = cfg.limits.shutdown_grace.0;
+        tracing::info!(config = %config.display(), forces = cfg.forces.len(), "kim starting");
+        let running = start(cfg, tls_config, master)
+            .await
+            .map_err(Failure::failed)?;
+        let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
+        spawn_watchdog();
+        termination().await;
+        let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
+        match tokio::time::timeout(grace + Duration::from_secs(5), running.shutdown()).await {
+            Ok(Ok(())) => {
+                tracing::info!("stopped cleanly; store flushed");
+                Ok(())
+            }
+            Ok(Err(e)) => Err(Failure::failed(e)),
+            Err(_) => Err(Failure::failed(anyhow::anyhow!(
+                "shutdown did not finish in time"
+            ))),
+        }
+    })
+}

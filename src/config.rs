@@ -1,0 +1,594 @@
+//! The TOML configuration (DESIGN §4b): types, loading, and validation.
+//! Unknown keys are errors, relative paths resolve against the config file's
+//! folder, and every error names the file and the key at fault.
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer};
+
+/// A problem with the configuration. Each variant names the file; `Invalid`
+/// also names the key.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("{path}: key `{key}`: {message}")]
+    Invalid {
+        path: PathBuf,
+        key: String,
+        message: String,
+    },
+}
+
+/// A duration written as `"90s"`, `"30m"`, `"24h"`, `"7d"` or `"500ms"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HumanDuration(pub Duration);
+
+impl HumanDuration {
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let s = s.trim();
+        let split = s
+            .find(|c: char| !c.is_ascii_digit())
+            .ok_or_else(|| format!("`{s}` has no unit (use ms, s, m, h or d)"))?;
+        let (num, unit) = s.split_at(split);
+        let n: u64 = num
+            .parse()
+            .map_err(|_| format!("`{s}` is not a duration like \"90s\", \"30m\", \"24h\""))?;
+        let secs = match unit {
+            "ms" => return Ok(Self(Duration::from_millis(n))),
+            "s" => n,
+            "m" => n.saturating_mul(60),
+            "h" => n.saturating_mul(3600),
+            "d" => n.saturating_mul(86_400),
+            _ => return Err(format!("`{s}` has an unknown unit (use ms, s, m, h or d)")),
+        };
+        Ok(Self(Duration::from_secs(secs)))
+    }
+}
+
+impl<'de> Deserialize<'de> for HumanDuration {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Self::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub server: ServerConfig,
+    #[serde(default)]
+    pub forces: Vec<ForceConfig>,
+    pub store: StoreConfig,
+    pub mail: MailConfig,
+    #[serde(default)]
+    pub admin: AdminConfig,
+    #[serde(default)]
+    pub limits: LimitsConfig,
+    #[serde(default)]
+    pub delivery: Reserved,
+    #[serde(default)]
+    pub alert: Reserved,
+    #[serde(default)]
+    pub matching: Reserved,
+    #[serde(default)]
+    pub retention: Reserved,
+    #[serde(default)]
+    pub audit: Reserved,
+    #[serde(default)]
+    pub metrics: MetricsConfig,
+    #[serde(default)]
+    pub log: LogConfig,
+    /// The file this was loaded from (not a key).
+    #[serde(skip)]
+    pub source: PathBuf,
+}
+
+/// A section that DESIGN §4b names but whose keys a later release defines.
+/// It may be present and empty; any key in it is an error, so a setting
+/// never seems to apply when it does not.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Reserved {}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    pub client_ca: PathBuf,
+    #[serde(default)]
+    pub crls: Vec<PathBuf>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ForceConfig {
+    pub id: String,
+    pub name: String,
+    pub client_names: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreConfig {
+    pub path: PathBuf,
+    #[serde(default)]
+    pub master_key_file: Option<PathBuf>,
+    #[serde(default)]
+    pub master_key_credential: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Transport {
+    Smtp,
+    File,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MailConfig {
+    pub transport: Transport,
+    pub from: String,
+    pub admin_email: String,
+    #[serde(default)]
+    pub file_dir: Option<PathBuf>,
+    #[serde(default)]
+    pub smtp: Option<SmtpConfig>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpTls {
+    Starttls,
+    Implicit,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmtpConfig {
+    pub host: String,
+    #[serde(default = "default_smtp_port")]
+    pub port: u16,
+    pub tls: SmtpTls,
+    #[serde(default, deserialize_with = "empty_path_is_none")]
+    pub ca_file: Option<PathBuf>,
+    #[serde(default)]
+    pub username: Option<String>,
+    #[serde(default)]
+    pub password_file: Option<PathBuf>,
+}
+
+fn default_smtp_port() -> u16 {
+    587
+}
+
+fn empty_path_is_none<'de, D: Deserializer<'de>>(d: D) -> Result<Option<PathBuf>, D::Error> {
+    let s: Option<String> = Option::deserialize(d)?;
+    Ok(s.filter(|s| !s.is_empty()).map(PathBuf::from))
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminConfig {
+    #[serde(default = "default_admin_socket")]
+    pub socket: PathBuf,
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        Self {
+            socket: default_admin_socket(),
+        }
+    }
+}
+
+fn default_admin_socket() -> PathBuf {
+    PathBuf::from("/run/kim/admin.sock")
+}
+
+/// Bounds on the police listener. Every one has a safe default.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// Most police connections open at once; further ones wait in the kernel backlog.
+    pub max_connections: usize,
+    /// Time allowed for the TLS handshake.
+    pub handshake_timeout: HumanDuration,
+    /// Time allowed to receive a request's headers.
+    pub header_timeout: HumanDuration,
+    /// Time allowed to receive a request's body.
+    pub body_timeout: HumanDuration,
+    /// An idle keep-alive connection is closed after this.
+    pub idle_timeout: HumanDuration,
+    /// On SIGTERM, in-flight requests get this long to finish.
+    pub shutdown_grace: HumanDuration,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            max_connections: 512,
+            handshake_timeout: HumanDuration(Duration::from_secs(5)),
+            header_timeout: HumanDuration(Duration::from_secs(10)),
+            body_timeout: HumanDuration(Duration::from_secs(30)),
+            idle_timeout: HumanDuration(Duration::from_secs(120)),
+            shutdown_grace: HumanDuration(Duration::from_secs(20)),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    pub listen: Option<SocketAddr>,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        Self {
+            listen: Some(SocketAddr::from(([127, 0, 0, 1], 9464))),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// One human-readable line per event (journald adds the timestamp).
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    pub format: LogFormat,
+}
+
+impl Config {
+    /// Reads, parses and validates `path`.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::from_toml(&text, path)
+    }
+
+    /// Parses and validates `text` as if read from `path` (relative paths
+    /// resolve against `path`'s folder).
+    pub fn from_toml(text: &str, path: &Path) -> Result<Self, ConfigError> {
+        let mut cfg: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.to_owned(),
+            message: e.to_string(),
+        })?;
+        cfg.source = path.to_owned();
+        let base = path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("."));
+        cfg.resolve_paths(&base);
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    fn resolve_paths(&mut self, base: &Path) {
+        let fix = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        };
+        fix(&mut self.server.cert);
+        fix(&mut self.server.key);
+        fix(&mut self.server.client_ca);
+        self.server.crls.iter_mut().for_each(fix);
+        fix(&mut self.store.path);
+        if let Some(p) = self.store.master_key_file.as_mut() {
+            fix(p);
+        }
+        if let Some(p) = self.mail.file_dir.as_mut() {
+            fix(p);
+        }
+        if let Some(smtp) = self.mail.smtp.as_mut() {
+            if let Some(p) = smtp.ca_file.as_mut() {
+                fix(p);
+            }
+            if let Some(p) = smtp.password_file.as_mut() {
+                fix(p);
+            }
+        }
+        fix(&mut self.admin.socket);
+    }
+
+    fn invalid(&self, key: &str, message: impl Into<String>) -> ConfigError {
+        ConfigError::Invalid {
+            path: self.source.clone(),
+            key: key.to_owned(),
+            message: message.into(),
+        }
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.forces.is_empty() {
+            return Err(self.invalid(
+                "forces",
+                "at least one [[forces]] table is needed, or no police system can connect",
+            ));
+        }
+        let mut ids = HashSet::new();
+        let mut names = HashSet::new();
+        for (i, f) in self.forces.iter().enumerate() {
+            let valid_id = !f.id.is_empty()
+                && f.id.len() <= 32
+                && f.id.bytes().all(|b| {
+                    b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_'
+                });
+            if !valid_id {
+                return Err(self.invalid(
+                    &format!("forces[{i}].id"),
+                    "must be 1-32 characters of a-z, 0-9, - and _",
+                ));
+            }
+            if !ids.insert(f.id.as_str()) {
+                return Err(self.invalid(&format!("forces[{i}].id"), "is listed twice"));
+            }
+            if f.client_names.is_empty() {
+                return Err(self.invalid(
+                    &format!("forces[{i}].client_names"),
+                    "must list at least one certificate name",
+                ));
+            }
+            for n in &f.client_names {
+                if n.trim().is_empty() {
+                    return Err(
+                        self.invalid(&format!("forces[{i}].client_names"), "has an empty name")
+                    );
+                }
+                if !names.insert(n.to_ascii_lowercase()) {
+                    return Err(self.invalid(
+                        &format!("forces[{i}].client_names"),
+                        format!("`{n}` is listed for more than one force"),
+                    ));
+                }
+            }
+        }
+        match (
+            &self.store.master_key_file,
+            &self.store.master_key_credential,
+        ) {
+            (None, None) => {
+                return Err(self.invalid(
+                    "store.master_key_file",
+                    "set master_key_file or master_key_credential",
+                ))
+            }
+            (Some(_), Some(_)) => {
+                return Err(self.invalid(
+                    "store.master_key_credential",
+                    "set only one of master_key_file and master_key_credential",
+                ))
+            }
+            (None, Some(name)) if name.is_empty() || name.contains('/') => {
+                return Err(self.invalid(
+                    "store.master_key_credential",
+                    "must be a credential name without '/'",
+                ))
+            }
+            _ => {}
+        }
+        match self.mail.transport {
+            Transport::File if self.mail.file_dir.is_none() => {
+                return Err(self.invalid("mail.file_dir", "is required when transport = \"file\""))
+            }
+            Transport::Smtp if self.mail.smtp.is_none() => {
+                return Err(self.invalid("mail.smtp", "is required when transport = \"smtp\""))
+            }
+            _ => {}
+        }
+        if let Some(smtp) = &self.mail.smtp {
+            if smtp.host.trim().is_empty() {
+                return Err(self.invalid("mail.smtp.host", "must not be empty"));
+            }
+            if smtp.username.is_some() != smtp.password_file.is_some() {
+                return Err(self.invalid(
+                    "mail.smtp.password_file",
+                    "username and password_file go together",
+                ));
+            }
+        }
+        if !self.mail.admin_email.contains('@') {
+            return Err(self.invalid("mail.admin_email", "must be an email address"));
+        }
+        if !self.mail.from.contains('@') {
+            return Err(self.invalid("mail.from", "must contain an email address"));
+        }
+        let l = &self.limits;
+        if l.max_connections == 0 {
+            return Err(self.invalid("limits.max_connections", "must be at least 1"));
+        }
+        for (key, d) in [
+            ("limits.handshake_timeout", l.handshake_timeout),
+            ("limits.header_timeout", l.header_timeout),
+            ("limits.body_timeout", l.body_timeout),
+            ("limits.idle_timeout", l.idle_timeout),
+        ] {
+            if d.0.is_zero() {
+                return Err(self.invalid(key, "must be more than zero"));
+            }
+        }
+        Ok(())
+    }
+
+    /// The force whose certificate carries one of `identities` (SAN values).
+    pub fn force_for<'a>(&'a self, identities: &[String]) -> Option<&'a ForceConfig> {
+        self.forces.iter().find(|f| {
+            f.client_names
+                .iter()
+                .any(|n| identities.iter().any(|id| id.eq_ignore_ascii_case(n)))
+        })
+    }
+
+    /// Where the master key comes from, resolved (systemd credentials live in
+    /// `$CREDENTIALS_DIRECTORY`).
+    pub fn master_key_path(&self) -> Result<PathBuf, ConfigError> {
+        if let Some(p) = &self.store.master_key_file {
+            return Ok(p.clone());
+        }
+        let name = self.store.master_key_credential.as_deref().unwrap_or("");
+        match std::env::var_os("CREDENTIALS_DIRECTORY") {
+            Some(dir) => Ok(PathBuf::from(dir).join(name)),
+            None => Err(self.invalid(
+                "store.master_key_credential",
+                "CREDENTIALS_DIRECTORY is not set (run under systemd with LoadCredential=)",
+            )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub const MINIMAL: &str = r#"
+[server]
+listen = "127.0.0.1:8443"
+cert = "certs/server.crt"
+key = "certs/server.key"
+client_ca = "certs/police-ca.crt"
+
+[[forces]]
+id = "kent"
+name = "Kent Police"
+client_names = ["relay.kent-police.example"]
+
+[store]
+path = "store"
+master_key_file = "master.key"
+
+[mail]
+transport = "file"
+from = "Keep in mind <kim@council.example>"
+admin_email = "safeguarding@council.example"
+file_dir = "outbox"
+"#;
+
+    fn load(text: &str) -> Result<Config, ConfigError> {
+        Config::from_toml(text, Path::new("/etc/kim/kim.toml"))
+    }
+
+    #[test]
+    fn minimal_config_loads_and_resolves_paths() {
+        let c = load(MINIMAL).unwrap();
+        assert_eq!(c.server.cert, PathBuf::from("/etc/kim/certs/server.crt"));
+        assert_eq!(c.store.path, PathBuf::from("/etc/kim/store"));
+        assert_eq!(c.limits.max_connections, 512);
+        assert_eq!(
+            c.force_for(&["RELAY.kent-police.example".into()])
+                .map(|f| f.id.as_str()),
+            Some("kent")
+        );
+        assert!(c.force_for(&["relay.other.example".into()]).is_none());
+    }
+
+    #[test]
+    fn unknown_key_is_an_error_naming_it() {
+        let text = MINIMAL.replace("[store]", "[store]\nmaster_kye = 1");
+        let err = load(&text).unwrap_err().to_string();
+        assert!(err.contains("master_kye"), "{err}");
+        assert!(err.contains("/etc/kim/kim.toml"), "{err}");
+    }
+
+    #[test]
+    fn unknown_section_is_an_error() {
+        let text = format!("{MINIMAL}\n[sever]\nlisten = 1\n");
+        assert!(load(&text).unwrap_err().to_string().contains("sever"));
+    }
+
+    #[test]
+    fn missing_master_key_is_named() {
+        let text = MINIMAL.replace("master_key_file = \"master.key\"", "");
+        let err = load(&text).unwrap_err().to_string();
+        assert!(err.contains("store.master_key_file"), "{err}");
+    }
+
+    #[test]
+    fn duplicate_client_name_across_forces_is_rejected() {
+        let text = format!(
+            "{MINIMAL}\n[[forces]]\nid = \"met\"\nname = \"Met\"\nclient_names = [\"relay.kent-police.example\"]\n"
+        );
+        let err = load(&text).unwrap_err().to_string();
+        assert!(err.contains("forces[1].client_names"), "{err}");
+    }
+
+    #[test]
+    fn bad_force_id_and_durations_are_rejected() {
+        let text = MINIMAL.replace("id = \"kent\"", "id = \"Kent Police\"");
+        assert!(load(&text)
+            .unwrap_err()
+            .to_string()
+            .contains("forces[0].id"));
+        let text = format!("{MINIMAL}\n[limits]\nheader_timeout = \"ten seconds\"\n");
+        assert!(load(&text)
+            .unwrap_err()
+            .to_string()
+            .contains("header_timeout"));
+        let text = format!("{MINIMAL}\n[limits]\nheader_timeout = \"0s\"\n");
+        assert!(load(&text)
+            .unwrap_err()
+            .to_string()
+            .contains("limits.header_timeout"));
+    }
+
+    #[test]
+    fn smtp_transport_needs_smtp_section_and_has_no_plaintext() {
+        let text = MINIMAL.replace("transport = \"file\"", "transport = \"smtp\"");
+        assert!(load(&text).unwrap_err().to_string().contains("mail.smtp"));
+        let text = format!(
+            "{}\n[mail.smtp]\nhost = \"smtp.example\"\ntls = \"none\"\n",
+            MINIMAL.replace("transport = \"file\"", "transport = \"smtp\"")
+        );
+        assert!(load(&text).unwrap_err().to_string().contains("tls"));
+        let text = format!(
+            "{}\n[mail.smtp]\nhost = \"smtp.example\"\ntls = \"starttls\"\nca_file = \"\"\n",
+            MINIMAL.replace("transport = \"file\"", "transport = \"smtp\"")
+        );
+        let c = load(&text).unwrap();
+        assert!(c.mail.smtp.unwrap().ca_file.is_none());
+    }
+
+    #[test]
+    fn durations_parse() {
+        assert_eq!(
+            HumanDuration::parse("90s").unwrap().0,
+            Duration::from_secs(90)
+        );
+        assert_eq!(
+            HumanDuration::parse("30m").unwrap().0,
+            Duration::from_secs(1800)
+        );
+        assert_eq!(
+            HumanDuration::parse("24h").unwrap().0,
+            Duration::from_secs(86400)
+        );
+        assert_eq!(
+            HumanDuration::parse("250ms").unwrap().0,
+            Duration::from_millis(250)
+        );
+        assert!(HumanDuration::parse("5").is_err());
+        assert!(HumanDuration::parse("5y").is_err());
+    }
+}

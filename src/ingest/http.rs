@@ -1,0 +1,349 @@
+//! The police API over hyper (DESIGN §3): routes, body and content-type
+//! limits, and RFC 9457 problem+json errors that never echo input. A 202 is
+//! sent only after the store has flushed the notification to disk.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
+use hyper::body::Incoming;
+use hyper::header::{HeaderValue, ALLOW, CONTENT_LENGTH, CONTENT_TYPE, LOCATION, RETRY_AFTER};
+use hyper::{Method, Request, Response, StatusCode};
+use serde_json::json;
+
+use crate::ingest::notification::{parse_notification, FieldError, ParseError};
+use crate::metrics::Metrics;
+use crate::store::{AcceptOutcome, NotificationRecord, ReceiptId, Store};
+
+/// The largest body accepted (DESIGN §3).
+pub const MAX_BODY: usize = 64 * 1024;
+
+pub type Body = Full<Bytes>;
+
+/// What every request handler can reach.
+pub struct AppState {
+    pub store: Arc<Store>,
+    pub metrics: Arc<Metrics>,
+    pub body_timeout: Duration,
+}
+
+/// Who is on the other end of a connection, from its verified certificate.
+#[derive(Debug, Clone)]
+pub struct Peer {
+    pub addr: SocketAddr,
+    /// The configured force id, or `None` for a CA-valid but unlisted cert.
+    pub force: Option<String>,
+}
+
+fn json_response(status: StatusCode, body: &serde_json::Value) -> Response<Body> {
+    let mut r = Response::new(Full::new(Bytes::from(body.to_string())));
+    *r.status_mut() = status;
+    r.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r
+}
+
+/// An RFC 9457 problem. `detail` is written by kim, never copied from input.
+fn problem(
+    status: StatusCode,
+    slug: &str,
+    title: &str,
+    detail: &str,
+    errors: &[FieldError],
+) -> Response<Body> {
+    let mut body = json!({
+        "type": format!("https://kim.invalid/problems/{slug}"),
+        "title": title,
+        "status": status.as_u16(),
+        "detail": detail,
+    });
+    if !errors.is_empty() {
+        body["errors"] = serde_json::to_value(errors).expect("field errors serialize");
+    }
+    let mut r = json_response(status, &body);
+    r.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("application/problem+json"),
+    );
+    r
+}
+
+fn unavailable() -> Response<Body> {
+    let mut r = problem(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "store-unavailable",
+        "Service unavailable",
+        "The notification could not be stored durably. Nothing was accepted; send it again later.",
+        &[],
+    );
+    r.headers_mut()
+        .insert(RETRY_AFTER, HeaderValue::from_static("30"));
+    r
+}
+
+fn receipt_body(rec: &NotificationRecord) -> serde_json::Value {
+    json!({
+        "receipt_id": rec.receipt_id,
+        "status": "accepted",
+        "children": rec.children.len(),
+    })
+}
+
+fn status_body(rec: &NotificationRecord) -> serde_json::Value {
+    json!({
+        "receipt_id": rec.receipt_id,
+        "police_reference": rec.police_reference,
+        "received_at": rec.received_at,
+        "children": rec.children,
+    })
+}
+
+/// The single entry point for every request on an mTLS connection.
+pub async fn handle(
+    req: Request<Incoming>,
+    peer: Arc<Peer>,
+    state: Arc<AppState>,
+) -> Result<Response<Body>, Infallible> {
+    let started = std::time::Instant::now();
+    let method = req.method().clone();
+    let route = route_name(req.uri().path());
+    let resp = match &peer.force {
+        None => problem(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "Forbidden",
+            "This client certificate is valid but not listed for any police force.",
+            &[],
+        ),
+        Some(force) => route_request(req, force, &state).await,
+    };
+    state
+        .metrics
+        .observe_request(route, resp.status(), started.elapsed());
+    tracing::info!(
+        force = peer.force.as_deref().unwrap_or("-"),
+        peer = %peer.addr,
+        method = %method,
+        route,
+        status = resp.status().as_u16(),
+        ms = started.elapsed().as_millis() as u64,
+        "request"
+    );
+    Ok(resp)
+}
+
+/// A label for logs and metrics that never contains path parameters.
+fn route_name(path: &str) -> &'static str {
+    let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
+    match segs.as_slice() {
+        ["healthz"] => "healthz",
+        ["readyz"] => "readyz",
+        ["v1", "notifications"] => "notifications",
+        ["v1", "notifications", _] => "notification_status",
+        ["v1", "notifications", _, "withdraw"] => "withdraw",
+        _ => "unknown",
+    }
+}
+
+async fn route_request(req: Request<Incoming>, force: &str, state: &AppState) -> Response<Body> {
+    let path = req.uri().path().to_owned();
+    let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
+    match (req.method(), segs.as_slice()) {
+        (&Method::GET, ["healthz"]) => json_response(StatusCode::OK, &json!({"status": "ok"})),
+        (&Method::GET, ["readyz"]) => {
+            if state.store.ready() {
+                json_response(StatusCode::OK, &json!({"status": "ready"}))
+            } else {
+                unavailable()
+            }
+        }
+        (&Method::POST, ["v1", "notifications"]) => post_notification(req, force, state).await,
+        (&Method::GET, ["v1", "notifications", id]) => get_status(id, force, state),
+        (_, ["healthz"] | ["readyz"] | ["v1", "notifications", _]) => method_not_allowed("GET"),
+        (_, ["v1", "notifications"]) => method_not_allowed("POST"),
+        _ => not_found(),
+    }
+}
+
+fn method_not_allowed(allow: &'static str) -> Response<Body> {
+    let mut r = problem(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method-not-allowed",
+        "Method not allowed",
+        "This resource does not support that method.",
+        &[],
+    );
+    r.headers_mut()
+        .insert(ALLOW, HeaderValue::from_static(allow));
+    r
+}
+
+fn not_found() -> Response<Body> {
+    problem(
+        StatusCode::NOT_FOUND,
+        "not-found",
+        "Not found",
+        "No such resource for this force.",
+        &[],
+    )
+}
+
+fn is_json(req: &Request<Incoming>) -> bool {
+    req.headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|m| m.trim().eq_ignore_ascii_case("application/json"))
+        .unwrap_or(false)
+}
+
+fn too_large() -> Response<Body> {
+    problem(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "too-large",
+        "Body too large",
+        "A notification body may be at most 64 KiB.",
+        &[],
+    )
+}
+
+/// Reads the body within `MAX_BODY` and the body timeout.
+async fn read_body(req: Request<Incoming>, state: &AppState) -> Result<Bytes, Response<Body>> {
+    let declared = req
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY as u64) {
+        return Err(too_large());
+    }
+    let limited = Limited::new(req.into_body(), MAX_BODY);
+    match tokio::time::timeout(state.body_timeout, limited.collect()).await {
+        Err(_) => Err(problem(
+            StatusCode::REQUEST_TIMEOUT,
+            "body-timeout",
+            "Request timeout",
+            "The body did not arrive in time.",
+            &[],
+        )),
+        Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => Err(too_large()),
+        Ok(Err(_)) => Err(problem(
+            StatusCode::BAD_REQUEST,
+            "bad-body",
+            "Bad request",
+            "The body could not be read.",
+            &[],
+        )),
+        Ok(Ok(c)) => Ok(c.to_bytes()),
+    }
+}
+
+async fn post_notification(
+    req: Request<Incoming>,
+    force: &str,
+    state: &AppState,
+) -> Response<Body> {
+    if !is_json(&req) {
+        return problem(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported-media-type",
+            "Unsupported media type",
+            "Send the notification as Content-Type: application/json.",
+            &[],
+        );
+    }
+    let body = match read_body(req, state).await {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    let now = jiff::Timestamp::now();
+    let n = match parse_notification(&body, now) {
+        Ok(n) => n,
+        Err(ParseError::Syntax(where_)) => {
+            return problem(
+                StatusCode::BAD_REQUEST,
+                "malformed-json",
+                "Malformed JSON",
+                &format!("The body is not valid JSON ({where_})."),
+                &[],
+            )
+        }
+        Err(ParseError::Invalid(errors)) => {
+            return problem(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid-notification",
+                "Invalid notification",
+                &format!(
+                    "The notification breaks {} rule(s) of the contract; see errors.",
+                    errors.len()
+                ),
+                &errors,
+            )
+        }
+    };
+    drop(body);
+    // Sealing and one sled transaction: tens of microseconds, so it runs
+    // inline; only the fsync (in `durable`) is waited for asynchronously.
+    let accepted = state.store.accept(force, &n, now);
+    drop(n);
+    match accepted {
+        Err(e) => {
+            tracing::error!(force, error = %e, "accept failed; answering 503");
+            state.metrics.store_errors.inc();
+            unavailable()
+        }
+        Ok((AcceptOutcome::Conflict, _)) => problem(
+            StatusCode::CONFLICT,
+            "reference-conflict",
+            "Conflict",
+            "This force already sent this police_reference with different content.",
+            &[],
+        ),
+        Ok((AcceptOutcome::Duplicate(rec), _)) => {
+            tracing::info!(force, receipt = %rec.receipt_id, "re-sent notification; original receipt returned");
+            with_location(
+                json_response(StatusCode::OK, &receipt_body(&rec)),
+                &rec.receipt_id,
+            )
+        }
+        Ok((AcceptOutcome::Accepted(rec), ticket)) => {
+            if let Some(t) = ticket {
+                if let Err(e) = state.store.durable(t).await {
+                    tracing::error!(force, receipt = %rec.receipt_id, error = %e, "flush failed; answering 503");
+                    state.metrics.store_errors.inc();
+                    return unavailable();
+                }
+            }
+            state.metrics.accepted.inc();
+            tracing::info!(force, receipt = %rec.receipt_id, children = rec.children.len(), "accepted");
+            with_location(
+                json_response(StatusCode::ACCEPTED, &receipt_body(&rec)),
+                &rec.receipt_id,
+            )
+        }
+    }
+}
+
+fn with_location(mut r: Response<Body>, id: &ReceiptId) -> Response<Body> {
+    if let Ok(v) = HeaderValue::from_str(&format!("/v1/notifications/{id}")) {
+        r.headers_mut().insert(LOCATION, v);
+    }
+    r
+}
+
+fn get_status(id: &str, force: &str, state: &AppState) -> Response<Body> {
+    let Some(rid) = ReceiptId::parse(id) else {
+        return not_found();
+    };
+    match state.store.record_for_force(force, &rid) {
+        Ok(Some(rec)) => json_response(StatusCode::OK, &status_body(&rec)),
+        Ok(None) => not_found(),
+        Err(e) => {
+            tracing::error!(force, error = %e, "status lookup failed");
+            unavailable()
+        }
+    }
+}

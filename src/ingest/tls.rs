@@ -1,0 +1,157 @@
+//! The police listener's TLS: a rustls server config that requires a client
+//! certificate chaining to `client_ca`, checked against `crls` (an expired
+//! CRL fails closed), TLS 1.3 or 1.2 with ECDHE+AEAD only; and the mapping
+//! from a verified certificate's SAN (dNSName / URI) to a configured force.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rustls::crypto::{ring as ring_provider, CryptoProvider};
+use rustls::server::WebPkiClientVerifier;
+use rustls::{RootCertStore, ServerConfig};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKeyDer};
+use x509_parser::extensions::GeneralName;
+
+use crate::config;
+
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    #[error("cannot read {what} {path}: {source}")]
+    Pem {
+        what: &'static str,
+        path: PathBuf,
+        #[source]
+        source: rustls_pki_types::pem::Error,
+    },
+    #[error("{what} {path} holds no {expected}")]
+    Empty {
+        what: &'static str,
+        path: PathBuf,
+        expected: &'static str,
+    },
+    #[error("the police CA bundle {path} is not usable: {message}")]
+    Ca { path: PathBuf, message: String },
+    #[error("the client verifier cannot be built (check client_ca and crls): {0}")]
+    Verifier(String),
+    #[error("the server certificate and key do not work together: {0}")]
+    Server(String),
+}
+
+/// The cipher suites kim offers: every TLS 1.3 suite, and TLS 1.2 only with
+/// ECDHE key exchange and an AEAD cipher.
+pub fn provider() -> CryptoProvider {
+    use rustls::crypto::ring::cipher_suite as cs;
+    CryptoProvider {
+        cipher_suites: vec![
+            cs::TLS13_AES_256_GCM_SHA384,
+            cs::TLS13_AES_128_GCM_SHA256,
+            cs::TLS13_CHACHA20_POLY1305_SHA256,
+            cs::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+            cs::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+            cs::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+            cs::TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+            cs::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+            cs::TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+        ],
+        ..ring_provider::default_provider()
+    }
+}
+
+pub fn load_certs(
+    what: &'static str,
+    path: &Path,
+) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+    let certs = CertificateDer::pem_file_iter(path)
+        .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+        .map_err(|source| TlsError::Pem {
+            what,
+            path: path.to_owned(),
+            source,
+        })?;
+    if certs.is_empty() {
+        return Err(TlsError::Empty {
+            what,
+            path: path.to_owned(),
+            expected: "PEM certificate",
+        });
+    }
+    Ok(certs)
+}
+
+fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
+    PrivateKeyDer::from_pem_file(path).map_err(|source| TlsError::Pem {
+        what: "server key",
+        path: path.to_owned(),
+        source,
+    })
+}
+
+fn load_crl(path: &Path) -> Result<CertificateRevocationListDer<'static>, TlsError> {
+    CertificateRevocationListDer::from_pem_file(path).map_err(|source| TlsError::Pem {
+        what: "CRL",
+        path: path.to_owned(),
+        source,
+    })
+}
+
+/// Builds the listener's rustls config from `[server]`.
+pub fn server_config(cfg: &config::ServerConfig) -> Result<Arc<ServerConfig>, TlsError> {
+    let provider = Arc::new(provider());
+    let mut roots = RootCertStore::empty();
+    for ca in load_certs("police CA bundle", &cfg.client_ca)? {
+        roots.add(ca).map_err(|e| TlsError::Ca {
+            path: cfg.client_ca.clone(),
+            message: e.to_string(),
+        })?;
+    }
+    let crls = cfg
+        .crls
+        .iter()
+        .map(|p| load_crl(p))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut builder =
+        WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone());
+    if !crls.is_empty() {
+        builder = builder.with_crls(crls).enforce_revocation_expiration();
+    }
+    let verifier = builder
+        .build()
+        .map_err(|e| TlsError::Verifier(e.to_string()))?;
+    let chain = load_certs("server certificate", &cfg.cert)?;
+    let key = load_key(&cfg.key)?;
+    let mut sc = ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+        .map_err(|e| TlsError::Server(e.to_string()))?
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(chain, key)
+        .map_err(|e| TlsError::Server(e.to_string()))?;
+    sc.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(sc))
+}
+
+/// The SAN dNSName and URI values of a (verified) certificate. Anything
+/// unparseable yields no identities, which admits nobody.
+pub fn identities(cert: &CertificateDer<'_>) -> Vec<String> {
+    let Ok((_, parsed)) = x509_parser::parse_x509_certificate(cert.as_ref()) else {
+        return Vec::new();
+    };
+    let Ok(Some(san)) = parsed.subject_alternative_name() else {
+        return Vec::new();
+    };
+    san.value
+        .general_names
+        .iter()
+        .filter_map(|n| match n {
+            GeneralName::DNSName(s) | GeneralName::URI(s) => Some((*s).to_owned()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Seconds until the certificate's notAfter (for metrics and warnings).
+pub fn seconds_to_expiry(cert: &CertificateDer<'_>) -> Option<i64> {
+    let (_, parsed) = x509_parser::parse_x509_certificate(cert.as_ref()).ok()?;
+    let not_after = parsed.validity().not_after.timestamp();
+    Some(not_after - jiff::Timestamp::now().as_second())
+}

@@ -1,0 +1,24 @@
+//! kim, the keep-in-mind relay: police domestic-abuse notifications in over
+//! mutual TLS, stored encrypted, matched to the child's school, and sent to
+//! the school's Designated Safeguarding Lead.
+//!
+//! # Layout
+//! Data flows one way, each step through the store (DESIGN §2):
+//! `ingest` (HTTPS + mTLS, validation) → `store` (sealed sled trees, audit
+//! chain) → matching → alert → deliver. `config` loads and checks the TOML,
+//! `audit` defines the hash-chained events, `metrics` the Prometheus text,
+//! `pki` makes development certificates, `police_client` is a real mTLS
+//! client for the demo, tests and benchmarks, and `cli` holds one module per
+//! subcommand group.
+
+#![forbid(unsafe_code)]
+#![deny(rust_2018_idioms)]
+
+pub mod audit;
+pub mod cli;
+pub mod config;
+pub mod ingest;
+pub mod metrics;
+pub mod pki;
+pub mod police_client;
+pub mod store;

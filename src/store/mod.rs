@@ -1,0 +1,299 @@
+//! The encrypted sled store: the only module that touches sled. It owns the
+//! trees, the single-writer lock that keeps the audit chain linear, and the
+//! group flush that makes an accepted notification durable before its 202.
+//! Keys of trees carry no personal data; values that do are sealed.
+
+pub mod crypto;
+pub mod notifications;
+
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
+use sled::Transactional;
+use tokio::sync::{watch, Notify};
+
+use crate::audit::{AuditEvent, EventKind, Head, Refs};
+use crypto::{CryptoError, Keyring, MasterKey};
+
+pub use notifications::{AcceptOutcome, ChildState, ChildStatus, NotificationRecord, ReceiptId};
+
+/// Tree names. They appear in AAD, so they are part of the on-disk format.
+pub mod trees {
+    pub const META: &str = "meta";
+    pub const NOTIFICATIONS: &str = "notifications";
+    pub const PAYLOADS: &str = "payloads";
+    pub const DATA_KEYS: &str = "data_keys";
+    pub const REFS: &str = "refs";
+    pub const WORK_MATCH: &str = "work_match";
+    pub const AUDIT: &str = "audit";
+}
+
+const KEY_CHECK: &[u8] = b"key_check";
+const AUDIT_HEAD: &[u8] = b"audit_head";
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("the store at {0} is in use by another process (is `kim serve` running?)")]
+    Locked(String),
+    #[error("the store failed: {0}")]
+    Sled(#[from] sled::Error),
+    #[error(transparent)]
+    Crypto(#[from] CryptoError),
+    #[error("the master key does not open this store (wrong key file?)")]
+    WrongKey,
+    #[error("a stored record is corrupt: {0}")]
+    Corrupt(String),
+    #[error("the store could not make the write durable")]
+    NotDurable,
+}
+
+impl StoreError {
+    /// Whether the caller should answer "try again later" (503) rather than
+    /// treat this as a bug.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, Self::Sled(_) | Self::NotDurable)
+    }
+}
+
+impl From<TransactionError<StoreError>> for StoreError {
+    fn from(e: TransactionError<StoreError>) -> Self {
+        match e {
+            TransactionError::Abort(e) => e,
+            TransactionError::Storage(e) => Self::Sled(e),
+        }
+    }
+}
+
+/// A write that has committed in memory; `Store::durable` waits until it is
+/// on disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[must_use = "a write is not durable until Store::durable(ticket) returns"]
+pub struct FlushTicket(u64);
+
+#[derive(Debug, Clone, Copy, Default)]
+struct FlushState {
+    done: u64,
+    failed_upto: u64,
+}
+
+pub(crate) struct Trees {
+    pub meta: sled::Tree,
+    pub notifications: sled::Tree,
+    pub payloads: sled::Tree,
+    pub data_keys: sled::Tree,
+    pub refs: sled::Tree,
+    pub work_match: sled::Tree,
+    pub audit: sled::Tree,
+}
+
+pub struct Store {
+    db: sled::Db,
+    pub(crate) keys: Keyring,
+    pub(crate) t: Trees,
+    /// One writer at a time: every transaction that appends to the audit
+    /// chain holds this, so the chain never forks.
+    writer: Mutex<()>,
+    written: AtomicU64,
+    flush_wanted: Arc<Notify>,
+    flushed: watch::Sender<FlushState>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").finish_non_exhaustive()
+    }
+}
+
+fn abort<T>(e: impl Into<StoreError>) -> Result<T, ConflictableTransactionError<StoreError>> {
+    Err(ConflictableTransactionError::Abort(e.into()))
+}
+
+impl Store {
+    /// Opens (or creates) the store at `path` with `master`.
+    pub fn open(path: &Path, master: &MasterKey) -> Result<Self, StoreError> {
+        let db = sled::Config::new()
+            .path(path)
+            .mode(sled::Mode::HighThroughput)
+            .open()
+            .map_err(|e| match &e {
+                sled::Error::Io(io)
+                    if io.kind() == std::io::ErrorKind::WouldBlock
+                        || io.to_string().contains("could not acquire lock") =>
+                {
+                    StoreError::Locked(path.display().to_string())
+                }
+                _ => StoreError::Sled(e),
+            })?;
+        let t = Trees {
+            meta: db.open_tree(trees::META)?,
+            notifications: db.open_tree(trees::NOTIFICATIONS)?,
+            payloads: db.open_tree(trees::PAYLOADS)?,
+            data_keys: db.open_tree(trees::DATA_KEYS)?,
+            refs: db.open_tree(trees::REFS)?,
+            work_match: db.open_tree(trees::WORK_MATCH)?,
+            audit: db.open_tree(trees::AUDIT)?,
+        };
+        let keys = Keyring::new(master);
+        match t.meta.get(KEY_CHECK)? {
+            Some(sealed) => {
+                keys.seal_key()
+                    .open(trees::META, KEY_CHECK, &sealed)
+                    .map_err(|_| StoreError::WrongKey)?;
+            }
+            None => {
+                let sealed = keys.seal_key().seal(trees::META, KEY_CHECK, b"kim store")?;
+                t.meta.insert(KEY_CHECK, sealed)?;
+                db.flush()?;
+            }
+        }
+        let (flushed, _) = watch::channel(FlushState::default());
+        Ok(Self {
+            db,
+            keys,
+            t,
+            writer: Mutex::new(()),
+            written: AtomicU64::new(0),
+            flush_wanted: Arc::new(Notify::new()),
+            flushed,
+        })
+    }
+
+    pub(crate) fn lock_writer(&self) -> MutexGuard<'_, ()> {
+        // A panic while holding the lock cannot leave a half-written
+        // transaction (sled transactions are atomic), so poison is ignored.
+        self.writer.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Marks a committed write as waiting for the next flush.
+    pub(crate) fn ticket(&self) -> FlushTicket {
+        let t = self.written.fetch_add(1, Ordering::SeqCst) + 1;
+        self.flush_wanted.notify_one();
+        FlushTicket(t)
+    }
+
+    /// Runs the group-commit flusher until the store is dropped elsewhere.
+    /// Every waiter whose write committed before a flush began is released
+    /// by that one fsync.
+    pub fn spawn_flusher(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
+        let weak = Arc::downgrade(self);
+        let wanted = self.flush_wanted.clone();
+        tokio::spawn(async move {
+            loop {
+                let Some(store) = weak.upgrade() else { return };
+                let target = store.written.load(Ordering::SeqCst);
+                if target <= store.flushed.borrow().done {
+                    drop(store);
+                    wanted.notified().await;
+                    continue;
+                }
+                let db = store.db.clone();
+                let res = tokio::task::spawn_blocking(move || db.flush()).await;
+                store.flushed.send_modify(|s| match res {
+                    Ok(Ok(_)) => s.done = s.done.max(target),
+                    Ok(Err(ref e)) => {
+                        tracing::error!(error = %e, "store flush failed; answering 503 until it recovers");
+                        s.failed_upto = s.failed_upto.max(target);
+                    }
+                    Err(_) => s.failed_upto = s.failed_upto.max(target),
+                });
+            }
+        })
+    }
+
+    /// Waits until the write behind `ticket` is on disk.
+    pub async fn durable(&self, ticket: FlushTicket) -> Result<(), StoreError> {
+        let mut rx = self.flushed.subscribe();
+        loop {
+            {
+                let s = *rx.borrow_and_update();
+                if s.failed_upto >= ticket.0 && s.done < ticket.0 {
+                    return Err(StoreError::NotDurable);
+                }
+                if s.done >= ticket.0 {
+                    return Ok(());
+                }
+            }
+            self.flush_wanted.notify_one();
+            if rx.changed().await.is_err() {
+                return Err(StoreError::NotDurable);
+            }
+        }
+    }
+
+    /// Flushes everything now (shutdown, and admin commands without a runtime).
+    pub fn flush_now(&self) -> Result<(), StoreError> {
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// Whether the store answers reads and writes (for `/readyz`).
+    pub fn ready(&self) -> bool {
+        self.t
+            .meta
+            .get(KEY_CHECK)
+            .map(|v| v.is_some())
+            .unwrap_or(false)
+            && self.flushed.borrow().failed_upto <= self.flushed.borrow().done
+    }
+
+    pub fn size_on_disk(&self) -> Result<u64, StoreError> {
+        Ok(self.db.size_on_disk()?)
+    }
+
+    /// The audit chain's head as stored.
+    pub fn audit_head(&self) -> Result<Head, StoreError> {
+        match self.t.meta.get(AUDIT_HEAD)? {
+            Some(v) => serde_json::from_slice(&v)
+                .map_err(|e| StoreError::Corrupt(format!("audit head: {e}"))),
+            None => Ok(Head::default()),
+        }
+    }
+
+    /// Every audit event in order (for verification and listing).
+    pub fn audit_events(&self) -> impl Iterator<Item = Result<AuditEvent, StoreError>> + '_ {
+        self.t.audit.iter().values().map(|v| {
+            let v = v?;
+            serde_json::from_slice(&v).map_err(|e| StoreError::Corrupt(format!("audit event: {e}")))
+        })
+    }
+
+    /// Appends one audit event on its own (not part of another change).
+    pub fn audit_append(
+        &self,
+        kind: EventKind,
+        actor: &str,
+        refs: Refs,
+        detail: serde_json::Map<String, serde_json::Value>,
+    ) -> Result<FlushTicket, StoreError> {
+        let _w = self.lock_writer();
+        let head = self.audit_head()?;
+        let ev = AuditEvent::next(
+            &head,
+            jiff::Timestamp::now(),
+            kind,
+            actor.to_owned(),
+            refs,
+            detail,
+        );
+        (&self.t.audit, &self.t.meta).transaction(|(ta, tm)| append_in_tx(ta, tm, &ev))?;
+        Ok(self.ticket())
+    }
+}
+
+/// Writes `ev` and moves the head, inside a transaction over (audit, meta).
+pub(crate) fn append_in_tx(
+    audit: &TransactionalTree,
+    meta: &TransactionalTree,
+    ev: &AuditEvent,
+) -> Result<(), ConflictableTransactionError<StoreError>> {
+    let body = match serde_json::to_vec(ev) {
+        Ok(b) => b,
+        Err(e) => return abort(StoreError::Corrupt(e.to_string())),
+    };
+    let head = serde_json::to_vec(&ev.head()).expect("head serializes");
+    audit.insert(&ev.seq.to_be_bytes(), body)?;
+    meta.insert(AUDIT_HEAD, head)?;
+    Ok(())
+}

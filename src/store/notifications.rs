@@ -1,0 +1,304 @@
+//! Notification records: accept (one transaction: sealed payload, sealed
+//! data key, per-force reference, matching work item, `received` audit
+//! event), idempotent re-sends, and the per-force status view.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use sled::Transactional;
+use zeroize::Zeroizing;
+
+use super::crypto::{random_id_bytes, DataKey};
+use super::{abort, append_in_tx, trees, FlushTicket, Store, StoreError};
+use crate::audit::{AuditEvent, EventKind, Refs};
+use crate::ingest::notification::Notification;
+
+/// Crockford base32: no I, L, O, U, so a receipt read aloud over the phone
+/// is unambiguous.
+const ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+
+/// A receipt id: 80 random bits as `XXXX-XXXX-XXXX-XXXX`.
+#[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ReceiptId(String);
+
+impl ReceiptId {
+    pub fn generate() -> Result<Self, StoreError> {
+        let bytes = random_id_bytes::<10>()?;
+        let mut bits: u128 = 0;
+        for b in bytes {
+            bits = (bits << 8) | u128::from(b);
+        }
+        let mut s = String::with_capacity(19);
+        for i in 0..16 {
+            if i > 0 && i % 4 == 0 {
+                s.push('-');
+            }
+            let shift = 5 * (15 - i);
+            s.push(ALPHABET[((bits >> shift) & 31) as usize] as char);
+        }
+        Ok(Self(s))
+    }
+
+    /// Parses what a client sends (case-insensitive); `None` if it cannot be
+    /// a receipt id.
+    pub fn parse(s: &str) -> Option<Self> {
+        let up = s.to_ascii_uppercase();
+        let ok = up.len() == 19
+            && up.bytes().enumerate().all(|(i, b)| {
+                if i % 5 == 4 {
+                    b == b'-'
+                } else {
+                    ALPHABET.contains(&b)
+                }
+            });
+        ok.then_some(Self(up))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for ReceiptId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for ReceiptId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ReceiptId({})", self.0)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChildState {
+    Queued,
+    Matched,
+    NeedsReview,
+    Delivered,
+    Failed,
+    Withdrawn,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChildStatus {
+    pub index: u32,
+    pub state: ChildState,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub school_urn: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivered_at: Option<jiff::Timestamp>,
+}
+
+/// What the `notifications` tree holds, in the clear: identifiers and states
+/// only. The notification itself is in `payloads`, sealed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NotificationRecord {
+    pub receipt_id: ReceiptId,
+    pub force: String,
+    pub police_reference: String,
+    pub received_at: jiff::Timestamp,
+    /// Keyed HMAC of the canonical content: tells a re-send from a conflict
+    /// without keeping the content readable.
+    pub fingerprint: String,
+    pub children: Vec<ChildStatus>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AcceptOutcome {
+    /// New: stored, waiting for the flush behind the ticket.
+    Accepted(NotificationRecord),
+    /// The same force sent the same reference with the same content before.
+    Duplicate(NotificationRecord),
+    /// The same force sent the same reference with different content.
+    Conflict,
+}
+
+fn ref_key(force: &str, reference: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(force.len() + reference.len() + 1);
+    k.extend_from_slice(force.as_bytes());
+    k.push(0);
+    k.extend_from_slice(reference.as_bytes());
+    k
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+impl Store {
+    /// Stores a validated notification from `force` in one transaction.
+    /// The caller must await `durable(ticket)` before answering 202.
+    pub fn accept(
+        &self,
+        force: &str,
+        n: &Notification,
+        now: jiff::Timestamp,
+    ) -> Result<(AcceptOutcome, Option<FlushTicket>), StoreError> {
+        let canonical = Zeroizing::new(n.canonical_bytes());
+        let fingerprint = hex(&self.keys.blind_index(
+            "notification fingerprint v1",
+            &[force.as_bytes(), &canonical],
+        ));
+        let rkey = ref_key(force, &n.police_reference);
+
+        let _w = self.lock_writer();
+        if let Some(existing) = self.t.refs.get(&rkey)? {
+            let rid = String::from_utf8_lossy(&existing).into_owned();
+            let rec = self
+                .record(&rid)?
+                .ok_or_else(|| StoreError::Corrupt("reference without record".into()))?;
+            return Ok((
+                if rec.fingerprint == fingerprint {
+                    AcceptOutcome::Duplicate(rec)
+                } else {
+                    AcceptOutcome::Conflict
+                },
+                None,
+            ));
+        }
+
+        let rid = loop {
+            let id = ReceiptId::generate()?;
+            if !self.t.notifications.contains_key(id.as_str())? {
+                break id;
+            }
+        };
+        let rk = rid.as_str().as_bytes();
+        let dk = DataKey::generate()?;
+        let sealed_dk = self
+            .keys
+            .seal_key()
+            .seal(trees::DATA_KEYS, rk, dk.bytes())?;
+        let payload = dk.seal_key().seal(trees::PAYLOADS, rk, &canonical)?;
+        let record = NotificationRecord {
+            receipt_id: rid.clone(),
+            force: force.to_owned(),
+            police_reference: n.police_reference.clone(),
+            received_at: now,
+            fingerprint,
+            children: (0..n.children.len() as u32)
+                .map(|index| ChildStatus {
+                    index,
+                    state: ChildState::Queued,
+                    school_urn: None,
+                    delivered_at: None,
+                })
+                .collect(),
+        };
+        let record_bytes =
+            serde_json::to_vec(&record).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let mut detail = serde_json::Map::new();
+        detail.insert("children".into(), n.children.len().into());
+        detail.insert("police_reference".into(), n.police_reference.clone().into());
+        let ev = AuditEvent::next(
+            &self.audit_head()?,
+            now,
+            EventKind::Received,
+            format!("force:{force}"),
+            Refs {
+                receipt: Some(rid.to_string()),
+                ..Refs::default()
+            },
+            detail,
+        );
+        let t = &self.t;
+        (
+            &t.notifications,
+            &t.payloads,
+            &t.data_keys,
+            &t.refs,
+            &t.work_match,
+            &t.audit,
+            &t.meta,
+        )
+            .transaction(|(tn, tp, td, tr, tw, ta, tm)| {
+                if tr.get(&rkey)?.is_some() {
+                    return abort(StoreError::Corrupt("reference raced".into()));
+                }
+                tn.insert(rk, record_bytes.as_slice())?;
+                tp.insert(rk, payload.as_slice())?;
+                td.insert(rk, sealed_dk.as_slice())?;
+                tr.insert(rkey.as_slice(), rk)?;
+                tw.insert(rk, &[][..])?;
+                append_in_tx(ta, tm, &ev)
+            })?;
+        Ok((AcceptOutcome::Accepted(record), Some(self.ticket())))
+    }
+
+    /// The plain record (identifiers and states) of a receipt.
+    pub fn record(&self, receipt: &str) -> Result<Option<NotificationRecord>, StoreError> {
+        match self.t.notifications.get(receipt.as_bytes())? {
+            None => Ok(None),
+            Some(v) => serde_json::from_slice(&v)
+                .map(Some)
+                .map_err(|e| StoreError::Corrupt(format!("notification record: {e}"))),
+        }
+    }
+
+    /// The record, only if `force` sent it: another force sees nothing.
+    pub fn record_for_force(
+        &self,
+        force: &str,
+        receipt: &ReceiptId,
+    ) -> Result<Option<NotificationRecord>, StoreError> {
+        Ok(self.record(receipt.as_str())?.filter(|r| r.force == force))
+    }
+
+    /// Opens the sealed notification (its data key first).
+    pub fn load_notification(&self, receipt: &str) -> Result<Option<Notification>, StoreError> {
+        let rk = receipt.as_bytes();
+        let (Some(sealed_dk), Some(payload)) =
+            (self.t.data_keys.get(rk)?, self.t.payloads.get(rk)?)
+        else {
+            return Ok(None);
+        };
+        let dk_bytes = self
+            .keys
+            .seal_key()
+            .open(trees::DATA_KEYS, rk, &sealed_dk)?;
+        let dk = DataKey::from_slice(&dk_bytes)?;
+        let plain = dk.seal_key().open(trees::PAYLOADS, rk, &payload)?;
+        serde_json::from_slice(&plain)
+            .map(Some)
+            .map_err(|_| StoreError::Corrupt(format!("payload of {receipt} does not parse")))
+    }
+
+    /// Receipts waiting for the matching stage, oldest first by key order.
+    pub fn pending_match(&self) -> impl Iterator<Item = Result<String, StoreError>> + '_ {
+        self.t
+            .work_match
+            .iter()
+            .keys()
+            .map(|k| Ok(String::from_utf8_lossy(&k?).into_owned()))
+    }
+
+    pub fn notification_count(&self) -> usize {
+        self.t.notifications.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn receipt_ids_are_readable_and_parse_back() {
+        let id = ReceiptId::generate().unwrap();
+        assert_eq!(id.as_str().len(), 19);
+        assert_eq!(ReceiptId::parse(id.as_str()), Some(id.clone()));
+        assert_eq!(
+            ReceiptId::parse(&id.as_str().to_ascii_lowercase()),
+            Some(id)
+        );
+        assert!(
+            ReceiptId::parse("ABCD-EFGH-JKMN-PQRI").is_none(),
+            "I is not in the alphabet"
+        );
+        assert!(ReceiptId::parse("../../etc/passwd").is_none());
+        assert!(ReceiptId::parse("ABCDEFGHJKMNPQRST").is_none());
+    }
+}
