@@ -98,14 +98,22 @@ impl PoliceClient {
         })
     }
 
-    /// Opens one mTLS connection (the handshake completes here).
-    pub async fn connect(&self, addr: SocketAddr) -> Result<Connection, ClientError> {
+    /// Opens a raw mTLS stream, for tests that speak HTTP by hand.
+    pub async fn connect_tls(
+        &self,
+        addr: SocketAddr,
+    ) -> Result<tokio_rustls::client::TlsStream<TcpStream>, ClientError> {
         let tcp = TcpStream::connect(addr).await?;
         tcp.set_nodelay(true)?;
-        let tls = self
+        Ok(self
             .connector
             .connect(self.server_name.clone(), tcp)
-            .await?;
+            .await?)
+    }
+
+    /// Opens one mTLS connection (the handshake completes here).
+    pub async fn connect(&self, addr: SocketAddr) -> Result<Connection, ClientError> {
+        let tls = self.connect_tls(addr).await?;
         let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls)).await?;
         let driver = tokio::spawn(async move {
             let _ = conn.await;

@@ -1,0 +1,129 @@
+//! The command line: check-config exit codes and messages, keys init,
+//! certs dev.
+
+use std::os::unix::fs::PermissionsExt;
+use std::process::Command;
+
+use crate::support::{Env, KIM};
+
+fn kim(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(KIM).args(args).output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn check_config_accepts_a_good_file_and_names_the_bad_key() {
+    let env = Env::new();
+    let cfg = env.config.to_str().unwrap();
+    let (code, out, err) = kim(&["check-config", cfg]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("ok"), "{out}");
+    // --config works too.
+    assert_eq!(kim(&["--config", cfg, "check-config"]).0, 0);
+
+    // A typo in a key: exit 2, naming the file and the key.
+    let text = std::fs::read_to_string(&env.config).unwrap();
+    std::fs::write(
+        &env.config,
+        text.replace("master_key_file", "master_keyfile"),
+    )
+    .unwrap();
+    let (code, _, err) = kim(&["check-config", cfg]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("master_keyfile"), "{err}");
+    assert!(err.contains(cfg), "{err}");
+
+    // A key in a section that has no keys yet: exit 2.
+    std::fs::write(
+        &env.config,
+        format!("{text}\n[delivery]\nescalate_aftr = \"30m\"\n"),
+    )
+    .unwrap();
+    let (code, _, err) = kim(&["check-config", cfg]);
+    assert_eq!(code, 2);
+    assert!(err.contains("escalate_aftr"), "{err}");
+
+    // A missing certificate file: exit 2 naming it.
+    std::fs::write(
+        &env.config,
+        text.replace("certs/server.crt", "certs/nope.crt"),
+    )
+    .unwrap();
+    let (code, _, err) = kim(&["check-config", cfg]);
+    assert_eq!(code, 2);
+    assert!(err.contains("nope.crt"), "{err}");
+
+    // A world-readable master key: exit 2.
+    std::fs::write(&env.config, &text).unwrap();
+    std::fs::set_permissions(
+        env.path("master.key"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
+    let (code, _, err) = kim(&["check-config", cfg]);
+    assert_eq!(code, 2);
+    assert!(err.contains("chmod 0400"), "{err}");
+
+    // No such file: exit 2.
+    assert_eq!(kim(&["check-config", "/nonexistent/kim.toml"]).0, 2);
+    // serve refuses a bad config the same way, before binding anything.
+    std::fs::write(&env.config, text.replace("[store]", "[store]\nbogus = 1")).unwrap();
+    assert_eq!(kim(&["--config", cfg, "serve"]).0, 2);
+}
+
+#[test]
+fn keys_init_makes_a_0400_key_and_never_overwrites() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("master.key");
+    let k = key.to_str().unwrap();
+    let (code, out, _) = kim(&["keys", "init", "--out", k]);
+    assert_eq!(code, 0);
+    assert!(out.contains("0400"));
+    let meta = std::fs::metadata(&key).unwrap();
+    assert_eq!(meta.len(), 32);
+    assert_eq!(meta.permissions().mode() & 0o777, 0o400);
+    let before = std::fs::read(&key).unwrap();
+    let (code, _, err) = kim(&["keys", "init", "--out", k]);
+    assert_eq!(code, 2);
+    assert!(err.contains("refusing to overwrite"), "{err}");
+    assert_eq!(std::fs::read(&key).unwrap(), before);
+}
+
+#[test]
+fn certs_dev_writes_the_set_and_never_overwrites() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("certs");
+    let d = out_dir.to_str().unwrap();
+    let (code, out, err) = kim(&["certs", "dev", "--out", d]);
+    assert_eq!(code, 0, "{err}");
+    for f in [
+        "ca.crt",
+        "server.crt",
+        "server.key",
+        "police-ca.crt",
+        "police-client.crt",
+        "police-client.key",
+    ] {
+        assert!(out_dir.join(f).exists(), "{f} missing");
+        assert!(out.contains(f), "{out}");
+    }
+    assert_eq!(kim(&["certs", "dev", "--out", d]).0, 2);
+}
+
+#[test]
+fn the_wrong_master_key_does_not_open_the_store() {
+    let env = Env::new();
+    let kim_run = env.start();
+    drop(kim_run);
+    // Replace the key with another one.
+    let key = env.path("master.key");
+    std::fs::remove_file(&key).unwrap();
+    kim::store::crypto::write_new_key(&key).unwrap();
+    let (code, _, err) = kim(&["--config", env.config.to_str().unwrap(), "serve"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("master key does not open this store"), "{err}");
+}

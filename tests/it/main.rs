@@ -1,0 +1,10 @@
+//! Integration tests: the real `kim` binary, real certificates, real
+//! rustls clients (and curl), a real sled directory.
+
+mod api;
+mod cli;
+mod durability;
+mod limits;
+mod privacy;
+mod support;
+mod tls;

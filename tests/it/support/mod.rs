@@ -1,0 +1,323 @@
+//! Test harness: a temporary kim installation (dev PKI + fixtures, master
+//! key, config), the real `kim` binary started and stopped, police clients
+//! with real certificates, and a grep for personal data.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use kim::pki::{write_dev_certs, write_test_fixtures, DevCerts, TestFixtures};
+use kim::police_client::PoliceClient;
+
+pub const KIM: &str = env!("CARGO_BIN_EXE_kim");
+
+/// A kim installation in a temporary folder.
+pub struct Env {
+    pub dir: tempfile::TempDir,
+    pub certs: DevCerts,
+    pub fx: TestFixtures,
+    pub config: PathBuf,
+}
+
+/// Extra config appended to the generated file.
+#[derive(Default, Clone)]
+pub struct Options {
+    pub crls: Vec<PathBuf>,
+    pub limits: Option<String>,
+    pub store_path: Option<PathBuf>,
+}
+
+impl Env {
+    pub fn new() -> Self {
+        Self::with(Options::default())
+    }
+
+    pub fn with(opts: Options) -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix("kim-it-")
+            .tempdir()
+            .unwrap();
+        let certs = write_dev_certs(&dir.path().join("certs")).unwrap();
+        let fx = write_test_fixtures(&dir.path().join("certs")).unwrap();
+        kim::store::crypto::write_new_key(&dir.path().join("master.key")).unwrap();
+        let config = dir.path().join("kim.toml");
+        let env = Self {
+            dir,
+            certs,
+            fx,
+            config,
+        };
+        env.write_config(&opts);
+        env
+    }
+
+    pub fn write_config(&self, opts: &Options) {
+        let crls = opts
+            .crls
+            .iter()
+            .map(|p| format!("\"{}\"", p.display()))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let store = opts
+            .store_path
+            .clone()
+            .unwrap_or_else(|| self.dir.path().join("store"));
+        let text = format!(
+            r#"
+[server]
+listen = "127.0.0.1:0"
+cert = "certs/server.crt"
+key = "certs/server.key"
+client_ca = "certs/police-ca.crt"
+crls = [{crls}]
+
+[[forces]]
+id = "kent"
+name = "Kent Police"
+client_names = ["relay.kent-police.example"]
+
+[[forces]]
+id = "met"
+name = "Metropolitan Police"
+client_names = ["relay.met-police.example"]
+
+[[forces]]
+id = "durham"
+name = "Durham Constabulary"
+client_names = ["spiffe://police.example/durham"]
+
+[store]
+path = "{store}"
+master_key_file = "master.key"
+
+[mail]
+transport = "file"
+from = "Keep in mind <kim@council.example>"
+admin_email = "safeguarding@council.example"
+file_dir = "outbox"
+
+[admin]
+socket = "admin.sock"
+
+[metrics]
+listen = "127.0.0.1:0"
+
+[limits]
+{limits}
+"#,
+            store = store.display(),
+            limits = opts.limits.clone().unwrap_or_default()
+        );
+        std::fs::write(&self.config, text).unwrap();
+    }
+
+    pub fn path(&self, p: &str) -> PathBuf {
+        self.dir.path().join(p)
+    }
+
+    pub fn client(&self, identity: (&Path, &Path)) -> PoliceClient {
+        PoliceClient::new(&self.certs.ca_cert, Some(identity)).unwrap()
+    }
+
+    pub fn kent(&self) -> PoliceClient {
+        self.client((&self.certs.client_cert, &self.certs.client_key))
+    }
+
+    pub fn met(&self) -> PoliceClient {
+        self.client((&self.fx.met_client.0, &self.fx.met_client.1))
+    }
+
+    /// Starts `kim serve` on this installation.
+    pub fn start(&self) -> Kim {
+        Kim::start(&self.config, &self.path("kim.log"))
+    }
+}
+
+/// The real `kim serve` process.
+pub struct Kim {
+    pub child: Child,
+    pub addr: SocketAddr,
+    pub metrics: Option<SocketAddr>,
+    pub log: PathBuf,
+}
+
+fn find_addr(line: &str, after: &str) -> Option<SocketAddr> {
+    let rest = &line[line.find(after)? + after.len()..];
+    rest.split_whitespace().next()?.parse().ok()
+}
+
+impl Kim {
+    pub fn start(config: &Path, log: &Path) -> Self {
+        let logf = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .unwrap();
+        let mut child = Command::new(KIM)
+            .arg("--config")
+            .arg(config)
+            .arg("serve")
+            .env("KIM_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start kim");
+        let stderr = child.stderr.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            use std::io::Write;
+            let mut logf = logf;
+            let mut sent = false;
+            let mut metrics = None;
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                let _ = writeln!(logf, "{line}");
+                if line.contains("metrics on") {
+                    metrics = find_addr(&line, "addr=");
+                }
+                if !sent && line.contains("listening for police systems") {
+                    sent = true;
+                    let _ = tx.send((find_addr(&line, "addr="), metrics));
+                }
+            }
+            if !sent {
+                let _ = tx.send((None, None));
+            }
+        });
+        let (addr, _) = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("kim did not start within 30 s");
+        let addr = addr.unwrap_or_else(|| {
+            panic!(
+                "kim exited before listening; log:\n{}",
+                std::fs::read_to_string(log).unwrap_or_default()
+            )
+        });
+        // The metrics line is logged right after the listening line.
+        std::thread::sleep(Duration::from_millis(50));
+        let metrics = std::fs::read_to_string(log)
+            .unwrap_or_default()
+            .lines()
+            .rev()
+            .find(|l| l.contains("metrics on"))
+            .and_then(|l| find_addr(l, "addr="));
+        Self {
+            child,
+            addr,
+            metrics,
+            log: log.to_owned(),
+        }
+    }
+
+    /// SIGTERM, then wait (at most `limit`) for the exit status.
+    pub fn terminate(mut self, limit: Duration) -> ExitStatus {
+        let ok = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status()
+            .unwrap();
+        assert!(ok.success());
+        let start = Instant::now();
+        loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                return s;
+            }
+            if start.elapsed() > limit {
+                let _ = self.child.kill();
+                panic!("kim did not exit within {limit:?} of SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// SIGKILL: no chance to flush or clean up.
+    pub fn kill(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Kim {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// A valid notification body with the given reference and child details.
+pub fn notification(
+    reference: &str,
+    given: &str,
+    family: &str,
+    dob: &str,
+    postcode: &str,
+) -> Vec<u8> {
+    let occurred = (jiff::Timestamp::now() - jiff::SignedDuration::from_hours(8)).to_string();
+    serde_json::to_vec(&serde_json::json!({
+        "police_reference": reference,
+        "incident": {
+            "occurred_at": occurred,
+            "category": "domestic_abuse",
+            "summary_for_school": "Police attended a verbal argument at the home. No injuries."
+        },
+        "children": [{
+            "given_name": given,
+            "family_name": family,
+            "other_names": ["Zed"],
+            "date_of_birth": dob,
+            "school_urn": "118765",
+            "postcode": postcode,
+            "involvement": "present",
+            "voice_of_child": "Spoken to by officers."
+        }],
+        "officer": { "name": "PC 4411 Jones", "phone": "01622 000000", "email": "p.jones@police.example" }
+    }))
+    .unwrap()
+}
+
+pub fn simple(reference: &str) -> Vec<u8> {
+    notification(reference, "Amelia", "Khan", "2014-03-09", "ME14 1XX")
+}
+
+/// Every file under `dir` whose bytes contain any of `needles`.
+pub fn files_containing(dir: &Path, needles: &[&str]) -> Vec<(PathBuf, String)> {
+    let mut hits = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if let Ok(bytes) = std::fs::read(&p) {
+                for n in needles {
+                    let nb = n.as_bytes();
+                    if bytes.windows(nb.len()).any(|w| w.eq_ignore_ascii_case(nb)) {
+                        hits.push((p.clone(), (*n).to_owned()));
+                    }
+                }
+            }
+        }
+    }
+    hits
+}
+
+pub fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
