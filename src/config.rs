@@ -571,6 +571,19 @@ file_dir = "outbox"
     }
 
     #[test]
+    fn the_shipped_example_and_dev_configs_are_valid() {
+        let example = load(include_str!("../config/kim.example.toml")).unwrap();
+        assert_eq!(example.forces[0].id, "kent");
+        assert_eq!(example.limits.header_timeout.0, Duration::from_secs(10));
+        let dev = Config::from_toml(
+            include_str!("../config/dev.toml"),
+            Path::new("config/dev.toml"),
+        )
+        .unwrap();
+        assert_eq!(dev.mail.transport, Transport::File);
+    }
+
+    #[test]
     fn durations_parse() {
         assert_eq!(
             HumanDuration::parse("90s").unwrap().0,
