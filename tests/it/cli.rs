@@ -127,3 +127,38 @@ fn the_wrong_master_key_does_not_open_the_store() {
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("master key does not open this store"), "{err}");
 }
+
+#[test]
+fn the_master_key_can_come_from_a_systemd_credential() {
+    let env = Env::new();
+    let cfg = env.config.to_str().unwrap();
+    let text = std::fs::read_to_string(&env.config).unwrap();
+    std::fs::write(
+        &env.config,
+        text.replace(
+            "master_key_file = \"master.key\"",
+            "master_key_credential = \"master.key\"",
+        ),
+    )
+    .unwrap();
+    // Without $CREDENTIALS_DIRECTORY: a configuration error naming the key.
+    let out = Command::new(KIM)
+        .args(["check-config", cfg])
+        .env_remove("CREDENTIALS_DIRECTORY")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("store.master_key_credential"));
+    // With it (as systemd's LoadCredential= sets it): the daemon starts and accepts.
+    let out = Command::new(KIM)
+        .args(["check-config", cfg])
+        .env("CREDENTIALS_DIRECTORY", env.dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
