@@ -17,7 +17,9 @@
 pub mod audit;
 pub mod cli;
 pub mod config;
+pub mod import;
 pub mod ingest;
+pub mod matching;
 pub mod metrics;
 pub mod pki;
 pub mod police_client;

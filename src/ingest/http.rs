@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
+use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::header::{HeaderValue, ALLOW, CONTENT_LENGTH, CONTENT_TYPE, LOCATION, RETRY_AFTER};
 use hyper::{Method, Request, Response, StatusCode};
@@ -210,6 +210,10 @@ fn too_large() -> Response<Body> {
     )
 }
 
+/// An over-long body is read and thrown away up to this much before the 413,
+/// so the client finishes sending and sees the answer instead of a reset.
+const DRAIN_MAX: usize = 1024 * 1024;
+
 /// Reads the body within `MAX_BODY` and the body timeout.
 async fn read_body(req: Request<Incoming>, state: &AppState) -> Result<Bytes, Response<Body>> {
     let declared = req
@@ -217,11 +221,27 @@ async fn read_body(req: Request<Incoming>, state: &AppState) -> Result<Bytes, Re
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > MAX_BODY as u64) {
+    if declared.is_some_and(|n| n > DRAIN_MAX as u64) {
         return Err(too_large());
     }
-    let limited = Limited::new(req.into_body(), MAX_BODY);
-    match tokio::time::timeout(state.body_timeout, limited.collect()).await {
+    let mut body = req.into_body();
+    let read = async {
+        let mut buf = Vec::new();
+        let mut seen = 0usize;
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|_| ())?;
+            if let Ok(data) = frame.into_data() {
+                seen += data.len();
+                if seen <= MAX_BODY {
+                    buf.extend_from_slice(&data);
+                } else if seen > DRAIN_MAX {
+                    break;
+                }
+            }
+        }
+        Ok::<_, ()>((buf, seen))
+    };
+    match tokio::time::timeout(state.body_timeout, read).await {
         Err(_) => Err(problem(
             StatusCode::REQUEST_TIMEOUT,
             "body-timeout",
@@ -229,15 +249,15 @@ async fn read_body(req: Request<Incoming>, state: &AppState) -> Result<Bytes, Re
             "The body did not arrive in time.",
             &[],
         )),
-        Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => Err(too_large()),
-        Ok(Err(_)) => Err(problem(
+        Ok(Err(())) => Err(problem(
             StatusCode::BAD_REQUEST,
             "bad-body",
             "Bad request",
             "The body could not be read.",
             &[],
         )),
-        Ok(Ok(c)) => Ok(c.to_bytes()),
+        Ok(Ok((_, seen))) if seen > MAX_BODY => Err(too_large()),
+        Ok(Ok((buf, _))) => Ok(Bytes::from(buf)),
     }
 }
 

@@ -5,6 +5,7 @@
 
 pub mod crypto;
 pub mod notifications;
+pub mod roll;
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -28,6 +29,9 @@ pub mod trees {
     pub const REFS: &str = "refs";
     pub const WORK_MATCH: &str = "work_match";
     pub const AUDIT: &str = "audit";
+    pub const SCHOOLS: &str = "schools";
+    pub const ROLL: &str = "roll";
+    pub const ROLL_IDX: &str = "roll_idx";
 }
 
 const KEY_CHECK: &[u8] = b"key_check";
@@ -86,6 +90,9 @@ pub(crate) struct Trees {
     pub refs: sled::Tree,
     pub work_match: sled::Tree,
     pub audit: sled::Tree,
+    pub schools: sled::Tree,
+    pub roll: sled::Tree,
+    pub roll_idx: sled::Tree,
 }
 
 pub struct Store {
@@ -134,6 +141,9 @@ impl Store {
             refs: db.open_tree(trees::REFS)?,
             work_match: db.open_tree(trees::WORK_MATCH)?,
             audit: db.open_tree(trees::AUDIT)?,
+            schools: db.open_tree(trees::SCHOOLS)?,
+            roll: db.open_tree(trees::ROLL)?,
+            roll_idx: db.open_tree(trees::ROLL_IDX)?,
         };
         let keys = Keyring::new(master);
         match t.meta.get(KEY_CHECK)? {

@@ -6,5 +6,6 @@ mod cli;
 mod durability;
 mod limits;
 mod privacy;
+mod roll;
 mod support;
 mod tls;

@@ -243,6 +243,19 @@ impl Kim {
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
+
+    /// Waits (up to 5 s) for a log line containing `needle`: the log reaches
+    /// its file through a reader thread, a moment after kim writes it.
+    pub fn wait_for_log(&self, needle: &str) -> bool {
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(5) {
+            if self.log_text().contains(needle) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
 }
 
 impl Drop for Kim {

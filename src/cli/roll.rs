@@ -1,0 +1,147 @@
+//! `kim schools import|list` and `kim roll import|stats`: atomic CSV imports
+//! into the sealed store (DESIGN §4). While `kim serve` runs the store is
+//! locked and these say so; the admin socket (a later issue) lifts that.
+
+use std::path::Path;
+
+use anyhow::Context;
+
+use super::{admin_actor, open_store, CliResult, Failure};
+use crate::audit::{EventKind, Refs};
+use crate::import::{parse_roll, parse_schools, ImportError};
+
+fn read(file: &Path) -> Result<std::fs::File, Failure> {
+    std::fs::File::open(file)
+        .with_context(|| format!("cannot open {}", file.display()))
+        .map_err(Failure::usage)
+}
+
+fn rejected(e: ImportError, file: &Path) -> Failure {
+    Failure::failed(anyhow::anyhow!("{}: {e}", file.display()))
+}
+
+fn audit(store: &crate::store::Store, action: &str, count: u64) -> Result<(), Failure> {
+    let mut detail = serde_json::Map::new();
+    detail.insert("action".into(), action.into());
+    detail.insert("records".into(), count.into());
+    let _ = store
+        .audit_append(
+            EventKind::AdminAccess,
+            &admin_actor(),
+            Refs::default(),
+            detail,
+        )
+        .map_err(Failure::failed)?;
+    store.flush_now().map_err(Failure::failed)
+}
+
+pub fn schools_import(config: &Path, file: &Path) -> CliResult {
+    let store = open_store(config)?;
+    let schools = parse_schools(read(file)?).map_err(|e| rejected(e, file))?;
+    match store.replace_schools(&schools).map_err(Failure::failed)? {
+        Ok(()) => {}
+        Err(orphaned) => {
+            return Err(Failure::failed(anyhow::anyhow!(
+                "{}: refused: the roll has pupils at {} school(s) this file leaves out (URNs {}); import a roll without them first",
+                file.display(),
+                orphaned.len(),
+                orphaned.join(", ")
+            )))
+        }
+    }
+    audit(&store, "schools_import", schools.len() as u64)?;
+    println!(
+        "imported {} schools from {} (the directory was replaced)",
+        schools.len(),
+        file.display()
+    );
+    Ok(())
+}
+
+pub fn schools_list(config: &Path, json: bool) -> CliResult {
+    let store = open_store(config)?;
+    let schools = store.schools().map_err(Failure::failed)?;
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&schools).map_err(anyhow::Error::from)?
+        );
+        return Ok(());
+    }
+    println!(
+        "{:<8} {:<40} {:<28} {:<7} PHONE",
+        "URN", "NAME", "DSL EMAIL", "DEPUTY"
+    );
+    for s in &schools {
+        println!(
+            "{:<8} {:<40} {:<28} {:<7} {}",
+            s.urn,
+            truncate(&s.name, 40),
+            truncate(&s.dsl_email, 28),
+            if s.deputy_email.is_some() {
+                "yes"
+            } else {
+                "no"
+            },
+            s.phone.as_deref().unwrap_or("")
+        );
+    }
+    println!("{} school(s)", schools.len());
+    Ok(())
+}
+
+fn truncate(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_owned()
+    } else {
+        let mut t: String = s.chars().take(n - 1).collect();
+        t.push('…');
+        t
+    }
+}
+
+pub fn roll_import(config: &Path, file: &Path) -> CliResult {
+    let store = open_store(config)?;
+    let urns = store.school_urns().map_err(Failure::failed)?;
+    if urns.is_empty() {
+        return Err(Failure::failed(anyhow::anyhow!(
+            "the school directory is empty: run `kim schools import FILE` first"
+        )));
+    }
+    let today = jiff::Zoned::now().date();
+    let started = std::time::Instant::now();
+    let pupils = parse_roll(std::io::BufReader::new(read(file)?), &urns, today)
+        .map_err(|e| rejected(e, file))?;
+    let parsed = started.elapsed();
+    let n = store.replace_roll(&pupils).map_err(Failure::failed)?;
+    drop(pupils);
+    audit(&store, "roll_import", n)?;
+    println!(
+        "imported {n} pupils from {} in {:.1}s (parse {:.1}s); the roll was replaced",
+        file.display(),
+        started.elapsed().as_secs_f64(),
+        parsed.as_secs_f64()
+    );
+    Ok(())
+}
+
+pub fn roll_stats(config: &Path, json: bool) -> CliResult {
+    let store = open_store(config)?;
+    let stats = store.roll_stats().map_err(Failure::failed)?;
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&stats).map_err(anyhow::Error::from)?
+        );
+        return Ok(());
+    }
+    println!(
+        "roll generation {}: {} pupils at {} schools",
+        stats.generation, stats.pupils, stats.schools
+    );
+    println!("{:<8} PUPILS", "URN");
+    for (urn, n) in &stats.per_school {
+        println!("{urn:<8} {n}");
+    }
+    Ok(())
+}
