@@ -79,7 +79,7 @@ pub struct Config {
     #[serde(default)]
     pub alert: Reserved,
     #[serde(default)]
-    pub matching: Reserved,
+    pub matching: MatchingConfig,
     #[serde(default)]
     pub retention: Reserved,
     #[serde(default)]
@@ -99,6 +99,23 @@ pub struct Config {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Reserved {}
+
+/// `[matching]`: how children are matched to schools (DESIGN §5).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MatchingConfig {
+    /// Jaro-Winkler similarity both names must reach (after normalisation)
+    /// when they are not equal. Higher is stricter.
+    pub name_threshold: f64,
+}
+
+impl Default for MatchingConfig {
+    fn default() -> Self {
+        Self {
+            name_threshold: 0.92,
+        }
+    }
+}
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -416,6 +433,13 @@ impl Config {
         if !self.mail.from.contains('@') {
             return Err(self.invalid("mail.from", "must contain an email address"));
         }
+        let t = self.matching.name_threshold;
+        if !(0.8..=1.0).contains(&t) {
+            return Err(self.invalid(
+                "matching.name_threshold",
+                "must be between 0.8 and 1.0 (lower would match different children)",
+            ));
+        }
         let l = &self.limits;
         if l.max_connections == 0 {
             return Err(self.invalid("limits.max_connections", "must be at least 1"));
@@ -546,6 +570,11 @@ file_dir = "outbox"
             .unwrap_err()
             .to_string()
             .contains("header_timeout"));
+        let text = format!("{MINIMAL}\n[matching]\nname_threshold = 0.5\n");
+        assert!(load(&text)
+            .unwrap_err()
+            .to_string()
+            .contains("matching.name_threshold"));
         let text = format!("{MINIMAL}\n[limits]\nheader_timeout = \"0s\"\n");
         assert!(load(&text)
             .unwrap_err()

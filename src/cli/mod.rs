@@ -6,6 +6,7 @@ pub mod certs;
 pub mod check_config;
 pub mod demo;
 pub mod keys;
+pub mod review;
 pub mod roll;
 pub mod serve;
 
@@ -58,6 +59,31 @@ pub enum Command {
     /// The roll of children (pupil_id,given_name,family_name,other_names,date_of_birth,postcode,school_urn).
     #[command(subcommand)]
     Roll(RollCommand),
+    /// Children the matching stage sent to a human.
+    #[command(subcommand)]
+    Review(ReviewCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ReviewCommand {
+    /// The children waiting for a decision (identifiers and reasons only).
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Decide the school of child INDEX of RECEIPT.
+    Assign {
+        receipt: String,
+        index: u32,
+        urn: String,
+    },
+    /// Decide that kim will not notify a school for this child.
+    Dismiss {
+        receipt: String,
+        index: u32,
+        #[arg(long)]
+        reason: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -184,6 +210,17 @@ pub fn main() -> ExitCode {
         Command::Schools(SchoolsCommand::List { json }) => roll::schools_list(&cli.config, json),
         Command::Roll(RollCommand::Import { file }) => roll::roll_import(&cli.config, &file),
         Command::Roll(RollCommand::Stats { json }) => roll::roll_stats(&cli.config, json),
+        Command::Review(ReviewCommand::List { json }) => review::list(&cli.config, json),
+        Command::Review(ReviewCommand::Assign {
+            receipt,
+            index,
+            urn,
+        }) => review::assign(&cli.config, &receipt, index, &urn),
+        Command::Review(ReviewCommand::Dismiss {
+            receipt,
+            index,
+            reason,
+        }) => review::dismiss(&cli.config, &receipt, index, &reason),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -95,6 +95,11 @@ pub async fn start(
     )?;
     store.durable(ticket).await?;
 
+    tokio::spawn(crate::matching::stage::run(
+        store.clone(),
+        cfg.matching.name_threshold,
+    ));
+
     let state = Arc::new(AppState {
         store: store.clone(),
         metrics,

@@ -2,4 +2,6 @@
 //! normalisation and similarity here; candidates come from the store's blind
 //! indexes, never from a plaintext scan.
 
+pub mod decide;
 pub mod normalise;
+pub mod stage;

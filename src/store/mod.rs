@@ -5,6 +5,7 @@
 
 pub mod crypto;
 pub mod notifications;
+pub mod review;
 pub mod roll;
 
 use std::path::Path;
@@ -32,6 +33,8 @@ pub mod trees {
     pub const SCHOOLS: &str = "schools";
     pub const ROLL: &str = "roll";
     pub const ROLL_IDX: &str = "roll_idx";
+    pub const REVIEW: &str = "review";
+    pub const DISMISSALS: &str = "dismissals";
 }
 
 const KEY_CHECK: &[u8] = b"key_check";
@@ -93,6 +96,8 @@ pub(crate) struct Trees {
     pub schools: sled::Tree,
     pub roll: sled::Tree,
     pub roll_idx: sled::Tree,
+    pub review: sled::Tree,
+    pub dismissals: sled::Tree,
 }
 
 pub struct Store {
@@ -105,6 +110,8 @@ pub struct Store {
     written: AtomicU64,
     flush_wanted: Arc<Notify>,
     flushed: watch::Sender<FlushState>,
+    /// Woken when a notification is waiting for the matching stage.
+    pub match_wanted: Arc<Notify>,
 }
 
 impl std::fmt::Debug for Store {
@@ -144,6 +151,8 @@ impl Store {
             schools: db.open_tree(trees::SCHOOLS)?,
             roll: db.open_tree(trees::ROLL)?,
             roll_idx: db.open_tree(trees::ROLL_IDX)?,
+            review: db.open_tree(trees::REVIEW)?,
+            dismissals: db.open_tree(trees::DISMISSALS)?,
         };
         let keys = Keyring::new(master);
         match t.meta.get(KEY_CHECK)? {
@@ -167,6 +176,7 @@ impl Store {
             written: AtomicU64::new(0),
             flush_wanted: Arc::new(Notify::new()),
             flushed,
+            match_wanted: Arc::new(Notify::new()),
         })
     }
 

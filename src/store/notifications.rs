@@ -226,6 +226,7 @@ impl Store {
                 tw.insert(rk, &[][..])?;
                 append_in_tx(ta, tm, &ev)
             })?;
+        self.match_wanted.notify_one();
         Ok((AcceptOutcome::Accepted(record), Some(self.ticket())))
     }
 

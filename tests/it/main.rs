@@ -5,6 +5,7 @@ mod api;
 mod cli;
 mod durability;
 mod limits;
+mod matching;
 mod privacy;
 mod roll;
 mod support;
