@@ -219,7 +219,7 @@ mod tests {
         let c = child("Mohamed", "Hussain", "2013-01-01");
         let p = pupil("Mohammed", "Hussain", "2013-01-01", "100001", None);
         assert_eq!(
-            decide(&c, &[p.clone()], T),
+            decide(&c, std::slice::from_ref(&p), T),
             Decision::Matched {
                 urn: "100001".into(),
                 basis: "similar"
