@@ -14,6 +14,7 @@
 //! Every body is unique (kim answers 200, not 202, to a re-send). Only 202s
 //! count. Nothing here asserts anything: it prints figures. See bench/README.md.
 
+use nix::sys::signal::Signal;
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpStream};
@@ -152,11 +153,9 @@ fn mib(b: u64) -> f64 {
 
 fn clock_ticks() -> f64 {
     // SAFETY: sysconf has no preconditions.
-    let t = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    if t > 0 {
-        t as f64
-    } else {
-        100.0
+    match nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK) {
+        Ok(Some(t)) if t > 0 => t as f64,
+        _ => 100.0,
     }
 }
 
@@ -306,11 +305,8 @@ impl Bodies {
 // ---------------------------------------------------------------------------
 // Servers under test (guards that stop them on drop, also on panic)
 
-fn signal(pid: u32, sig: libc::c_int) {
-    // SAFETY: kill(2) on a pid we started ourselves.
-    unsafe {
-        libc::kill(pid as libc::pid_t, sig);
-    }
+fn signal(pid: u32, sig: Signal) {
+    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), sig);
 }
 
 /// SIGTERM, wait up to `limit`, then SIGKILL.
@@ -318,7 +314,7 @@ fn stop_child(child: &mut Child, limit: Duration) -> bool {
     if let Ok(Some(_)) = child.try_wait() {
         return true;
     }
-    signal(child.id(), libc::SIGTERM);
+    signal(child.id(), Signal::SIGTERM);
     let start = Instant::now();
     while start.elapsed() < limit {
         if let Ok(Some(_)) = child.try_wait() {
@@ -605,7 +601,7 @@ impl Drop for Nginx {
         // SIGTERM is nginx's fast shutdown: the master stops its workers.
         if !stop_child(&mut self.child, Duration::from_secs(5)) {
             for w in &self.workers {
-                signal(*w, libc::SIGKILL);
+                signal(*w, Signal::SIGKILL);
             }
         }
     }
