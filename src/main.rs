@@ -2,6 +2,12 @@
 
 #![forbid(unsafe_code)]
 
+/// mimalloc: the store's copy-on-write pages make the accept path heavy on
+/// small allocations, where glibc's allocator was a quarter of the writer
+/// thread's time (see the README's benchmark notes).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> std::process::ExitCode {
     kim::cli::main()
 }

@@ -84,8 +84,21 @@ impl Metrics {
     }
 
     /// The Prometheus text exposition.
-    pub fn render(&self, notifications_stored: usize, pending_match: usize) -> String {
+    pub fn render(
+        &self,
+        notifications_stored: usize,
+        pending_match: usize,
+        writer: &crate::store::writer::WriterStats,
+    ) -> String {
         let mut out = String::new();
+        {
+            use std::sync::atomic::Ordering::Relaxed;
+            let _ = writeln!(out, "# HELP kim_store_commit_batches_total Accept transactions (each commits a batch).\n# TYPE kim_store_commit_batches_total counter\nkim_store_commit_batches_total {}", writer.batches.load(Relaxed));
+            let _ = writeln!(out, "# HELP kim_store_committed_total Notifications committed through the group commit.\n# TYPE kim_store_committed_total counter\nkim_store_committed_total {}", writer.batched.load(Relaxed));
+            let _ = writeln!(out, "# HELP kim_store_commit_seconds_total Time spent in accept transactions.\n# TYPE kim_store_commit_seconds_total counter\nkim_store_commit_seconds_total {:.6}", writer.commit_us.load(Relaxed) as f64 / 1e6);
+            let _ = writeln!(out, "# HELP kim_store_syncs_total Flushes to disk by the group commit.\n# TYPE kim_store_syncs_total counter\nkim_store_syncs_total {}", writer.syncs.load(Relaxed));
+            let _ = writeln!(out, "# HELP kim_store_sync_seconds_total Time spent flushing to disk.\n# TYPE kim_store_sync_seconds_total counter\nkim_store_sync_seconds_total {:.6}", writer.sync_us.load(Relaxed) as f64 / 1e6);
+        }
         let mut scalar = |name: &str, kind: &str, help: &str, v: i64| {
             let _ = writeln!(
                 out,
@@ -203,7 +216,7 @@ mod tests {
             StatusCode::UNPROCESSABLE_ENTITY,
             Duration::from_millis(30),
         );
-        let text = m.render(5, 2);
+        let text = m.render(5, 2, &Default::default());
         assert!(text.contains("kim_notifications_accepted_total 1"));
         assert!(text.contains("kim_http_requests_total{route=\"notifications\",status=\"202\"} 1"));
         assert!(text

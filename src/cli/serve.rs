@@ -102,6 +102,7 @@ pub async fn start(
 
     let state = Arc::new(AppState {
         store: store.clone(),
+        ingest: crate::store::writer::Ingest::spawn(store.clone()),
         metrics,
         body_timeout: cfg.limits.body_timeout.0,
     });
@@ -158,7 +159,10 @@ async fn spawn_metrics(
                     async move {
                         let (status, body) = if req.uri().path() == "/metrics" {
                             let pending = store.pending_match().count();
-                            (200, metrics.render(store.notification_count(), pending))
+                            (
+                                200,
+                                metrics.render(store.notification_count(), pending, &store.stats),
+                            )
                         } else {
                             (404, "not found\n".to_owned())
                         };

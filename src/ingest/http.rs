@@ -16,6 +16,7 @@ use serde_json::json;
 
 use crate::ingest::notification::{parse_notification, FieldError, ParseError};
 use crate::metrics::Metrics;
+use crate::store::writer::Ingest;
 use crate::store::{AcceptOutcome, NotificationRecord, ReceiptId, Store};
 
 /// The largest body accepted (DESIGN §3).
@@ -26,6 +27,7 @@ pub type Body = Full<Bytes>;
 /// What every request handler can reach.
 pub struct AppState {
     pub store: Arc<Store>,
+    pub ingest: Ingest,
     pub metrics: Arc<Metrics>,
     pub body_timeout: Duration,
 }
@@ -305,38 +307,35 @@ async fn post_notification(
         }
     };
     drop(body);
-    // Sealing and one sled transaction: tens of microseconds, so it runs
-    // inline; only the fsync (in `durable`) is waited for asynchronously.
-    let accepted = state.store.accept(force, &n, now);
+    // Sealing happens here, on the runtime's threads in parallel; the
+    // writer thread commits and syncs whole batches.
+    let prepared = state.store.prepare(force, &n, now);
     drop(n);
-    match accepted {
+    let outcome = match prepared {
+        Ok(p) => state.ingest.accept(p).await.map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
+    };
+    match outcome {
         Err(e) => {
             tracing::error!(force, error = %e, "accept failed; answering 503");
             state.metrics.store_errors.inc();
             unavailable()
         }
-        Ok((AcceptOutcome::Conflict, _)) => problem(
+        Ok(AcceptOutcome::Conflict) => problem(
             StatusCode::CONFLICT,
             "reference-conflict",
             "Conflict",
             "This force already sent this police_reference with different content.",
             &[],
         ),
-        Ok((AcceptOutcome::Duplicate(rec), _)) => {
+        Ok(AcceptOutcome::Duplicate(rec)) => {
             tracing::info!(force, receipt = %rec.receipt_id, "re-sent notification; original receipt returned");
             with_location(
                 json_response(StatusCode::OK, &receipt_body(&rec)),
                 &rec.receipt_id,
             )
         }
-        Ok((AcceptOutcome::Accepted(rec), ticket)) => {
-            if let Some(t) = ticket {
-                if let Err(e) = state.store.durable(t).await {
-                    tracing::error!(force, receipt = %rec.receipt_id, error = %e, "flush failed; answering 503");
-                    state.metrics.store_errors.inc();
-                    return unavailable();
-                }
-            }
+        Ok(AcceptOutcome::Accepted(rec)) => {
             state.metrics.accepted.inc();
             tracing::info!(force, receipt = %rec.receipt_id, children = rec.children.len(), "accepted");
             with_location(

@@ -9,7 +9,7 @@ use sled::Transactional;
 use zeroize::Zeroizing;
 
 use super::crypto::{random_id_bytes, DataKey};
-use super::{abort, append_in_tx, trees, FlushTicket, Store, StoreError};
+use super::{abort, append_event_in_tx, trees, FlushTicket, Store, StoreError, AUDIT_HEAD};
 use crate::audit::{AuditEvent, EventKind, Refs};
 use crate::ingest::notification::Notification;
 
@@ -125,49 +125,70 @@ fn ref_key(force: &str, reference: &str) -> Vec<u8> {
     k
 }
 
+/// The `payloads` value: the data key sealed by the master-derived key, then
+/// the notification sealed by the data key: `len(dk) u16 BE | dk | payload`.
+/// Retention destroys the data key part to shred the payload.
+fn pack_sealed(sealed_dk: &[u8], payload: &[u8]) -> Vec<u8> {
+    let mut v = Vec::with_capacity(2 + sealed_dk.len() + payload.len());
+    v.extend_from_slice(&(sealed_dk.len() as u16).to_be_bytes());
+    v.extend_from_slice(sealed_dk);
+    v.extend_from_slice(payload);
+    v
+}
+
+fn unpack_sealed(v: &[u8]) -> Result<(&[u8], &[u8]), StoreError> {
+    let corrupt = || StoreError::Corrupt("payload framing".into());
+    let len = u16::from_be_bytes(
+        v.get(..2)
+            .ok_or_else(corrupt)?
+            .try_into()
+            .map_err(|_| corrupt())?,
+    ) as usize;
+    let dk = v.get(2..2 + len).ok_or_else(corrupt)?;
+    Ok((dk, &v[2 + len..]))
+}
+
 fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
+/// A notification sealed and ready to commit: everything that needs CPU
+/// (receipt id, data key, sealing, fingerprint) is done before the writer
+/// lock, on the caller's thread.
+pub struct Prepared {
+    force: String,
+    police_reference: String,
+    ref_key: Vec<u8>,
+    fingerprint: String,
+    receipt: ReceiptId,
+    /// The sealed data key and the payload it seals, in one value (see
+    /// `pack_sealed`).
+    sealed: Vec<u8>,
+    record: NotificationRecord,
+    record_bytes: Vec<u8>,
+}
+
+impl fmt::Debug for Prepared {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Prepared({}, {})", self.force, self.receipt)
+    }
+}
+
 impl Store {
-    /// Stores a validated notification from `force` in one transaction.
-    /// The caller must await `durable(ticket)` before answering 202.
-    pub fn accept(
+    /// Seals a validated notification from `force` for `commit_batch`.
+    pub fn prepare(
         &self,
         force: &str,
         n: &Notification,
         now: jiff::Timestamp,
-    ) -> Result<(AcceptOutcome, Option<FlushTicket>), StoreError> {
+    ) -> Result<Prepared, StoreError> {
         let canonical = Zeroizing::new(n.canonical_bytes());
         let fingerprint = hex(&self.keys.blind_index(
             "notification fingerprint v1",
             &[force.as_bytes(), &canonical],
         ));
-        let rkey = ref_key(force, &n.police_reference);
-
-        let _w = self.lock_writer();
-        if let Some(existing) = self.t.refs.get(&rkey)? {
-            let rid = String::from_utf8_lossy(&existing).into_owned();
-            let rec = self
-                .record(&rid)?
-                .ok_or_else(|| StoreError::Corrupt("reference without record".into()))?;
-            return Ok((
-                if rec.fingerprint == fingerprint {
-                    AcceptOutcome::Duplicate(rec)
-                } else {
-                    AcceptOutcome::Conflict
-                },
-                None,
-            ));
-        }
-
-        let rid = loop {
-            let id = ReceiptId::generate()?;
-            if !self.t.notifications.contains_key(id.as_str())? {
-                break id;
-            }
-        };
-        let rk = rid.as_str().as_bytes();
+        let receipt = ReceiptId::generate()?;
+        let rk = receipt.as_str().as_bytes();
         let dk = DataKey::generate()?;
         let sealed_dk = self
             .keys
@@ -175,11 +196,11 @@ impl Store {
             .seal(trees::DATA_KEYS, rk, dk.bytes())?;
         let payload = dk.seal_key().seal(trees::PAYLOADS, rk, &canonical)?;
         let record = NotificationRecord {
-            receipt_id: rid.clone(),
+            receipt_id: receipt.clone(),
             force: force.to_owned(),
             police_reference: n.police_reference.clone(),
             received_at: now,
-            fingerprint,
+            fingerprint: fingerprint.clone(),
             children: (0..n.children.len() as u32)
                 .map(|index| ChildStatus {
                     index,
@@ -191,43 +212,124 @@ impl Store {
         };
         let record_bytes =
             serde_json::to_vec(&record).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let mut detail = serde_json::Map::new();
-        detail.insert("children".into(), n.children.len().into());
-        detail.insert("police_reference".into(), n.police_reference.clone().into());
-        let ev = AuditEvent::next(
-            &self.audit_head()?,
-            now,
-            EventKind::Received,
-            format!("force:{force}"),
-            Refs {
-                receipt: Some(rid.to_string()),
-                ..Refs::default()
-            },
-            detail,
-        );
+        Ok(Prepared {
+            force: force.to_owned(),
+            police_reference: n.police_reference.clone(),
+            ref_key: ref_key(force, &n.police_reference),
+            fingerprint,
+            receipt,
+            sealed: pack_sealed(&sealed_dk, &payload),
+            record,
+            record_bytes,
+        })
+    }
+
+    /// Commits prepared notifications in ONE transaction (records, sealed
+    /// payloads and data keys, references, matching work items, `received`
+    /// audit events chained in order). A re-send — of an earlier notification
+    /// or of one earlier in the same batch — is answered from the original.
+    /// The caller makes it durable (`durable`/`flush_now`) before answering.
+    pub fn commit_batch(&self, batch: Vec<Prepared>) -> Result<Vec<AcceptOutcome>, StoreError> {
+        let _w = self.lock_writer();
+        let mut head = self.audit_head()?;
+        let mut outcomes = Vec::with_capacity(batch.len());
+        let mut fresh: Vec<(Prepared, AuditEvent)> = Vec::new();
+        let mut in_batch: std::collections::HashMap<Vec<u8>, NotificationRecord> =
+            Default::default();
+        for p in batch {
+            let earlier = match in_batch.get(&p.ref_key) {
+                Some(rec) => Some(rec.clone()),
+                None => match self.t.refs.get(&p.ref_key)? {
+                    Some(existing) => {
+                        let rid = String::from_utf8_lossy(&existing).into_owned();
+                        Some(self.record(&rid)?.ok_or_else(|| {
+                            StoreError::Corrupt("reference without record".into())
+                        })?)
+                    }
+                    None => None,
+                },
+            };
+            if let Some(rec) = earlier {
+                outcomes.push(if rec.fingerprint == p.fingerprint {
+                    AcceptOutcome::Duplicate(rec)
+                } else {
+                    AcceptOutcome::Conflict
+                });
+                continue;
+            }
+            if self.t.notifications.contains_key(p.receipt.as_str())? {
+                return Err(StoreError::Corrupt("receipt id collision".into()));
+            }
+            let mut detail = serde_json::Map::new();
+            detail.insert("children".into(), p.record.children.len().into());
+            detail.insert("police_reference".into(), p.police_reference.clone().into());
+            let ev = AuditEvent::next(
+                &head,
+                p.record.received_at,
+                EventKind::Received,
+                format!("force:{}", p.force),
+                Refs {
+                    receipt: Some(p.receipt.to_string()),
+                    ..Refs::default()
+                },
+                detail,
+            );
+            head = ev.head();
+            in_batch.insert(p.ref_key.clone(), p.record.clone());
+            outcomes.push(AcceptOutcome::Accepted(p.record.clone()));
+            fresh.push((p, ev));
+        }
+        if fresh.is_empty() {
+            return Ok(outcomes);
+        }
+        let head_bytes =
+            serde_json::to_vec(&head).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let t = &self.t;
+        // Five writes per notification, and the audit head once per batch:
+        // sled's transactions exclude its flushes, so every write here is
+        // time the next sync waits.
         (
             &t.notifications,
             &t.payloads,
-            &t.data_keys,
             &t.refs,
             &t.work_match,
             &t.audit,
             &t.meta,
         )
-            .transaction(|(tn, tp, td, tr, tw, ta, tm)| {
-                if tr.get(&rkey)?.is_some() {
-                    return abort(StoreError::Corrupt("reference raced".into()));
+            .transaction(|(tn, tp, tr, tw, ta, tm)| {
+                for (p, ev) in &fresh {
+                    let rk = p.receipt.as_str().as_bytes();
+                    if tr.get(&p.ref_key)?.is_some() {
+                        return abort(StoreError::Corrupt("reference raced".into()));
+                    }
+                    tn.insert(rk, p.record_bytes.as_slice())?;
+                    tp.insert(rk, p.sealed.as_slice())?;
+                    tr.insert(p.ref_key.as_slice(), rk)?;
+                    tw.insert(rk, &[][..])?;
+                    append_event_in_tx(ta, ev)?;
                 }
-                tn.insert(rk, record_bytes.as_slice())?;
-                tp.insert(rk, payload.as_slice())?;
-                td.insert(rk, sealed_dk.as_slice())?;
-                tr.insert(rkey.as_slice(), rk)?;
-                tw.insert(rk, &[][..])?;
-                append_in_tx(ta, tm, &ev)
+                tm.insert(AUDIT_HEAD, head_bytes.as_slice())?;
+                Ok(())
             })?;
         self.match_wanted.notify_one();
-        Ok((AcceptOutcome::Accepted(record), Some(self.ticket())))
+        Ok(outcomes)
+    }
+
+    /// Stores one validated notification (prepare + a batch of one). The
+    /// caller must await `durable(ticket)` before answering 202.
+    pub fn accept(
+        &self,
+        force: &str,
+        n: &Notification,
+        now: jiff::Timestamp,
+    ) -> Result<(AcceptOutcome, Option<FlushTicket>), StoreError> {
+        let p = self.prepare(force, n, now)?;
+        let out = self
+            .commit_batch(vec![p])?
+            .pop()
+            .ok_or_else(|| StoreError::Corrupt("empty batch".into()))?;
+        let ticket = matches!(out, AcceptOutcome::Accepted(_)).then(|| self.ticket());
+        Ok((out, ticket))
     }
 
     /// The plain record (identifiers and states) of a receipt.
@@ -252,11 +354,10 @@ impl Store {
     /// Opens the sealed notification (its data key first).
     pub fn load_notification(&self, receipt: &str) -> Result<Option<Notification>, StoreError> {
         let rk = receipt.as_bytes();
-        let (Some(sealed_dk), Some(payload)) =
-            (self.t.data_keys.get(rk)?, self.t.payloads.get(rk)?)
-        else {
+        let Some(sealed) = self.t.payloads.get(rk)? else {
             return Ok(None);
         };
+        let (sealed_dk, payload) = unpack_sealed(&sealed)?;
         let dk_bytes = self
             .keys
             .seal_key()

@@ -309,7 +309,10 @@ fn resend_is_idempotent_conflict_is_409_and_references_are_per_force() {
         assert_eq!(sj["receipt_id"], receipt.as_str());
         assert_eq!(sj["police_reference"], "KNT/26/004512");
         assert_eq!(sj["children"][0]["index"], 0);
-        assert_eq!(sj["children"][0]["state"], "queued");
+        // No roll is imported here: the matching stage may already have
+        // sent the child to review.
+        let state = sj["children"][0]["state"].as_str().unwrap();
+        assert!(["queued", "needs_review"].contains(&state), "{state}");
         assert!(sj["received_at"].is_string());
         assert!(!s.text().contains("Amelia") && !s.text().contains("2014-03-09"));
         let other = met
