@@ -358,12 +358,9 @@ impl Store {
             return Ok(None);
         };
         let (sealed_dk, payload) = unpack_sealed(&sealed)?;
-        let dk_bytes = self
-            .keys
-            .seal_key()
-            .open(trees::DATA_KEYS, rk, &sealed_dk)?;
+        let dk_bytes = self.keys.seal_key().open(trees::DATA_KEYS, rk, sealed_dk)?;
         let dk = DataKey::from_slice(&dk_bytes)?;
-        let plain = dk.seal_key().open(trees::PAYLOADS, rk, &payload)?;
+        let plain = dk.seal_key().open(trees::PAYLOADS, rk, payload)?;
         serde_json::from_slice(&plain)
             .map(Some)
             .map_err(|_| StoreError::Corrupt(format!("payload of {receipt} does not parse")))
