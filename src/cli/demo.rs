@@ -71,12 +71,27 @@ fn samples(now: jiff::Timestamp) -> Vec<serde_json::Value> {
             "police_reference": "KNT/26/004513",
             "incident": { "occurred_at": last_night.to_string(), "category": "domestic_abuse" },
             "children": [
-                { "given_name": "Oliwia", "family_name": "Nowak", "date_of_birth": "2012-07-21", "involvement": "witnessed" },
+                { "given_name": "Oliwia", "family_name": "NOWAK", "other_names": ["Liwia"], "date_of_birth": "2012-07-21", "involvement": "witnessed" },
                 { "given_name": "Tomasz", "family_name": "Nowak", "date_of_birth": "2017-01-30", "involvement": "not_present" }
             ]
         }),
     ]
 }
+
+const SCHOOLS_CSV: &str = "urn,name,dsl_name,dsl_email,deputy_email,phone
+118765,Maidstone Primary School,Ms A. Patel,dsl@maidstone-primary.example,deputy@maidstone-primary.example,01622 111111
+118766,Oakwood Park Grammar School,Mr B. Okafor,dsl@oakwood.example,,01622 222222
+118767,St Michael's CE Junior School,Mrs C. Byrne,dsl@stmichaels.example,,
+";
+
+const ROLL_CSV: &str =
+    "pupil_id,given_name,family_name,other_names,date_of_birth,postcode,school_urn
+KCC-000101,Amelia,Khan,Amy,2014-03-09,ME14 1XX,118765
+KCC-000102,Oliwia,Nowak,,2012-07-21,ME15 6AB,118766
+KCC-000103,Tomasz,Nowak,Tom,2017-01-30,ME15 6AB,118767
+KCC-000104,Tomasz,Nowak,,2017-01-30,CT1 2AA,118765
+KCC-000105,Siobhán,O'Brien,,2013-11-02,ME16 8QQ,118767
+";
 
 fn show(label: &str, a: &Answer) {
     println!("  {label}: HTTP {}", a.status);
@@ -108,13 +123,34 @@ pub fn main(keep: bool) -> CliResult {
     );
     println!("   config: {}\n", config_path.display());
 
+    println!("2. A school directory and a roll of children (kim schools import, kim roll import)");
+    std::fs::write(dir.join("schools.csv"), SCHOOLS_CSV).context("cannot write schools.csv")?;
+    std::fs::write(dir.join("roll.csv"), ROLL_CSV).context("cannot write roll.csv")?;
+    {
+        let (cfg, _, master) = check_config::load_checked(&config_path)?;
+        let store = crate::store::Store::open(&cfg.store.path, &master).map_err(Failure::failed)?;
+        let schools =
+            crate::import::parse_schools(SCHOOLS_CSV.as_bytes()).map_err(Failure::failed)?;
+        let urns = schools.iter().map(|s| s.urn.clone()).collect();
+        let _ = store.replace_schools(&schools).map_err(Failure::failed)?;
+        let pupils =
+            crate::import::parse_roll(ROLL_CSV.as_bytes(), &urns, jiff::Zoned::now().date())
+                .map_err(Failure::failed)?;
+        store.replace_roll(&pupils).map_err(Failure::failed)?;
+        println!(
+            "   {} schools, {} pupils — sealed in the store, with blind indexes for matching\n",
+            schools.len(),
+            pupils.len()
+        );
+    }
+
     let (cfg, tls, master) = check_config::load_checked(&config_path)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(Failure::failed)?;
     rt.block_on(async move {
-        println!("2. Starting the daemon (kim serve) with an encrypted store");
+        println!("3. Starting the daemon (kim serve) with an encrypted store");
         let running = super::serve::start(cfg, tls, master).await?;
         let addr = running.addr;
         let store = running.store.clone();
@@ -122,7 +158,7 @@ pub fn main(keep: bool) -> CliResult {
 
         let police = PoliceClient::new(&certs.ca_cert, Some((&certs.client_cert, &certs.client_key)))?;
         let mut conn = police.connect(addr).await?;
-        println!("3. Kent Police's system sends notifications over mutual TLS");
+        println!("4. Kent Police's system sends notifications over mutual TLS");
         let mut receipts = Vec::new();
         let sent = samples(jiff::Timestamp::now());
         for n in &sent {
@@ -135,12 +171,12 @@ pub fn main(keep: bool) -> CliResult {
         }
         println!();
 
-        println!("4. The same notification sent again is recognised (200, original receipt)");
+        println!("5. The same notification sent again is recognised (200, original receipt)");
         let again = serde_json::to_vec(&sent[0])?;
         let a = conn.send(Method::POST, "/v1/notifications", Some(&again)).await?;
         println!("  POST again: HTTP {} receipt {}\n", a.status, a.json()["receipt_id"]);
 
-        println!("5. A notification that breaks the contract gets problem+json, with no personal data echoed");
+        println!("6. A notification that breaks the contract gets problem+json, with no personal data echoed");
         let bad = json!({
             "police_reference": "KNT/26/004514",
             "incident": { "occurred_at": "2026-11-22T21:40:00Z", "category": "domestic_abuse" },
@@ -151,21 +187,34 @@ pub fn main(keep: bool) -> CliResult {
         show("POST invalid", &a);
         println!();
 
-        println!("6. The force polls delivery status (no personal data in the answer)");
+        println!("7. The matching stage finds each child's school; the force polls the status (no personal data)");
+        let started = std::time::Instant::now();
+        while started.elapsed() < std::time::Duration::from_secs(10)
+            && store.pending_match().next().is_some()
+        {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
         for r in &receipts {
             let a = conn.send(Method::GET, &format!("/v1/notifications/{r}"), None).await?;
             show(&format!("GET /v1/notifications/{r}"), &a);
         }
-        println!("   Children stay `queued` until the matching and delivery stages run (later releases).\n");
+        println!("   Amelia is on the roll at one school: matched. Tomasz has a namesake with the same date of");
+        println!("   birth at another school, and the police gave no school: precision first, so a human decides.");
+        println!("   (Emailing the school's DSL is the next release; matched children wait for it.)\n");
 
         drop(conn);
         running.shutdown().await?;
         let events: Vec<_> = store.audit_events().collect::<Result<_, _>>()?;
         let head = verify_chain(&Head::default(), &events).map_err(anyhow::Error::from)?;
-        println!("7. Stopped cleanly. The audit chain holds {} events and verifies (head {}…)", head.seq, &head.hash[..16]);
+        println!("8. The review queue (kim review list) — identifiers and reasons, no names:");
+        for i in store.review_list()? {
+            println!("   {}  child {}  {}  ({} {})", i.receipt_id, i.index, i.reason.as_str(), i.force, i.police_reference);
+        }
+        println!("   An admin decides with `kim review assign RECEIPT CHILD URN` or `kim review dismiss … --reason TEXT`.\n");
+        println!("9. Stopped cleanly. The audit chain holds {} events and verifies (head {}…)", head.seq, &head.hash[..16]);
         for ev in &events {
             println!(
-                "   #{:<3} {:<10} {:<12} {}",
+                "   #{:<3} {:<13} {:<12} {}",
                 ev.seq,
                 serde_json::to_value(ev.kind)?.as_str().unwrap_or(""),
                 ev.actor,

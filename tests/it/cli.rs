@@ -162,3 +162,38 @@ fn the_master_key_can_come_from_a_systemd_credential() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn the_demo_runs_end_to_end_and_cleans_up() {
+    let out = Command::new(KIM).arg("demo").output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for expected in [
+        "HTTP 202",
+        "POST again: HTTP 200",
+        "POST invalid: HTTP 422",
+        "\"state\": \"matched\"",
+        "ambiguous_schools",
+        "verifies",
+        "Removed the demo folder",
+    ] {
+        assert!(
+            stdout.contains(expected),
+            "missing `{expected}` in:\n{stdout}"
+        );
+    }
+    let dir = stdout
+        .lines()
+        .next()
+        .and_then(|l| l.rsplit(' ').next())
+        .unwrap()
+        .to_owned();
+    assert!(
+        !std::path::Path::new(&dir).exists(),
+        "{dir} was left behind"
+    );
+}
