@@ -125,12 +125,16 @@ pub async fn handle(
     state
         .metrics
         .observe_request(route, resp.status(), started.elapsed());
+    // One line per request; a POST that stored (or found) a notification
+    // names its receipt, so an operator can follow it into the audit.
+    let receipt = resp.extensions().get::<ReceiptId>().map(|r| r.as_str().to_owned());
     tracing::info!(
         force = peer.force.as_deref().unwrap_or("-"),
         peer = %peer.addr,
         method = %method,
         route,
         status = resp.status().as_u16(),
+        receipt = receipt.as_deref().unwrap_or("-"),
         ms = started.elapsed().as_millis() as u64,
         "request"
     );
@@ -329,7 +333,6 @@ async fn post_notification(
             &[],
         ),
         Ok(AcceptOutcome::Duplicate(rec)) => {
-            tracing::info!(force, receipt = %rec.receipt_id, "re-sent notification; original receipt returned");
             with_location(
                 json_response(StatusCode::OK, &receipt_body(&rec)),
                 &rec.receipt_id,
@@ -337,7 +340,6 @@ async fn post_notification(
         }
         Ok(AcceptOutcome::Accepted(rec)) => {
             state.metrics.accepted.inc();
-            tracing::info!(force, receipt = %rec.receipt_id, children = rec.children.len(), "accepted");
             with_location(
                 json_response(StatusCode::ACCEPTED, &receipt_body(&rec)),
                 &rec.receipt_id,
@@ -347,6 +349,7 @@ async fn post_notification(
 }
 
 fn with_location(mut r: Response<Body>, id: &ReceiptId) -> Response<Body> {
+    r.extensions_mut().insert(id.clone());
     if let Ok(v) = HeaderValue::from_str(&format!("/v1/notifications/{id}")) {
         r.headers_mut().insert(LOCATION, v);
     }

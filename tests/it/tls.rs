@@ -80,7 +80,7 @@ fn listed_force_is_accepted_and_others_are_refused_or_forbidden() {
     // The refusals are logged; only kent's and durham's notifications got in.
     assert!(kim.wait_for_log("TLS handshake refused"));
     let log = kim.log_text();
-    let accepted = log.lines().filter(|l| l.contains(" accepted ")).count();
+    let accepted = log.lines().filter(|l| l.contains("status=202")).count();
     assert_eq!(accepted, 2, "{log}");
 }
 
