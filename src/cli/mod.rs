@@ -2,6 +2,7 @@
 //! mapping of outcomes to exit codes (0 success, 1 a check failed or the
 //! operation failed, 2 usage or configuration error).
 
+pub mod audit;
 pub mod certs;
 pub mod check_config;
 pub mod demo;
@@ -62,6 +63,29 @@ pub enum Command {
     /// Children the matching stage sent to a human.
     #[command(subcommand)]
     Review(ReviewCommand),
+    /// The tamper-evident audit log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Recompute the hash chain; exit 1 naming the first bad event.
+    Verify,
+    /// List audit events (identifiers only).
+    List {
+        /// Only events newer than this, e.g. 24h, 30m, 7d.
+        #[arg(long)]
+        since: Option<String>,
+        /// Only events about this receipt.
+        #[arg(long)]
+        receipt: Option<String>,
+        /// Only events about this school URN.
+        #[arg(long)]
+        school: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -211,6 +235,21 @@ pub fn main() -> ExitCode {
         Command::Roll(RollCommand::Import { file }) => roll::roll_import(&cli.config, &file),
         Command::Roll(RollCommand::Stats { json }) => roll::roll_stats(&cli.config, json),
         Command::Review(ReviewCommand::List { json }) => review::list(&cli.config, json),
+        Command::Audit(AuditCommand::Verify) => audit::verify(&cli.config),
+        Command::Audit(AuditCommand::List {
+            since,
+            receipt,
+            school,
+            json,
+        }) => audit::list(
+            &cli.config,
+            &audit::Filter {
+                since,
+                receipt,
+                school,
+                json,
+            },
+        ),
         Command::Review(ReviewCommand::Assign {
             receipt,
             index,

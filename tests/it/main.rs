@@ -2,6 +2,7 @@
 //! rustls clients (and curl), a real sled directory.
 
 mod api;
+mod audit;
 mod cli;
 mod durability;
 mod limits;
