@@ -10,6 +10,7 @@ pub mod keys;
 pub mod review;
 pub mod roll;
 pub mod serve;
+pub mod status;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -66,6 +67,15 @@ pub enum Command {
     /// The tamper-evident audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// A notification's state; --reveal shows the children's details (audited).
+    Status {
+        receipt: String,
+        /// Show the children's names and dates of birth (recorded in the audit).
+        #[arg(long)]
+        reveal: bool,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -236,6 +246,11 @@ pub fn main() -> ExitCode {
         Command::Roll(RollCommand::Stats { json }) => roll::roll_stats(&cli.config, json),
         Command::Review(ReviewCommand::List { json }) => review::list(&cli.config, json),
         Command::Audit(AuditCommand::Verify) => audit::verify(&cli.config),
+        Command::Status {
+            receipt,
+            reveal,
+            json,
+        } => status::main(&cli.config, &receipt, reveal, json),
         Command::Audit(AuditCommand::List {
             since,
             receipt,

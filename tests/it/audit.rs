@@ -137,3 +137,27 @@ fn a_deleted_event_and_a_truncated_tail_are_detected() {
     assert_eq!(code, 1);
     assert!(err.contains("events removed from the tail"), "{err}");
 }
+
+#[test]
+fn status_shows_states_and_reveal_is_audited() {
+    let (env, receipt) = populated();
+    let (code, out, err) = kim(&env, &["status", &receipt]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains(&receipt) && out.contains("child 0"), "{out}");
+    assert!(!out.contains("Zebediah"), "{out}");
+    let (code, out, _) = kim(&env, &["status", &receipt, "--reveal"]);
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("Zebediah Quixotic-Marsh") && out.contains("2013-05-17"),
+        "{out}"
+    );
+    let (_, out, _) = kim(&env, &["audit", "list", "--receipt", &receipt]);
+    assert!(
+        out.contains("admin_access") && out.contains("action=reveal"),
+        "{out}"
+    );
+    assert!(!out.contains("Zebediah"));
+    assert_eq!(kim(&env, &["status", "AAAA-BBBB-CCCC-DDDD"]).0, 1);
+    assert_eq!(kim(&env, &["status", "nonsense"]).0, 2);
+    assert_eq!(kim(&env, &["audit", "verify"]).0, 0);
+}
