@@ -1,25 +1,9 @@
 //! `kim audit verify|list` on a real store: an intact chain verifies; an
 //! altered, deleted or truncated event is named; listings hold no names.
 
-use std::process::Command;
-
 use hyper::Method;
 
-use crate::support::{notification, rt, Env, KIM};
-
-fn kim(env: &Env, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(KIM)
-        .arg("--config")
-        .arg(&env.config)
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+use crate::support::{notification, rt, Env};
 
 /// Runs the daemon, sends three notifications, stops it; returns a receipt.
 fn populated() -> (Env, String) {
@@ -56,11 +40,11 @@ fn audit_tree(env: &Env) -> (sled::Db, sled::Tree) {
 #[test]
 fn an_intact_chain_verifies_and_lists_without_personal_data() {
     let (env, receipt) = populated();
-    let (code, out, err) = kim(&env, &["audit", "verify"]);
+    let (code, out, err) = env.kim(&["audit", "verify"]);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("verifies"), "{out}");
 
-    let (code, out, _) = kim(&env, &["audit", "list"]);
+    let (code, out, _) = env.kim(&["audit", "list"]);
     assert_eq!(code, 0);
     for kind in ["started", "received", "needs_review", "stopped"] {
         assert!(out.contains(kind), "{kind} missing:\n{out}");
@@ -68,27 +52,24 @@ fn an_intact_chain_verifies_and_lists_without_personal_data() {
     for secret in ["Zebediah", "Quixotic", "2013-05-17", "QX9"] {
         assert!(!out.contains(secret), "audit list shows {secret}");
     }
-    let (_, out, _) = kim(
-        &env,
-        &[
-            "audit",
-            "list",
-            "--receipt",
-            &receipt.to_lowercase(),
-            "--json",
-        ],
-    );
+    let (_, out, _) = env.kim(&[
+        "audit",
+        "list",
+        "--receipt",
+        &receipt.to_lowercase(),
+        "--json",
+    ]);
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     let events = v.as_array().unwrap();
     assert!(events.len() >= 2, "{out}");
     assert!(events.iter().all(|e| e["receipt"] == receipt.as_str()));
-    let (_, out, _) = kim(&env, &["audit", "list", "--since", "1h", "--json"]);
+    let (_, out, _) = env.kim(&["audit", "list", "--since", "1h", "--json"]);
     assert!(!serde_json::from_str::<serde_json::Value>(&out)
         .unwrap()
         .as_array()
         .unwrap()
         .is_empty());
-    assert_eq!(kim(&env, &["audit", "list", "--since", "soon"]).0, 2);
+    assert_eq!(env.kim(&["audit", "list", "--since", "soon"]).0, 2);
 }
 
 #[test]
@@ -106,7 +87,7 @@ fn an_altered_event_is_named() {
         t.insert(key, text.as_bytes()).unwrap();
         db.flush().unwrap();
     }
-    let (code, _, err) = kim(&env, &["audit", "verify"]);
+    let (code, _, err) = env.kim(&["audit", "verify"]);
     assert_eq!(code, 1);
     assert!(
         err.contains("audit event 3:") && err.contains("altered"),
@@ -122,7 +103,7 @@ fn a_deleted_event_and_a_truncated_tail_are_detected() {
         t.remove(2u64.to_be_bytes()).unwrap();
         db.flush().unwrap();
     }
-    let (code, _, err) = kim(&env, &["audit", "verify"]);
+    let (code, _, err) = env.kim(&["audit", "verify"]);
     assert_eq!(code, 1);
     assert!(err.contains("audit event 2:"), "{err}");
 
@@ -133,7 +114,7 @@ fn a_deleted_event_and_a_truncated_tail_are_detected() {
         t.remove(last).unwrap();
         db.flush().unwrap();
     }
-    let (code, _, err) = kim(&env, &["audit", "verify"]);
+    let (code, _, err) = env.kim(&["audit", "verify"]);
     assert_eq!(code, 1);
     assert!(err.contains("events removed from the tail"), "{err}");
 }
@@ -141,23 +122,23 @@ fn a_deleted_event_and_a_truncated_tail_are_detected() {
 #[test]
 fn status_shows_states_and_reveal_is_audited() {
     let (env, receipt) = populated();
-    let (code, out, err) = kim(&env, &["status", &receipt]);
+    let (code, out, err) = env.kim(&["status", &receipt]);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains(&receipt) && out.contains("child 0"), "{out}");
     assert!(!out.contains("Zebediah"), "{out}");
-    let (code, out, _) = kim(&env, &["status", &receipt, "--reveal"]);
+    let (code, out, _) = env.kim(&["status", &receipt, "--reveal"]);
     assert_eq!(code, 0);
     assert!(
         out.contains("Zebediah Quixotic-Marsh") && out.contains("2013-05-17"),
         "{out}"
     );
-    let (_, out, _) = kim(&env, &["audit", "list", "--receipt", &receipt]);
+    let (_, out, _) = env.kim(&["audit", "list", "--receipt", &receipt]);
     assert!(
         out.contains("admin_access") && out.contains("action=reveal"),
         "{out}"
     );
     assert!(!out.contains("Zebediah"));
-    assert_eq!(kim(&env, &["status", "AAAA-BBBB-CCCC-DDDD"]).0, 1);
-    assert_eq!(kim(&env, &["status", "nonsense"]).0, 2);
-    assert_eq!(kim(&env, &["audit", "verify"]).0, 0);
+    assert_eq!(env.kim(&["status", "AAAA-BBBB-CCCC-DDDD"]).0, 1);
+    assert_eq!(env.kim(&["status", "nonsense"]).0, 2);
+    assert_eq!(env.kim(&["audit", "verify"]).0, 0);
 }

@@ -1,27 +1,12 @@
 //! Matching end to end through the real daemon, and the review queue through
 //! the real CLI: matched, ambiguous, unknown; assign and dismiss, audited.
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use hyper::Method;
 use serde_json::{json, Value};
 
-use crate::support::{files_containing, rt, Env, KIM};
-
-fn kim(env: &Env, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(KIM)
-        .arg("--config")
-        .arg(&env.config)
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+use crate::support::{files_containing, rt, Env};
 
 const SCHOOLS: &str = "urn,name,dsl_name,dsl_email,deputy_email,phone\n\
 118765,Maidstone Primary,Ms Dee,dsl@maidstone.example,,\n\
@@ -50,23 +35,17 @@ fn children_are_matched_or_queued_and_admins_decide_the_rest() {
     std::fs::write(env.path("schools.csv"), SCHOOLS).unwrap();
     std::fs::write(env.path("roll.csv"), ROLL).unwrap();
     assert_eq!(
-        kim(
-            &env,
-            &[
-                "schools",
-                "import",
-                env.path("schools.csv").to_str().unwrap()
-            ]
-        )
+        env.kim(&[
+            "schools",
+            "import",
+            env.path("schools.csv").to_str().unwrap()
+        ])
         .0,
         0
     );
     assert_eq!(
-        kim(
-            &env,
-            &["roll", "import", env.path("roll.csv").to_str().unwrap()]
-        )
-        .0,
+        env.kim(&["roll", "import", env.path("roll.csv").to_str().unwrap()])
+            .0,
         0
     );
 
@@ -126,54 +105,49 @@ fn children_are_matched_or_queued_and_admins_decide_the_rest() {
     assert!(k.terminate(Duration::from_secs(30)).success());
 
     // The review queue: identifiers and reason codes, no names.
-    let (code, out, _) = kim(&env, &["review", "list"]);
+    let (code, out, _) = env.kim(&["review", "list"]);
     assert_eq!(code, 0);
     assert!(
         out.contains("ambiguous_schools") && out.contains("no_candidate"),
         "{out}"
     );
     assert!(!out.contains("Jack") && !out.contains("Nobody"), "{out}");
-    let (_, out, _) = kim(&env, &["review", "list", "--json"]);
+    let (_, out, _) = env.kim(&["review", "list", "--json"]);
     let items: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(items.as_array().unwrap().len(), 2);
 
     // Refusals: unknown school, not in the queue, a bad receipt id.
-    let (code, _, err) = kim(&env, &["review", "assign", &receipt, "1", "999999"]);
+    let (code, _, err) = env.kim(&["review", "assign", &receipt, "1", "999999"]);
     assert_eq!(code, 1);
     assert!(err.contains("no school with URN 999999"), "{err}");
-    let (code, _, err) = kim(&env, &["review", "assign", &receipt, "0", "118765"]);
+    let (code, _, err) = env.kim(&["review", "assign", &receipt, "0", "118765"]);
     assert_eq!(code, 1, "child 0 was matched, not queued");
     assert!(err.contains("waiting for review"), "{err}");
     assert_eq!(
-        kim(&env, &["review", "assign", "not-a-receipt", "1", "118765"]).0,
+        env.kim(&["review", "assign", "not-a-receipt", "1", "118765"])
+            .0,
         2
     );
 
     // Decisions.
-    let (code, out, err) = kim(&env, &["review", "assign", &receipt, "1", "118766"]);
+    let (code, out, err) = env.kim(&["review", "assign", &receipt, "1", "118766"]);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("assigned"));
-    let (code, _, err) = kim(
-        &env,
-        &[
-            "review",
-            "dismiss",
-            &receipt,
-            "2",
-            "--reason",
-            "Not on our roll: Nobody Known moved away",
-        ],
-    );
+    let (code, _, err) = env.kim(&[
+        "review",
+        "dismiss",
+        &receipt,
+        "2",
+        "--reason",
+        "Not on our roll: Nobody Known moved away",
+    ]);
     assert_eq!(code, 0, "{err}");
     assert_eq!(
-        kim(
-            &env,
-            &["review", "dismiss", &receipt, "2", "--reason", "again"]
-        )
-        .0,
+        env.kim(&["review", "dismiss", &receipt, "2", "--reason", "again"])
+            .0,
         1
     );
-    let (_, out, _) = kim(&env, &["review", "list"]);
+    let (_, out, _) = env.kim(&["review", "list"]);
     assert!(out.contains("empty"), "{out}");
 
     // The police see the outcome; the audit has it with the admin's name;

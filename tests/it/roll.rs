@@ -1,23 +1,7 @@
 //! `kim schools` and `kim roll`: atomic imports with line-numbered errors,
 //! listings, audit, and the store holding no roll data in the clear.
 
-use std::process::Command;
-
-use crate::support::{files_containing, Env, KIM};
-
-fn kim(env: &Env, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(KIM)
-        .arg("--config")
-        .arg(&env.config)
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+use crate::support::{files_containing, Env};
 
 const SCHOOLS: &str = "urn,name,dsl_name,dsl_email,deputy_email,phone\n\
 118765,Maidstone Primary,Ms Dee Ess-Ell,dsl@maidstone.example,deputy@maidstone.example,01622 111111\n\
@@ -36,47 +20,38 @@ fn schools_and_roll_import_list_stats_and_stay_sealed() {
     std::fs::write(env.path("roll.csv"), ROLL).unwrap();
 
     // The roll needs the directory first.
-    let (code, _, err) = kim(
-        &env,
-        &["roll", "import", env.path("roll.csv").to_str().unwrap()],
-    );
+    let (code, _, err) = env.kim(&["roll", "import", env.path("roll.csv").to_str().unwrap()]);
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("schools import"), "{err}");
 
-    let (code, out, err) = kim(
-        &env,
-        &[
-            "schools",
-            "import",
-            env.path("schools.csv").to_str().unwrap(),
-        ],
-    );
+    let (code, out, err) = env.kim(&[
+        "schools",
+        "import",
+        env.path("schools.csv").to_str().unwrap(),
+    ]);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("imported 2 schools"), "{out}");
-    let (code, out, _) = kim(&env, &["schools", "list"]);
+    let (code, out, _) = env.kim(&["schools", "list"]);
     assert_eq!(code, 0);
     assert!(
         out.contains("118765") && out.contains("Oakwood School, Ashford"),
         "{out}"
     );
-    let (_, out, _) = kim(&env, &["schools", "list", "--json"]);
+    let (_, out, _) = env.kim(&["schools", "list", "--json"]);
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v.as_array().unwrap().len(), 2);
 
-    let (code, out, err) = kim(
-        &env,
-        &["roll", "import", env.path("roll.csv").to_str().unwrap()],
-    );
+    let (code, out, err) = env.kim(&["roll", "import", env.path("roll.csv").to_str().unwrap()]);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("imported 3 pupils"), "{out}");
-    let (_, out, _) = kim(&env, &["roll", "stats", "--json"]);
+    let (_, out, _) = env.kim(&["roll", "stats", "--json"]);
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["pupils"], 3);
     assert_eq!(
         v["per_school"],
         serde_json::json!([["118765", 1], ["118766", 2]])
     );
-    let (_, out, _) = kim(&env, &["roll", "stats"]);
+    let (_, out, _) = env.kim(&["roll", "stats"]);
     assert!(out.contains("3 pupils at 2 schools"), "{out}");
     for needle in ["Zebediah", "Quixotic", "Nowak", "Oliwia"] {
         assert!(!out.contains(needle), "roll stats shows {needle}");
@@ -101,7 +76,7 @@ fn schools_and_roll_import_list_stats_and_stay_sealed() {
 
     // The daemon holds the store: admin commands say so instead of waiting.
     let k = env.start();
-    let (code, _, err) = kim(&env, &["roll", "stats"]);
+    let (code, _, err) = env.kim(&["roll", "stats"]);
     assert_eq!(code, 1);
     assert!(err.contains("in use by another process"), "{err}");
     drop(k);
@@ -129,24 +104,18 @@ fn a_bad_roll_is_rejected_whole_with_every_bad_line_and_no_personal_data() {
     let env = Env::new();
     std::fs::write(env.path("schools.csv"), SCHOOLS).unwrap();
     assert_eq!(
-        kim(
-            &env,
-            &[
-                "schools",
-                "import",
-                env.path("schools.csv").to_str().unwrap()
-            ]
-        )
+        env.kim(&[
+            "schools",
+            "import",
+            env.path("schools.csv").to_str().unwrap()
+        ])
         .0,
         0
     );
     std::fs::write(env.path("roll.csv"), ROLL).unwrap();
     assert_eq!(
-        kim(
-            &env,
-            &["roll", "import", env.path("roll.csv").to_str().unwrap()]
-        )
-        .0,
+        env.kim(&["roll", "import", env.path("roll.csv").to_str().unwrap()])
+            .0,
         0
     );
 
@@ -157,10 +126,7 @@ KCC-0103,Xanthe,Quill,,2015-05-05,,118766\n\
 KCC-0103,Xavier,Quill,,2015-05-05,,118766\n\
 KCC-0105,Wanda\n";
     std::fs::write(env.path("bad.csv"), bad).unwrap();
-    let (code, out, err) = kim(
-        &env,
-        &["roll", "import", env.path("bad.csv").to_str().unwrap()],
-    );
+    let (code, out, err) = env.kim(&["roll", "import", env.path("bad.csv").to_str().unwrap()]);
     assert_eq!(code, 1, "{out}{err}");
     for expected in [
         "line 2: date_of_birth:",
@@ -181,7 +147,7 @@ KCC-0105,Wanda\n";
         assert!(!err.contains(secret), "the error echoes {secret}:\n{err}");
     }
     // Nothing changed: the old roll is still the roll.
-    let (_, out, _) = kim(&env, &["roll", "stats", "--json"]);
+    let (_, out, _) = env.kim(&["roll", "stats", "--json"]);
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["pupils"], 3);
 
@@ -191,10 +157,7 @@ KCC-0105,Wanda\n";
         "urn,name,dsl_name,dsl_email,deputy_email,phone\n118765,A,B,not-an-email,,\n",
     )
     .unwrap();
-    let (code, _, err) = kim(
-        &env,
-        &["schools", "import", env.path("s2.csv").to_str().unwrap()],
-    );
+    let (code, _, err) = env.kim(&["schools", "import", env.path("s2.csv").to_str().unwrap()]);
     assert_eq!(code, 1);
     assert!(err.contains("line 2: dsl_email:"), "{err}");
     std::fs::write(
@@ -202,18 +165,12 @@ KCC-0105,Wanda\n";
         "urn,name,dsl_name,dsl_email,deputy_email,phone\n118765,A,B,a@b.example,,\n",
     )
     .unwrap();
-    let (code, _, err) = kim(
-        &env,
-        &["schools", "import", env.path("s3.csv").to_str().unwrap()],
-    );
+    let (code, _, err) = env.kim(&["schools", "import", env.path("s3.csv").to_str().unwrap()]);
     assert_eq!(code, 1);
     assert!(err.contains("118766"), "{err}");
     // A wrong header.
     std::fs::write(env.path("s4.csv"), "urn;name\n1;2\n").unwrap();
-    let (code, _, err) = kim(
-        &env,
-        &["schools", "import", env.path("s4.csv").to_str().unwrap()],
-    );
+    let (code, _, err) = env.kim(&["schools", "import", env.path("s4.csv").to_str().unwrap()]);
     assert_eq!(code, 1);
     assert!(err.contains("line 1: header:"), "{err}");
 }

@@ -131,6 +131,21 @@ listen = "127.0.0.1:0"
         self.client((&self.fx.met_client.0, &self.fx.met_client.1))
     }
 
+    /// Runs `kim --config THIS ARGS…`: (exit code, stdout, stderr).
+    pub fn kim(&self, args: &[&str]) -> (i32, String, String) {
+        let out = Command::new(KIM)
+            .arg("--config")
+            .arg(&self.config)
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
     /// Starts `kim serve` on this installation.
     pub fn start(&self) -> Kim {
         Kim::start(&self.config, &self.path("kim.log"))
