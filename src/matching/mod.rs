@@ -3,5 +3,6 @@
 //! indexes, never from a plaintext scan.
 
 pub mod decide;
+pub mod evalset;
 pub mod normalise;
 pub mod stage;

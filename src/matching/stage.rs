@@ -6,7 +6,19 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::decide::{decide, Decision};
+use crate::ingest::notification::Child;
 use crate::store::{Store, StoreError};
+
+/// Decides one child's school: the candidate lookup through the roll's blind
+/// indexes (given and known-as names, family name, date of birth), then
+/// [`decide`]. Records nothing; `run_pending` and the evaluation use it.
+pub fn match_child(store: &Store, child: &Child, threshold: f64) -> Result<Decision, StoreError> {
+    let mut given = Vec::with_capacity(1 + child.other_names.len());
+    given.push(child.given_name.clone());
+    given.extend(child.other_names.iter().cloned());
+    let candidates = store.roll_candidates(&given, &child.family_name, child.date_of_birth)?;
+    Ok(decide(child, &candidates, threshold))
+}
 
 /// Matches every notification waiting now. Returns how many were done.
 pub fn run_pending(store: &Store, threshold: f64) -> Result<usize, StoreError> {
@@ -22,11 +34,7 @@ pub fn run_pending(store: &Store, threshold: f64) -> Result<usize, StoreError> {
         };
         let mut decisions = Vec::with_capacity(n.children.len());
         for (i, child) in n.children.iter().enumerate() {
-            let mut given = vec![child.given_name.clone()];
-            given.extend(child.other_names.iter().cloned());
-            let candidates =
-                store.roll_candidates(&given, &child.family_name, child.date_of_birth)?;
-            let d = decide(child, &candidates, threshold);
+            let d = match_child(store, child, threshold)?;
             match &d {
                 Decision::Matched { urn, basis } => {
                     tracing::info!(receipt, child = i, urn, basis, "matched")

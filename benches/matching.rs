@@ -1,0 +1,291 @@
+//! `cargo bench --bench matching`: the matching stage at roll scale.
+//!
+//! Generates the evaluation set (`kim::matching::evalset`, deterministic) with
+//! KIM_BENCH_PUPILS pupils (default 1,000,000) at KIM_BENCH_SCHOOLS schools
+//! (default one per 50 pupils: 20,000 at 1 M) and KIM_BENCH_CASES notified
+//! children (default 10,000; KIM_BENCH_SEED picks the set). Then, in two
+//! phases, as the two processes that do this in production:
+//!
+//! 1. import (as `kim roll import`): a fresh store in a temporary folder
+//!    (under KIM_BENCH_DIR if set), the roll through `Store::replace_roll`;
+//!    prints import time, RSS and peak RSS (VmHWM), store size on disk;
+//! 2. match (as `kim serve`, in a child process of its own): the store
+//!    reopened, every child matched with `stage::match_child` (blind-index
+//!    candidate lookup + decision, exactly as the matching stage does)
+//!    twice, first from the freshly opened store, then warm; prints latency
+//!    p50/p90/p99/max per pass, candidates decrypted per child, RSS and peak
+//!    RSS of that process, and precision and recall per case kind (first
+//!    pass), beside the goals (match p99 ≤ 1 ms, precision 1.0, recall
+//!    ≥ 0.97 where a match is expected).
+//!
+//! Nothing is asserted: it prints figures. Every name is synthetic. The
+//! machine's load average is printed before and after: on a shared machine
+//! the tail latencies move with it.
+
+use std::io::Write as _;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use kim::matching::evalset::{generate, Case, CaseKind, Score, THRESHOLD};
+use kim::matching::stage::match_child;
+use kim::store::crypto::MasterKey;
+use kim::store::Store;
+
+/// The daemon's allocator (src/main.rs), so the figures are the daemon's.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+fn env_num<T: std::str::FromStr>(name: &str, default: T) -> T {
+    match std::env::var(name) {
+        Ok(v) => v.trim().replace('_', "").parse().unwrap_or_else(|_| {
+            eprintln!("ignoring {name}={v:?}: not a number");
+            default
+        }),
+        Err(_) => default,
+    }
+}
+
+fn status_kib(field: &str) -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with(field))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|n| n.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+fn mib(kib: u64) -> String {
+    format!("{:.0} MiB", kib as f64 / 1024.0)
+}
+
+/// (apparent bytes, allocated bytes) of every file under `dir`.
+fn disk_usage(dir: &Path) -> (u64, u64) {
+    use std::os::unix::fs::MetadataExt;
+    let mut stack = vec![dir.to_owned()];
+    let (mut len, mut alloc) = (0, 0);
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let Ok(m) = e.metadata() else { continue };
+            if m.is_dir() {
+                stack.push(e.path());
+            } else {
+                len += m.len();
+                alloc += m.blocks() * 512;
+            }
+        }
+    }
+    (len, alloc)
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let i = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
+    sorted[i]
+}
+
+fn us(d: Duration) -> String {
+    format!("{:.0} µs", d.as_secs_f64() * 1e6)
+}
+
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
+}
+
+/// The bench store's master key.
+const KEY: [u8; 32] = [0x4B; 32];
+
+fn main() {
+    if let Some(dir) = std::env::var_os(MATCH_PHASE) {
+        match_phase(Path::new(&dir));
+        return;
+    }
+    let pupils: usize = env_num("KIM_BENCH_PUPILS", 1_000_000);
+    let schools: usize = env_num("KIM_BENCH_SCHOOLS", (pupils / 50).max(2));
+    let cases: usize = env_num("KIM_BENCH_CASES", 10_000);
+    let seed: u64 = env_num("KIM_BENCH_SEED", 0x6B69_6D5F_6576_616C);
+    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
+    println!(
+        "matching bench: {pupils} pupils, {schools} schools, {cases} cases, seed {seed:#x}, nproc {cpus}"
+    );
+
+    println!("load average:      {}", loadavg());
+    let rss0 = status_kib("VmRSS:");
+    let t = Instant::now();
+    let set = generate(seed, pupils, schools, cases);
+    let roll_kib = status_kib("VmRSS:").saturating_sub(rss0);
+    println!(
+        "generate:          {:>8.1} s   (RSS {})",
+        t.elapsed().as_secs_f64(),
+        mib(status_kib("VmRSS:"))
+    );
+
+    let dir = match std::env::var_os("KIM_BENCH_DIR") {
+        Some(d) => tempfile::tempdir_in(d),
+        None => tempfile::tempdir(),
+    }
+    .expect("temporary folder");
+    let path = dir.path().join("store");
+
+    // Phase 1, as `kim roll import` (its own process: the store is locked
+    // while `kim serve` runs).
+    {
+        let store = Store::open(&path, &MasterKey::from_bytes(KEY)).expect("open the store");
+        assert!(store
+            .replace_schools(&set.schools)
+            .expect("import schools")
+            .is_ok());
+        let t = Instant::now();
+        let imported = store.replace_roll(&set.pupils).expect("import the roll");
+        let import = t.elapsed();
+        println!(
+            "import (replace_roll): {:>6.1} s   ({imported} pupils, {:.0} pupils/s)",
+            import.as_secs_f64(),
+            imported as f64 / import.as_secs_f64()
+        );
+        println!(
+            "  RSS after import {}, peak (VmHWM) {}   (the generated roll, {}, is part of it)",
+            mib(status_kib("VmRSS:")),
+            mib(status_kib("VmHWM:")),
+            mib(roll_kib)
+        );
+    }
+    let (len, alloc) = disk_usage(&path);
+    println!(
+        "store on disk:     {:>8.0} MiB apparent, {:.0} MiB allocated ({:.0} bytes/pupil)",
+        len as f64 / 1048576.0,
+        alloc as f64 / 1048576.0,
+        alloc as f64 / pupils.max(1) as f64
+    );
+    // Phase 2 in a process of its own, as `kim serve` is: the cases go
+    // through a file.
+    let cases_path = dir.path().join("cases.jsonl");
+    write_cases(&cases_path, &set.cases);
+    drop(set);
+    let status = std::process::Command::new(std::env::current_exe().expect("own path"))
+        .env(MATCH_PHASE, dir.path())
+        .status()
+        .expect("start the match phase");
+    assert!(status.success(), "the match phase failed: {status}");
+}
+
+/// Set (to the bench's folder) in the child process that runs phase 2.
+const MATCH_PHASE: &str = "KIM_BENCH_MATCH_PHASE";
+
+fn write_cases(path: &Path, cases: &[Case]) {
+    let mut out = std::io::BufWriter::new(std::fs::File::create(path).expect("cases file"));
+    for c in cases {
+        let line = serde_json::json!({
+            "kind": c.kind.as_str(),
+            "truth": c.truth,
+            "child": c.child,
+        });
+        serde_json::to_writer(&mut out, &line).expect("write a case");
+        out.write_all(b"\n").expect("write a case");
+    }
+    out.flush().expect("write the cases");
+}
+
+fn read_cases(path: &Path) -> Vec<Case> {
+    let text = std::fs::read_to_string(path).expect("cases file");
+    text.lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).expect("a case");
+            let kind = v["kind"].as_str().expect("kind");
+            Case {
+                kind: *CaseKind::ALL
+                    .iter()
+                    .find(|k| k.as_str() == kind)
+                    .expect("a known kind"),
+                truth: v["truth"].as_str().map(String::from),
+                child: serde_json::from_value(v["child"].clone()).expect("a child"),
+            }
+        })
+        .collect()
+}
+
+/// Phase 2, as `kim serve`: the store reopened in a fresh process, every
+/// child matched twice (first from the freshly opened store, then warm).
+fn match_phase(dir: &Path) {
+    let set_cases = read_cases(&dir.join("cases.jsonl"));
+    let path = dir.join("store");
+    let store = Store::open(&path, &MasterKey::from_bytes(KEY)).expect("reopen the store");
+    println!(
+        "match phase (a new process, store reopened): RSS {}",
+        mib(status_kib("VmRSS:"))
+    );
+    let mut score = Score::default();
+    for pass in ["first pass ", "second pass"] {
+        let mut lat = Vec::with_capacity(set_cases.len());
+        for case in &set_cases {
+            let t = Instant::now();
+            let d = match_child(&store, &case.child, THRESHOLD).expect("match");
+            lat.push(t.elapsed());
+            if pass.starts_with("first") {
+                score.record(case, &d);
+            }
+        }
+        lat.sort();
+        let total: Duration = lat.iter().sum();
+        let p99 = percentile(&lat, 0.99);
+        println!(
+            "match_child {pass}: p50 {}  p90 {}  p99 {}  max {}  mean {}  (goal p99 ≤ 1 ms: {})",
+            us(percentile(&lat, 0.50)),
+            us(percentile(&lat, 0.90)),
+            us(p99),
+            us(*lat.last().unwrap_or(&Duration::ZERO)),
+            us(total / lat.len().max(1) as u32),
+            if p99 <= Duration::from_millis(1) {
+                "met"
+            } else {
+                "MISSED"
+            }
+        );
+    }
+    // Candidates read and decrypted per child (untimed, after the passes).
+    let mut cands: Vec<usize> = set_cases
+        .iter()
+        .map(|c| {
+            let mut given = vec![c.child.given_name.clone()];
+            given.extend(c.child.other_names.iter().cloned());
+            store
+                .roll_candidates(&given, &c.child.family_name, c.child.date_of_birth)
+                .expect("candidates")
+                .len()
+        })
+        .collect();
+    cands.sort_unstable();
+    println!(
+        "candidates/child:  p50 {}  p99 {}  max {}",
+        cands[cands.len() / 2],
+        cands[(cands.len() * 99 / 100).min(cands.len() - 1)],
+        cands.last().copied().unwrap_or(0)
+    );
+    println!(
+        "RSS, match phase:  {} now, peak (VmHWM) {}",
+        mib(status_kib("VmRSS:")),
+        mib(status_kib("VmHWM:"))
+    );
+    println!("load average:      {}", loadavg());
+    println!();
+    print!("{}", score.table());
+    let all = score.total();
+    let m = score.match_expected();
+    println!(
+        "precision {:.4} (goal 1.0: {});  recall where a match is expected {:.4} (goal ≥ 0.97: {})",
+        all.precision(),
+        if all.matched_wrong == 0 {
+            "met"
+        } else {
+            "MISSED"
+        },
+        m.recall(),
+        if m.recall() >= 0.97 { "met" } else { "MISSED" }
+    );
+}

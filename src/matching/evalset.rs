@@ -1,0 +1,1695 @@
+//! The matching evaluation set (DESIGN §5.4): a DETERMINISTIC generator of a
+//! synthetic roll (diverse names, twins, namesakes at two schools, known-as
+//! names) and of notified children with known truth, each tagged with the
+//! hard case it exercises, plus the scoring of decisions against that truth.
+//!
+//! Every name here is synthetic, drawn from name pools; nothing is real data.
+//! The generator decides truth without calling the matcher under test: it
+//! folds names itself and uses `strsim` directly, and it refuses any case
+//! whose truth would be ambiguous (another pupil with the same date of birth
+//! whose names look alike), except the cases built to be ambiguous.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fmt::Write as _;
+
+use jiff::civil::Date;
+use jiff::ToSpan;
+
+use super::decide::Decision;
+use crate::import::{Pupil, School};
+use crate::ingest::notification::{Child, Involvement};
+
+/// The name threshold the evaluation is run at (the configuration default).
+pub const THRESHOLD: f64 = 0.92;
+
+/// How close (Jaro-Winkler on folded names) another pupil's names must be for
+/// the generator to call a case's truth ambiguous. Looser than [`THRESHOLD`],
+/// so no case sits on the matcher's edge by accident.
+const LOOKALIKE: f64 = 0.85;
+
+// ---------------------------------------------------------------------------
+// A tiny PRNG (splitmix64): deterministic across platforms and releases.
+
+/// splitmix64. Not cryptographic; only for reproducible synthetic data.
+#[derive(Debug, Clone)]
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Self {
+        Self(seed)
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `0..n` (`n > 0`).
+    pub fn below(&mut self, n: usize) -> usize {
+        assert!(n > 0, "below(0)");
+        ((u128::from(self.next_u64()) * n as u128) >> 64) as usize
+    }
+
+    /// Uniform in `[0, 1)`.
+    pub fn unit(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    pub fn chance(&mut self, p: f64) -> bool {
+        self.unit() < p
+    }
+
+    pub fn pick<'a, T>(&mut self, xs: &'a [T]) -> &'a T {
+        &xs[self.below(xs.len())]
+    }
+
+    /// Skewed towards the start of `xs`, so common names recur.
+    fn pick_common<'a, T>(&mut self, xs: &'a [T]) -> &'a T {
+        let i = (self.unit().powf(1.4) * xs.len() as f64) as usize;
+        &xs[i.min(xs.len() - 1)]
+    }
+
+    fn shuffle<T>(&mut self, xs: &mut [T]) {
+        for i in (1..xs.len()).rev() {
+            let j = self.below(i + 1);
+            xs.swap(i, j);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Name pools.
+
+struct Culture {
+    weight: u32,
+    boys: &'static [&'static str],
+    girls: &'static [&'static str],
+    families: &'static [&'static str],
+    /// Polish-style surnames: a girl's `-ski`/`-cki`/`-dzki` ends in `-a`.
+    gendered_family: bool,
+    /// Chance a family of this culture has a double-barrelled surname.
+    double_barrelled: f64,
+}
+
+#[rustfmt::skip]
+const CULTURES: &[Culture] = &[
+    // English (with Mc/Mac, hyphenated and "St" surnames).
+    Culture {
+        weight: 46,
+        boys: &["Oliver", "George", "Harry", "Jack", "Noah", "Leo", "Arthur", "Oscar", "Charlie",
+            "William", "Thomas", "James", "Alexander", "Daniel", "Joshua", "Henry", "Freddie",
+            "Alfie", "Theodore", "Archie", "Joseph", "Samuel", "Edward", "Benjamin", "Isaac",
+            "Lucas", "Finley", "Reuben", "Harrison", "Sebastian", "Max", "Tommy", "Jacob", "Louis",
+            "Francis", "Christopher", "Nathaniel", "Elliot", "Toby", "Ethan"],
+        girls: &["Olivia", "Amelia", "Isla", "Ava", "Mia", "Emily", "Grace", "Sophie", "Lily",
+            "Freya", "Zoë", "Chloe", "Ella", "Evie", "Isabella", "Charlotte", "Jessica", "Poppy",
+            "Ruby", "Alexandra", "Elizabeth", "Katherine", "Rebecca", "Daisy", "Florence",
+            "Matilda", "Phoebe", "Harriet", "Eleanor", "Rosie", "Imogen", "Abigail", "Louise",
+            "Frances", "Paula", "Gabriela", "Daniela", "Willow", "Hannah", "Maisie"],
+        families: &["Smith", "Jones", "Taylor", "Brown", "Williams", "Wilson", "Johnson", "Davies",
+            "Robinson", "Wright", "Thompson", "Evans", "Walker", "White", "Roberts", "Green",
+            "Hall", "Wood", "Jackson", "Clarke", "Hughes", "Edwards", "Turner", "Baker", "Harris",
+            "Lewis", "Cooper", "Hill", "Ward", "Morris", "Moore", "King", "Watson", "Harrison",
+            "Marshall", "Fletcher", "Chapman", "Pearce", "Holloway", "Ashworth", "McDonald",
+            "MacKenzie", "McCarthy", "MacLeod", "McAllister", "MacGregor", "St John", "St. Clair",
+            "Fox-Talbot", "Lloyd-Webber", "Bowes-Lyon"],
+        gendered_family: false,
+        double_barrelled: 0.05,
+    },
+    // Pakistani.
+    Culture {
+        weight: 8,
+        boys: &["Muhammad", "Mohammed", "Ayaan", "Hamza", "Ibrahim", "Zain", "Yusuf", "Hassan",
+            "Hussain", "Ali", "Abdullah", "Haris", "Rayyan", "Umar", "Bilal", "Zakariya", "Imran",
+            "Usman", "Danyal", "Arham"],
+        girls: &["Aisha", "Fatima", "Maryam", "Zara", "Hafsa", "Amina", "Inaya", "Zainab",
+            "Khadija", "Hania", "Aleena", "Eshal", "Mahnoor", "Iqra", "Sana", "Ayesha", "Noor",
+            "Hira", "Alishba", "Anaya"],
+        families: &["Khan", "Ahmed", "Ali", "Hussain", "Shah", "Iqbal", "Akhtar", "Mahmood",
+            "Rashid", "Butt", "Malik", "Raja", "Chaudhry", "Bashir", "Qureshi", "Siddiqui",
+            "Javed", "Anwar", "Aslam", "Mirza"],
+        gendered_family: false,
+        double_barrelled: 0.0,
+    },
+    // Indian (Gujarati, Punjabi, others).
+    Culture {
+        weight: 6,
+        boys: &["Arjun", "Aarav", "Vihaan", "Rohan", "Krishna", "Ishaan", "Harpreet", "Gurpreet",
+            "Jaspreet", "Aryan", "Dev", "Kabir", "Rahul", "Manpreet", "Sukhdeep", "Nikhil", "Yash",
+            "Pranav"],
+        girls: &["Priya", "Ananya", "Diya", "Aditi", "Simran", "Saanvi", "Navneet", "Kirandeep",
+            "Riya", "Anjali", "Pooja", "Meera", "Ishita", "Avneet", "Tanvi", "Kavya", "Shreya"],
+        families: &["Patel", "Singh", "Kaur", "Sharma", "Gupta", "Kumar", "Mistry", "Desai",
+            "Gill", "Sandhu", "Dhillon", "Sidhu", "Parmar", "Chauhan", "Joshi", "Mehta", "Bains",
+            "Grewal", "Solanki", "Lakhani"],
+        gendered_family: false,
+        double_barrelled: 0.0,
+    },
+    // Bangladeshi.
+    Culture {
+        weight: 4,
+        boys: &["Tahmid", "Rahim", "Farhan", "Mahir", "Rafi", "Sakib", "Tanvir", "Arif", "Nabil",
+            "Shahid", "Ayan", "Rayhan", "Sami", "Jubayer"],
+        girls: &["Sumaiya", "Nusrat", "Tasnim", "Sadia", "Anika", "Farzana", "Rumana", "Tahmina",
+            "Jannat", "Maliha", "Nafisa", "Shirin", "Raisa"],
+        families: &["Rahman", "Begum", "Miah", "Uddin", "Hossain", "Islam", "Ahmed", "Chowdhury",
+            "Alam", "Karim", "Haque", "Sarkar", "Talukder", "Mollah"],
+        gendered_family: false,
+        double_barrelled: 0.0,
+    },
+    // Polish (diacritics, gendered surnames).
+    Culture {
+        weight: 7,
+        boys: &["Łukasz", "Jakub", "Krzysztof", "Szymon", "Mikołaj", "Wojciech", "Kacper",
+            "Antoni", "Filip", "Jan", "Paweł", "Michał", "Bartłomiej", "Maciej", "Tomasz",
+            "Stanisław"],
+        girls: &["Zofia", "Wiktoria", "Małgorzata", "Zuzanna", "Julia", "Maja", "Aleksandra",
+            "Agnieszka", "Natalia", "Hanna", "Oliwia", "Gabriela", "Katarzyna", "Weronika",
+            "Józefina"],
+        families: &["Nowak", "Kowalski", "Wiśniewski", "Wójcik", "Kowalczyk", "Kamiński",
+            "Lewandowski", "Zieliński", "Szymański", "Woźniak", "Dąbrowski", "Kozłowski",
+            "Jankowski", "Mazur", "Krawczyk", "Piotrowski", "Grabowski", "Pawłowski", "Michalski",
+            "Król", "Wróbel", "Nowicki", "Sadowski"],
+        gendered_family: true,
+        double_barrelled: 0.0,
+    },
+    // Romanian.
+    Culture {
+        weight: 6,
+        boys: &["Ştefan", "Andrei", "Ionuț", "Mihai", "Alexandru", "Răzvan", "Florin", "Gabriel",
+            "Cristian", "Bogdan", "Vlad", "Darius", "Sebastian", "Rareș", "Tudor"],
+        girls: &["Ioana", "Maria", "Elena", "Andreea", "Bianca", "Cătălina", "Denisa", "Alexia",
+            "Ştefania", "Larisa", "Ilinca", "Teodora", "Irina", "Daria", "Miruna"],
+        families: &["Popescu", "Ionescu", "Popa", "Constantin", "Dumitru", "Stan", "Munteanu",
+            "Ştefănescu", "Georgescu", "Rădulescu", "Moldovan", "Lungu", "Tănase", "Dobre",
+            "Ciobanu", "Vasilescu", "Marinescu", "Niculescu", "Ţurcanu"],
+        gendered_family: false,
+        double_barrelled: 0.0,
+    },
+    // Nepali.
+    Culture {
+        weight: 3,
+        boys: &["Aarav", "Sujan", "Prakash", "Bishal", "Sandesh", "Anish", "Roshan", "Suman",
+            "Bibek", "Pemba", "Kiran", "Nabin"],
+        girls: &["Sita", "Anjali", "Srijana", "Sabina", "Pratiksha", "Sunita", "Asmita", "Aakriti",
+            "Samjhana", "Dolma", "Rojina", "Sushmita"],
+        families: &["Gurung", "Tamang", "Magar", "Rai", "Limbu", "Sherpa", "Thapa", "Shrestha",
+            "Pun", "Ghale", "Karki", "Adhikari", "Bhandari", "Pradhan"],
+        gendered_family: false,
+        double_barrelled: 0.0,
+    },
+    // Nigerian (Yoruba and Igbo, a few with tone marks).
+    Culture {
+        weight: 6,
+        boys: &["Oluwaseun", "Adebayo", "Olamide", "Babatunde", "Ayomide", "Oluwatobiloba",
+            "Chukwuemeka", "Obinna", "Chidi", "Ifeanyi", "Kelechi", "Chinonso", "Tobenna",
+            "Adéwálé", "Oluwafemi", "Damilare", "Ikenna", "Somtochukwu"],
+        girls: &["Temitope", "Folake", "Adeola", "Tolulope", "Oluwadamilola", "Chiamaka", "Ngozi",
+            "Adaeze", "Nneka", "Chidinma", "Ifeoma", "Ọlámídé", "Oluwaseyi", "Mojisola",
+            "Ebubechukwu", "Ifunanya"],
+        families: &["Adeyemi", "Okonkwo", "Oladipo", "Adebayo", "Ogunleye", "Afolabi", "Balogun",
+            "Okafor", "Okeke", "Nwosu", "Eze", "Nwachukwu", "Obi", "Oyelaran", "Adébáyọ̀",
+            "Ogundipe", "Onyekachi", "Ezeh", "Akinola", "Olatunji"],
+        gendered_family: false,
+        double_barrelled: 0.0,
+    },
+    // Turkish.
+    Culture {
+        weight: 4,
+        boys: &["Şükrü", "Mehmet", "Emir", "Yusuf", "Gökhan", "Hüseyin", "Oğuz", "Mustafa", "Eren",
+            "Çağan", "Burak", "Kerem", "Ömer", "İbrahim"],
+        girls: &["Ayşe", "Elif", "Zeynep", "Çağla", "İlayda", "Defne", "Ecrin", "Nisanur",
+            "Gülşen", "Büşra", "Merve", "Sümeyye", "Öykü"],
+        families: &["Yılmaz", "Kaya", "Demir", "Şahin", "Çelik", "Öztürk", "Aydın", "Doğan",
+            "Arslan", "Kılıç", "Yıldız", "Koç", "Kurt", "Özdemir", "Güneş"],
+        gendered_family: false,
+        double_barrelled: 0.0,
+    },
+    // Irish (fadas, O' and Mc/Mac).
+    Culture {
+        weight: 5,
+        boys: &["Seán", "Ciarán", "Oisín", "Pádraig", "Cillian", "Eoin", "Darragh", "Conor",
+            "Cian", "Tadhg", "Ruairí", "Fionn", "Colm"],
+        girls: &["Siobhán", "Niamh", "Aoife", "Saoirse", "Róisín", "Caoimhe", "Aoibhinn",
+            "Clodagh", "Orla", "Sinéad", "Gráinne", "Méabh", "Ciara"],
+        families: &["O'Brien", "O'Sullivan", "Murphy", "Kelly", "O'Connor", "Byrne", "Ryan",
+            "McLaughlin", "Doherty", "O'Neill", "Fitzgerald", "Ó Briain", "Mac Giolla Phádraig",
+            "McGuinness", "O'Donoghue", "Ní Bhriain", "Mac Cárthaigh"],
+        gendered_family: false,
+        double_barrelled: 0.0,
+    },
+    // Particle surnames (Dutch, Spanish, Portuguese, Goan, French).
+    Culture {
+        weight: 5,
+        boys: &["José", "Joaquín", "João", "Lucas", "Daan", "Sven", "Mateo", "Thiago", "Luuk",
+            "Rafael", "Andrés", "Julien"],
+        girls: &["María", "Inês", "Sofia", "Sanne", "Ana", "Lucía", "Beatriz", "Fleur", "Camila",
+            "Noémie", "Valentina", "Renée"],
+        families: &["van der Berg", "de la Cruz", "van Dijk", "de Jong", "de Souza", "da Silva",
+            "dos Santos", "D'Souza", "le Roux", "van den Heuvel", "de Oliveira", "del Río",
+            "van der Merwe", "De'Ath", "D'Costa", "la Fontaine"],
+        gendered_family: false,
+        double_barrelled: 0.0,
+    },
+];
+
+/// Known-as forms of given names: on the roll in `other_names`, or used by
+/// the police instead of the given name.
+const KNOWN_AS: &[(&str, &[&str])] = &[
+    ("William", &["Billy", "Will"]),
+    ("Alexander", &["Alex", "Xander"]),
+    ("Alexandra", &["Alex", "Sasha"]),
+    ("Thomas", &["Tom", "Tommy"]),
+    ("James", &["Jamie", "Jim"]),
+    ("Elizabeth", &["Lizzie", "Beth"]),
+    ("Katherine", &["Kate", "Katie"]),
+    ("Rebecca", &["Becky"]),
+    ("Daniel", &["Danny", "Dan"]),
+    ("Joshua", &["Josh"]),
+    ("Charlotte", &["Lottie"]),
+    ("Isabella", &["Bella", "Izzy"]),
+    ("Benjamin", &["Ben", "Benji"]),
+    ("Theodore", &["Teddy", "Theo"]),
+    ("Christopher", &["Chris", "Kit"]),
+    ("Edward", &["Ted", "Eddie"]),
+    ("Abigail", &["Abbie"]),
+    ("Nathaniel", &["Nate"]),
+    ("Muhammad", &["Mo"]),
+    ("Mohammed", &["Mo"]),
+    ("Abdullah", &["Abdul"]),
+    ("Ibrahim", &["Ibby"]),
+    ("Oluwaseun", &["Seun"]),
+    ("Oluwadamilola", &["Dami", "Damilola"]),
+    ("Oluwatobiloba", &["Tobi"]),
+    ("Chukwuemeka", &["Emeka"]),
+    ("Chiamaka", &["Amaka"]),
+    ("Babatunde", &["Tunde"]),
+    ("Temitope", &["Tope", "Temi"]),
+    ("Somtochukwu", &["Somto"]),
+    ("Ebubechukwu", &["Ebube"]),
+    ("Krzysztof", &["Chris"]),
+    ("Małgorzata", &["Gosia"]),
+    ("Wojciech", &["Wojtek"]),
+    ("Aleksandra", &["Ola"]),
+    ("Łukasz", &["Luke"]),
+    ("Mikołaj", &["Nick"]),
+    ("Alexandru", &["Alex"]),
+    ("Siobhán", &["Shiv"]),
+    ("Pádraig", &["Paddy"]),
+    ("Sumaiya", &["Sumi"]),
+    ("Hüseyin", &["Huseyin"]),
+    ("Gurpreet", &["Gurp"]),
+    ("Pratiksha", &["Priti"]),
+];
+
+/// Twins' given names, some deliberately alike (the matcher must still end at
+/// the twins' one school). `(name, is_girl)` pairs.
+const TWIN_NAMES: &[[(&str, bool); 2]] = &[
+    [("Daniel", false), ("Daniela", true)],
+    [("Aisha", true), ("Ayesha", true)],
+    [("Alexander", false), ("Alexandra", true)],
+    [("Hassan", false), ("Hussain", false)],
+    [("Louis", false), ("Louise", true)],
+    [("Francis", false), ("Frances", true)],
+    [("Olamide", true), ("Olamilekan", false)],
+    [("Jakub", false), ("Julia", true)],
+    [("Ioana", true), ("Ionuț", false)],
+];
+
+/// Fictitious postcode areas (no real UK area starts with Q).
+const POSTCODE_AREAS: &[&str] = &["QX", "QY", "QZ", "QV"];
+
+fn known_as_of(given: &str) -> &'static [&'static str] {
+    KNOWN_AS
+        .iter()
+        .find(|(g, _)| *g == given)
+        .map(|(_, k)| *k)
+        .unwrap_or(&[])
+}
+
+fn feminine(family: &str) -> String {
+    for (m, f) in [("dzki", "dzka"), ("cki", "cka"), ("ski", "ska")] {
+        if let Some(stem) = family.strip_suffix(m) {
+            return format!("{stem}{f}");
+        }
+    }
+    family.to_owned()
+}
+
+// ---------------------------------------------------------------------------
+// The generator's own folding (independent of `normalise`, on purpose).
+
+fn deaccent(c: char) -> char {
+    match c {
+        'à' | 'á' | 'â' | 'ä' | 'ã' | 'å' | 'ā' | 'ă' | 'ą' => 'a',
+        'ç' | 'ć' | 'č' => 'c',
+        'è' | 'é' | 'ê' | 'ë' | 'ę' | 'ė' | 'ẹ' => 'e',
+        'ì' | 'í' | 'î' | 'ï' | 'ı' => 'i',
+        'ł' => 'l',
+        'ñ' | 'ń' => 'n',
+        'ò' | 'ó' | 'ô' | 'ö' | 'õ' | 'ọ' | 'ø' => 'o',
+        'ś' | 'ş' | 'ș' | 'š' | 'ṣ' => 's',
+        'ţ' | 'ț' => 't',
+        'ù' | 'ú' | 'û' | 'ü' => 'u',
+        'ź' | 'ż' | 'ž' => 'z',
+        'ğ' => 'g',
+        'ý' => 'y',
+        other => other,
+    }
+}
+
+/// Lower case, no diacritics, letters and digits only.
+fn fold(s: &str) -> String {
+    s.chars()
+        .flat_map(char::to_lowercase)
+        .filter(|c| c.is_alphanumeric())
+        .map(deaccent)
+        .collect()
+}
+
+/// The name as typed on a keyboard without accents: same case and
+/// punctuation, diacritics (and combining marks) dropped.
+fn strip_diacritics(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if ('\u{0300}'..='\u{036F}').contains(&c) {
+            continue;
+        }
+        if c == 'İ' {
+            out.push('I');
+            continue;
+        }
+        let lower: Vec<char> = c.to_lowercase().collect();
+        if lower.len() == 1 {
+            let plain = deaccent(lower[0]);
+            if plain != lower[0] {
+                if c.is_uppercase() {
+                    out.extend(plain.to_uppercase());
+                } else {
+                    out.push(plain);
+                }
+                continue;
+            }
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn has_diacritics(s: &str) -> bool {
+    !s.is_ascii()
+}
+
+fn has_separator(s: &str) -> bool {
+    s.contains(['-', '\'', ' ', '.', '’'])
+}
+
+fn is_particle_surname(s: &str) -> bool {
+    s.contains(' ')
+        || s.contains('\'')
+        || ["Mc", "Mac", "De", "Le", "La", "St"]
+            .iter()
+            .any(|p| s.starts_with(p) && s[p.len()..].starts_with(char::is_uppercase))
+}
+
+fn title_words(s: &str) -> String {
+    s.split(' ')
+        .map(|w| {
+            let mut cs = w.chars();
+            match cs.next() {
+                Some(f) => f.to_uppercase().chain(cs).collect::<String>(),
+                None => String::new(),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+// ---------------------------------------------------------------------------
+// Cases.
+
+/// The hard case a notified child exercises.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum CaseKind {
+    /// Names and date of birth exactly as on the roll.
+    Exact,
+    /// Names all upper or all lower case.
+    CaseChanged,
+    /// Diacritics dropped ("Zoe" for "Zoë", "Lukasz" for "Łukasz").
+    DiacriticsDropped,
+    /// Separators changed ("OBrien", "Smith Jones").
+    PunctuationChanged,
+    /// Given and family name in each other's places.
+    NamesSwapped,
+    /// The police use the roll's known-as name as the given name.
+    KnownAs,
+    /// The police give a nickname as given name and the roll's given name in
+    /// `other_names`.
+    KnownAsPoliceSide,
+    /// One edit in one name, within the Jaro-Winkler threshold.
+    TypoOneLetter,
+    /// One edit in each name, each within the threshold.
+    TypoBoth,
+    /// The date of birth is off (a day, day/month swapped, a year): must not
+    /// match.
+    WrongDob,
+    /// A child not on the roll (a stranger, or a same-family same-birthday
+    /// sibling not on it): must not match.
+    NotOnRoll,
+    /// Same full name and date of birth at two schools, no hint: review.
+    SameNameTwoSchoolsNoHint,
+    /// As above, the police's `school_urn` names the right one: match.
+    SameNameTwoSchoolsWithHint,
+    /// As above, the police's postcode is the right pupil's: match.
+    SameNameTwoSchoolsPostcode,
+    /// Not on the roll, but the police name a school: must not match.
+    HintOnly,
+    /// On the roll at A, the police name B: review.
+    HintConflict,
+    /// One of twins (same family, date of birth and school): match.
+    Twin,
+    /// Particle and prefix surnames re-spaced or re-cased ("Van Der Berg",
+    /// "vanderberg", "Mc Donald").
+    ParticleSurnameVariants,
+    /// The child exactly as on the roll at A; at B, a pupil with the same
+    /// family name and date of birth and a given name near but below the
+    /// threshold (a cousin, or a similar name): match A.
+    NearNamesakeElsewhere,
+    /// A pupil's names with the given name two or three edits away (near but
+    /// below the threshold): the rules call that weak, review.
+    WeakName,
+}
+
+impl CaseKind {
+    pub const ALL: &'static [CaseKind] = &[
+        CaseKind::Exact,
+        CaseKind::CaseChanged,
+        CaseKind::DiacriticsDropped,
+        CaseKind::PunctuationChanged,
+        CaseKind::NamesSwapped,
+        CaseKind::KnownAs,
+        CaseKind::KnownAsPoliceSide,
+        CaseKind::TypoOneLetter,
+        CaseKind::TypoBoth,
+        CaseKind::WrongDob,
+        CaseKind::NotOnRoll,
+        CaseKind::SameNameTwoSchoolsNoHint,
+        CaseKind::SameNameTwoSchoolsWithHint,
+        CaseKind::SameNameTwoSchoolsPostcode,
+        CaseKind::HintOnly,
+        CaseKind::HintConflict,
+        CaseKind::Twin,
+        CaseKind::ParticleSurnameVariants,
+        CaseKind::NearNamesakeElsewhere,
+        CaseKind::WeakName,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Exact => "exact",
+            Self::CaseChanged => "case_changed",
+            Self::DiacriticsDropped => "diacritics_dropped",
+            Self::PunctuationChanged => "punctuation_changed",
+            Self::NamesSwapped => "names_swapped",
+            Self::KnownAs => "known_as",
+            Self::KnownAsPoliceSide => "known_as_police_side",
+            Self::TypoOneLetter => "typo_one_letter",
+            Self::TypoBoth => "typo_both",
+            Self::WrongDob => "wrong_dob",
+            Self::NotOnRoll => "not_on_roll",
+            Self::SameNameTwoSchoolsNoHint => "same_name_two_schools_no_hint",
+            Self::SameNameTwoSchoolsWithHint => "same_name_two_schools_with_hint",
+            Self::SameNameTwoSchoolsPostcode => "same_name_two_schools_postcode",
+            Self::HintOnly => "hint_only",
+            Self::HintConflict => "hint_conflict",
+            Self::Twin => "twin",
+            Self::ParticleSurnameVariants => "particle_surname_variants",
+            Self::NearNamesakeElsewhere => "near_namesake_elsewhere",
+            Self::WeakName => "weak_name",
+        }
+    }
+
+    /// Whether the right outcome is a match (else: the review queue).
+    pub fn expects_match(self) -> bool {
+        !matches!(
+            self,
+            Self::WrongDob
+                | Self::NotOnRoll
+                | Self::SameNameTwoSchoolsNoHint
+                | Self::HintOnly
+                | Self::HintConflict
+                | Self::WeakName
+        )
+    }
+}
+
+/// One notified child with its known truth.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Case {
+    pub kind: CaseKind,
+    pub child: Child,
+    /// The only URN a match may name without being a wrong school (for
+    /// `hint_conflict` and `same_name_two_schools_no_hint` the child's real
+    /// school, though the rules must still send those to review); `None`:
+    /// any match is wrong.
+    pub truth: Option<String>,
+}
+
+/// A generated roll and the cases to match against it.
+#[derive(Debug, Clone)]
+pub struct EvalSet {
+    pub schools: Vec<School>,
+    pub pupils: Vec<Pupil>,
+    pub cases: Vec<Case>,
+}
+
+// ---------------------------------------------------------------------------
+// The roll.
+
+const INVOLVEMENTS: &[Involvement] = &[
+    Involvement::Present,
+    Involvement::Witnessed,
+    Involvement::NotPresent,
+    Involvement::Unknown,
+];
+
+fn first_dob() -> Date {
+    jiff::civil::date(2008, 9, 1)
+}
+
+/// Days in the range of dates of birth (school years R to 13, roughly).
+const DOB_DAYS: i64 = 5112;
+
+fn random_dob(rng: &mut Rng) -> Date {
+    first_dob()
+        .checked_add((rng.below(DOB_DAYS as usize) as i64).days())
+        .expect("in range")
+}
+
+fn in_range(d: Date) -> bool {
+    d >= first_dob() && d <= first_dob().checked_add(DOB_DAYS.days()).expect("in range")
+}
+
+fn postcode(rng: &mut Rng, school: usize) -> String {
+    let area = POSTCODE_AREAS[school % POSTCODE_AREAS.len()];
+    let district = 1 + (school / POSTCODE_AREAS.len()) % 99;
+    let letters = b"ABDEFGHJLNPQRSTUWXYZ";
+    format!(
+        "{area}{district} {}{}{}",
+        rng.below(10),
+        letters[rng.below(letters.len())] as char,
+        letters[rng.below(letters.len())] as char
+    )
+}
+
+fn pick_culture(rng: &mut Rng) -> &'static Culture {
+    let total: u32 = CULTURES.iter().map(|c| c.weight).sum();
+    let mut r = rng.below(total as usize) as u32;
+    for c in CULTURES {
+        if r < c.weight {
+            return c;
+        }
+        r -= c.weight;
+    }
+    &CULTURES[0]
+}
+
+struct RollBuilder {
+    pupils: Vec<Pupil>,
+    /// Indexes of twin pairs (same family, date of birth, school).
+    twins: Vec<(usize, usize)>,
+    /// Indexes of namesakes: same names and date of birth, two schools.
+    namesakes: Vec<(usize, usize)>,
+    /// Indexes of near namesakes: same family name and date of birth, a
+    /// given name near but below the threshold, two schools.
+    near: Vec<(usize, usize)>,
+}
+
+impl RollBuilder {
+    fn push(
+        &mut self,
+        given: &str,
+        family: &str,
+        other_names: Vec<String>,
+        dob: Date,
+        postcode: &str,
+        urn: &str,
+    ) -> usize {
+        let i = self.pupils.len();
+        self.pupils.push(Pupil {
+            pupil_id: format!("EV{i:08}"),
+            given_name: given.to_owned(),
+            family_name: family.to_owned(),
+            other_names,
+            date_of_birth: dob,
+            postcode: Some(postcode.to_owned()),
+            school_urn: urn.to_owned(),
+        });
+        i
+    }
+}
+
+fn known_as_for_roll(rng: &mut Rng, given: &str) -> Vec<String> {
+    let k = known_as_of(given);
+    if !k.is_empty() && rng.chance(0.35) {
+        vec![(*rng.pick(k)).to_owned()]
+    } else {
+        Vec::new()
+    }
+}
+
+fn build_roll(
+    rng: &mut Rng,
+    pupils: usize,
+    schools: &[School],
+    namesakes: usize,
+    near: usize,
+) -> RollBuilder {
+    let mut b = RollBuilder {
+        pupils: Vec::with_capacity(pupils),
+        twins: Vec::new(),
+        namesakes: Vec::new(),
+        near: Vec::new(),
+    };
+    let base = pupils - namesakes - near;
+    while b.pupils.len() < base {
+        let culture = pick_culture(rng);
+        let mut family = (*rng.pick_common(culture.families)).to_owned();
+        if rng.chance(culture.double_barrelled) {
+            let other = rng.pick(culture.families);
+            if *other != family && !family.contains(['-', ' ']) && !other.contains(['-', ' ']) {
+                family = format!("{family}-{other}");
+            }
+        }
+        let school = rng.below(schools.len());
+        let home = postcode(rng, school);
+        let kids = 1 + usize::from(rng.chance(0.45)) + usize::from(rng.chance(0.15));
+        let eldest = random_dob(rng);
+        let mut taken: Vec<String> = Vec::new();
+        if rng.chance(0.03) && b.pupils.len() + 2 <= base {
+            // Twins: same family, date of birth and school.
+            let (a, c) = if rng.chance(0.5) {
+                let pair = rng.pick(TWIN_NAMES);
+                (pair[0], pair[1])
+            } else {
+                let girl_a = rng.chance(0.5);
+                let girl_c = rng.chance(0.5);
+                let pool = |g: bool| if g { culture.girls } else { culture.boys };
+                let a = *rng.pick(pool(girl_a));
+                let mut c = *rng.pick(pool(girl_c));
+                while fold(c) == fold(a) {
+                    c = *rng.pick(pool(girl_c));
+                }
+                ((a, girl_a), (c, girl_c))
+            };
+            let urn = &schools[school].urn;
+            let mut idx = [0; 2];
+            for (k, (given, girl)) in [a, c].into_iter().enumerate() {
+                let fam = if girl && culture.gendered_family {
+                    feminine(&family)
+                } else {
+                    family.clone()
+                };
+                let other = known_as_for_roll(rng, given);
+                idx[k] = b.push(given, &fam, other, eldest, &home, urn);
+            }
+            b.twins.push((idx[0], idx[1]));
+            continue;
+        }
+        for k in 0..kids {
+            if b.pupils.len() >= base {
+                break;
+            }
+            let dob = if k == 0 {
+                eldest
+            } else {
+                let gap = 320 + rng.below(1500) as i64;
+                match eldest.checked_add(gap.days()) {
+                    Ok(d) if in_range(d) => d,
+                    _ => break,
+                }
+            };
+            let girl = rng.chance(0.5);
+            let given = loop {
+                let g = *rng.pick_common(if girl { culture.girls } else { culture.boys });
+                if !taken.contains(&fold(g)) {
+                    break g;
+                }
+            };
+            taken.push(fold(given));
+            let fam = if girl && culture.gendered_family {
+                feminine(&family)
+            } else {
+                family.clone()
+            };
+            // Mostly at the same school as the eldest; sometimes elsewhere.
+            let s = if rng.chance(0.75) {
+                school
+            } else {
+                rng.below(schools.len())
+            };
+            let other = known_as_for_roll(rng, given);
+            b.push(given, &fam, other, dob, &home, &schools[s].urn);
+        }
+    }
+    // Namesakes: a different child with the same full name and date of
+    // birth at another school (common names recur).
+    let twin_members: HashSet<usize> = b.twins.iter().flat_map(|&(x, y)| [x, y]).collect();
+    let mut used: HashSet<usize> = HashSet::new();
+    while b.namesakes.len() < namesakes || b.near.len() < near {
+        let i = rng.below(base);
+        if twin_members.contains(&i) || used.contains(&i) {
+            continue;
+        }
+        let orig = b.pupils[i].clone();
+        let is_near = b.namesakes.len() >= namesakes;
+        let given = if is_near {
+            let Some(g) = near_miss(rng, &orig.given_name, &[&orig.given_name]) else {
+                continue;
+            };
+            g
+        } else {
+            orig.given_name.clone()
+        };
+        used.insert(i);
+        let s = loop {
+            let s = rng.below(schools.len());
+            if schools[s].urn != orig.school_urn {
+                break s;
+            }
+        };
+        let home = loop {
+            let h = postcode(rng, s);
+            if Some(&h) != orig.postcode.as_ref() {
+                break h;
+            }
+        };
+        let j = b.push(
+            &given,
+            &orig.family_name,
+            Vec::new(),
+            orig.date_of_birth,
+            &home,
+            &schools[s].urn,
+        );
+        if is_near {
+            b.near.push((i, j));
+        } else {
+            b.namesakes.push((i, j));
+        }
+    }
+    b
+}
+
+// ---------------------------------------------------------------------------
+// Case generation.
+
+/// A pupil's names folded, for the generator's ambiguity check.
+struct Folded {
+    given_forms: Vec<String>,
+    family: String,
+}
+
+fn folded(given: &str, family: &str, other: &[String]) -> Folded {
+    let mut given_forms = vec![fold(given)];
+    given_forms.extend(other.iter().map(|o| fold(o)));
+    Folded {
+        given_forms,
+        family: fold(family),
+    }
+}
+
+fn close(a: &str, b: &str) -> bool {
+    !a.is_empty() && !b.is_empty() && (a == b || strsim::jaro_winkler(a, b) >= LOOKALIKE)
+}
+
+/// Whether a child (folded) and a pupil (folded) could be taken for the same
+/// person, in either name order, by any known-as form: deliberately looser
+/// than the matcher.
+fn lookalike(child: &Folded, pupil: &Folded) -> bool {
+    let cg = &child.given_forms[0];
+    let cf = &child.family;
+    let alt = &child.given_forms[1..];
+    let direct = close(cf, &pupil.family)
+        && std::iter::once(cg)
+            .chain(alt)
+            .any(|g| pupil.given_forms.iter().any(|p| close(g, p)));
+    let swapped = close(cg, &pupil.family)
+        && std::iter::once(cf)
+            .chain(alt)
+            .any(|g| pupil.given_forms.iter().any(|p| close(g, p)));
+    direct || swapped
+}
+
+struct Gen<'a> {
+    rng: Rng,
+    schools: &'a [School],
+    pupils: &'a [Pupil],
+    folded: Vec<Folded>,
+    by_dob: HashMap<Date, Vec<u32>>,
+    twins: &'a [(usize, usize)],
+    namesakes: &'a [(usize, usize)],
+    near: &'a [(usize, usize)],
+    /// Namesakes and near namesakes: sources for their own kinds only.
+    reserved: HashSet<usize>,
+    used: HashSet<usize>,
+}
+
+impl Gen<'_> {
+    /// True when no pupil with the child's date of birth looks like the
+    /// child, other than pupils at `truth`'s school and `allowed`.
+    fn unambiguous(&self, child: &Child, truth: Option<&str>, allowed: &[usize]) -> bool {
+        let c = folded(&child.given_name, &child.family_name, &child.other_names);
+        let Some(same_day) = self.by_dob.get(&child.date_of_birth) else {
+            return true;
+        };
+        same_day.iter().all(|&q| {
+            let q = q as usize;
+            allowed.contains(&q)
+                || truth == Some(self.pupils[q].school_urn.as_str())
+                || !lookalike(&c, &self.folded[q])
+        })
+    }
+
+    /// A random pupil, not a namesake, not used yet, passing `filter`.
+    fn source(&mut self, filter: impl Fn(&Pupil) -> bool) -> Option<usize> {
+        for attempt in 0..20_000 {
+            let i = self.rng.below(self.pupils.len());
+            if self.reserved.contains(&i) || (attempt < 10_000 && self.used.contains(&i)) {
+                continue;
+            }
+            if filter(&self.pupils[i]) {
+                return Some(i);
+            }
+        }
+        None
+    }
+
+    fn child_of(&mut self, p: &Pupil) -> Child {
+        Child {
+            given_name: p.given_name.clone(),
+            family_name: p.family_name.clone(),
+            other_names: Vec::new(),
+            date_of_birth: p.date_of_birth,
+            school_urn: None,
+            postcode: None,
+            involvement: *self.rng.pick(INVOLVEMENTS),
+            voice_of_child: None,
+        }
+    }
+
+    /// What police usually also send: sometimes the right school, sometimes
+    /// the home postcode.
+    fn decorate(&mut self, child: &mut Child, p: &Pupil) {
+        if self.rng.chance(0.3) {
+            child.school_urn = Some(p.school_urn.clone());
+        }
+        if self.rng.chance(0.4) {
+            child.postcode = p.postcode.clone();
+        }
+    }
+
+    fn other_school(&mut self, urn: &str) -> String {
+        loop {
+            let s = self.rng.pick(self.schools);
+            if s.urn != urn {
+                return s.urn.clone();
+            }
+        }
+    }
+
+    fn finish(
+        &mut self,
+        kind: CaseKind,
+        src: usize,
+        child: Child,
+        truth: Option<String>,
+        allowed: &[usize],
+    ) -> Option<Case> {
+        if !self.unambiguous(&child, truth.as_deref(), allowed) {
+            return None;
+        }
+        self.used.insert(src);
+        Some(Case { kind, child, truth })
+    }
+
+    /// A plain source: the child is this pupil, matched on their own.
+    fn plain(
+        &mut self,
+        kind: CaseKind,
+        filter: impl Fn(&Pupil) -> bool,
+        change: impl Fn(&mut Rng, &Pupil, &mut Child) -> bool,
+    ) -> Option<Case> {
+        let i = self.source(filter)?;
+        let pupils = self.pupils;
+        let p = &pupils[i];
+        let mut child = self.child_of(p);
+        if !change(&mut self.rng, p, &mut child) {
+            return None;
+        }
+        self.decorate(&mut child, p);
+        self.finish(kind, i, child, Some(p.school_urn.clone()), &[])
+    }
+
+    fn make(&mut self, kind: CaseKind) -> Option<Case> {
+        let pupils = self.pupils;
+        match kind {
+            CaseKind::Exact => self.plain(kind, |_| true, |_, _, _| true),
+            CaseKind::CaseChanged => self.plain(
+                kind,
+                |_| true,
+                |rng, p, c| {
+                    if rng.chance(0.5) {
+                        c.given_name = p.given_name.to_uppercase();
+                        c.family_name = p.family_name.to_uppercase();
+                    } else {
+                        c.given_name = p.given_name.to_lowercase();
+                        c.family_name = p.family_name.to_lowercase();
+                    }
+                    true
+                },
+            ),
+            CaseKind::DiacriticsDropped => self.plain(
+                kind,
+                |p| has_diacritics(&p.given_name) || has_diacritics(&p.family_name),
+                |_, p, c| {
+                    c.given_name = strip_diacritics(&p.given_name);
+                    c.family_name = strip_diacritics(&p.family_name);
+                    true
+                },
+            ),
+            CaseKind::PunctuationChanged => self.plain(
+                kind,
+                |p| has_separator(&p.family_name) || has_separator(&p.given_name),
+                |rng, p, c| {
+                    let vary = |rng: &mut Rng, s: &str| -> String {
+                        match rng.below(4) {
+                            0 => s.replace(['-', '\'', ' ', '.', '’'], ""),
+                            1 => s.replace(['-', '\'', '.'], " "),
+                            2 => s.replace(' ', "-").replace('\'', "’"),
+                            _ => s.replace(['\'', '.'], "").replace('-', " - "),
+                        }
+                    };
+                    c.family_name = vary(rng, &p.family_name);
+                    c.given_name = vary(rng, &p.given_name);
+                    c.family_name != p.family_name || c.given_name != p.given_name
+                },
+            ),
+            CaseKind::NamesSwapped => self.plain(
+                kind,
+                |_| true,
+                |_, p, c| {
+                    c.given_name = p.family_name.clone();
+                    c.family_name = p.given_name.clone();
+                    true
+                },
+            ),
+            CaseKind::KnownAs => self.plain(
+                kind,
+                |p| !p.other_names.is_empty(),
+                |_, p, c| {
+                    c.given_name = p.other_names[0].clone();
+                    true
+                },
+            ),
+            CaseKind::KnownAsPoliceSide => self.plain(
+                kind,
+                |p| !known_as_of(&p.given_name).is_empty(),
+                |rng, p, c| {
+                    c.given_name = (*rng.pick(known_as_of(&p.given_name))).to_owned();
+                    c.other_names = vec![p.given_name.clone()];
+                    true
+                },
+            ),
+            CaseKind::TypoOneLetter => self.plain(
+                kind,
+                |_| true,
+                |rng, p, c| {
+                    if rng.chance(0.5) {
+                        typo(rng, &p.given_name).map(|t| c.given_name = t).is_some()
+                    } else {
+                        typo(rng, &p.family_name)
+                            .map(|t| c.family_name = t)
+                            .is_some()
+                    }
+                },
+            ),
+            CaseKind::TypoBoth => self.plain(
+                kind,
+                |_| true,
+                |rng, p, c| match (typo(rng, &p.given_name), typo(rng, &p.family_name)) {
+                    (Some(g), Some(f)) => {
+                        c.given_name = g;
+                        c.family_name = f;
+                        true
+                    }
+                    _ => false,
+                },
+            ),
+            CaseKind::ParticleSurnameVariants => self.plain(
+                kind,
+                |p| is_particle_surname(&p.family_name),
+                |rng, p, c| {
+                    let f = &p.family_name;
+                    c.family_name = match rng.below(5) {
+                        0 => title_words(f),
+                        1 => f.to_lowercase().replace([' ', '\''], ""),
+                        2 => f.to_uppercase(),
+                        3 => f.replace(' ', "-"),
+                        _ => {
+                            // Split a prefix: "Mc Donald", "O Brien", "De La Cruz".
+                            let mut out = String::new();
+                            for (k, ch) in f.chars().enumerate() {
+                                if k > 0 && ch.is_uppercase() && !out.ends_with(' ') {
+                                    out.push(' ');
+                                }
+                                if ch != '\'' {
+                                    out.push(ch);
+                                }
+                            }
+                            title_words(&out.replace("  ", " "))
+                        }
+                    };
+                    c.family_name != *f
+                },
+            ),
+            CaseKind::WrongDob => {
+                let i = self.source(|_| true)?;
+                let p = &pupils[i];
+                let mut child = self.child_of(p);
+                let d = p.date_of_birth;
+                let wrong = match self.rng.below(5) {
+                    0 => d.checked_add(1.day()).ok(),
+                    1 => d.checked_sub(1.day()).ok(),
+                    2 if d.day() <= 12 && d.day() != d.month() => {
+                        Date::new(d.year(), d.day(), d.month()).ok()
+                    }
+                    3 => Date::new(d.year() + 1, d.month(), d.day()).ok(),
+                    _ => Date::new(d.year() - 1, d.month(), d.day()).ok(),
+                }?;
+                child.date_of_birth = wrong;
+                // The police often know the school: it must not rescue a
+                // wrong date of birth.
+                if self.rng.chance(0.5) {
+                    child.school_urn = Some(p.school_urn.clone());
+                }
+                self.finish(kind, i, child, None, &[])
+            }
+            CaseKind::NotOnRoll | CaseKind::HintOnly => {
+                let i = self.source(|_| true)?;
+                let p = self.pupils[i].clone();
+                let mut child = self.child_of(&p);
+                let culture = pick_culture(&mut self.rng);
+                let girl = self.rng.chance(0.5);
+                let given = *self
+                    .rng
+                    .pick_common(if girl { culture.girls } else { culture.boys });
+                child.given_name = given.to_owned();
+                match self.rng.below(3) {
+                    // A stranger: new names, a random date of birth.
+                    0 => {
+                        child.family_name = (*self.rng.pick_common(culture.families)).to_owned();
+                        child.date_of_birth = random_dob(&mut self.rng);
+                    }
+                    // A sibling not on the roll (another school out of the
+                    // area, or twin of a pupil): same family, same or another
+                    // date of birth, another given name.
+                    1 => {
+                        if self.rng.chance(0.5) {
+                            child.date_of_birth = child
+                                .date_of_birth
+                                .checked_add((400 + self.rng.below(900) as i64).days())
+                                .ok()?;
+                        }
+                    }
+                    // A namesake born on another day.
+                    _ => {
+                        child.given_name = p.given_name.clone();
+                        child.date_of_birth = child
+                            .date_of_birth
+                            .checked_sub((30 + self.rng.below(700) as i64).days())
+                            .ok()?;
+                    }
+                }
+                if self.rng.chance(0.3) {
+                    child.postcode = p.postcode.clone();
+                }
+                if kind == CaseKind::HintOnly {
+                    // The hint is the school of the pupil the child is
+                    // related to, or any school.
+                    child.school_urn = Some(if self.rng.chance(0.6) {
+                        p.school_urn.clone()
+                    } else {
+                        self.rng.pick(self.schools).urn.clone()
+                    });
+                }
+                self.finish(kind, i, child, None, &[])
+            }
+            CaseKind::HintConflict => {
+                let i = self.source(|_| true)?;
+                let p = &pupils[i];
+                let mut child = self.child_of(p);
+                if self.rng.chance(0.5) {
+                    child.postcode = p.postcode.clone();
+                }
+                let urn = p.school_urn.clone();
+                child.school_urn = Some(self.other_school(&urn));
+                self.finish(kind, i, child, Some(urn), &[])
+            }
+            CaseKind::Twin => {
+                let &(a, b) = self.rng.pick(self.twins);
+                let (i, sibling) = if self.rng.chance(0.5) { (a, b) } else { (b, a) };
+                // Each twin once, while unused ones are easy to find.
+                if self.used.contains(&i) && self.rng.chance(0.95) {
+                    return None;
+                }
+                let p = &pupils[i];
+                let mut child = self.child_of(p);
+                self.decorate(&mut child, p);
+                let urn = p.school_urn.clone();
+                self.finish(kind, i, child, Some(urn), &[sibling])
+            }
+            CaseKind::NearNamesakeElsewhere => {
+                let &(i, other) = self.rng.pick(self.near);
+                if self.used.contains(&i) && self.rng.chance(0.95) {
+                    return None;
+                }
+                let p = &pupils[i];
+                let mut child = self.child_of(p);
+                self.decorate(&mut child, p);
+                let urn = p.school_urn.clone();
+                self.finish(kind, i, child, Some(urn), &[other])
+            }
+            CaseKind::WeakName => {
+                let i = self.source(|p| p.given_name.chars().count() >= 4)?;
+                let p = &pupils[i];
+                let mut child = self.child_of(p);
+                let forms: Vec<&str> = std::iter::once(p.given_name.as_str())
+                    .chain(p.other_names.iter().map(String::as_str))
+                    .collect();
+                child.given_name = near_miss(&mut self.rng, &p.given_name, &forms)?;
+                // Neither the right school nor the home postcode may rescue
+                // a weak name.
+                self.decorate(&mut child, p);
+                self.finish(kind, i, child, None, &[i])
+            }
+            CaseKind::SameNameTwoSchoolsNoHint
+            | CaseKind::SameNameTwoSchoolsWithHint
+            | CaseKind::SameNameTwoSchoolsPostcode => {
+                let k = self.rng.below(self.namesakes.len());
+                let (a, b) = self.namesakes[k];
+                let (i, other) = if self.rng.chance(0.5) { (a, b) } else { (b, a) };
+                if self.used.contains(&i) && self.rng.chance(0.95) {
+                    return None;
+                }
+                let p = &pupils[i];
+                let mut child = self.child_of(p);
+                match kind {
+                    CaseKind::SameNameTwoSchoolsWithHint => {
+                        child.school_urn = Some(p.school_urn.clone());
+                    }
+                    CaseKind::SameNameTwoSchoolsPostcode => {
+                        child.postcode = p.postcode.clone();
+                    }
+                    _ => {}
+                }
+                let urn = p.school_urn.clone();
+                let case = self.finish(kind, i, child, Some(urn), &[a, b]);
+                if case.is_some() {
+                    self.used.insert(other);
+                }
+                case
+            }
+        }
+    }
+}
+
+/// Keyboard neighbours for plausible substitutions.
+fn neighbour(c: char) -> char {
+    const ROWS: [&str; 3] = ["qwertyuiop", "asdfghjkl", "zxcvbnm"];
+    let lower = c.to_ascii_lowercase();
+    for row in ROWS {
+        if let Some(k) = row.find(lower) {
+            let bytes = row.as_bytes();
+            let n = if k + 1 < bytes.len() {
+                bytes[k + 1]
+            } else {
+                bytes[k - 1]
+            } as char;
+            return if c.is_ascii_uppercase() {
+                n.to_ascii_uppercase()
+            } else {
+                n
+            };
+        }
+    }
+    c
+}
+
+/// One random plausible edit (substitution by a keyboard neighbour,
+/// deletion, doubling, transposition) of a letter after the first.
+fn edit_once(rng: &mut Rng, chars: &[char]) -> Option<Vec<char>> {
+    if chars.len() < 2 {
+        return None;
+    }
+    let pos = 1 + rng.below(chars.len() - 1);
+    if !chars[pos].is_alphabetic() {
+        return None;
+    }
+    let mut out = chars.to_vec();
+    match rng.below(4) {
+        0 => {
+            let n = neighbour(chars[pos]);
+            if n == chars[pos] {
+                return None;
+            }
+            out[pos] = n;
+        }
+        1 => {
+            out.remove(pos);
+        }
+        2 => out.insert(pos, chars[pos]),
+        _ => {
+            if pos + 1 >= chars.len()
+                || !chars[pos + 1].is_alphabetic()
+                || chars[pos] == chars[pos + 1]
+            {
+                return None;
+            }
+            out.swap(pos, pos + 1);
+        }
+    }
+    Some(out)
+}
+
+/// One plausible edit such that the folded names stay within [`THRESHOLD`]
+/// by `strsim::jaro_winkler`. `None` if no edit qualifies (short names
+/// cannot take one).
+pub fn typo(rng: &mut Rng, name: &str) -> Option<String> {
+    let chars: Vec<char> = name.chars().collect();
+    if chars.len() < 4 {
+        return None;
+    }
+    for _ in 0..24 {
+        let Some(out) = edit_once(rng, &chars) else {
+            continue;
+        };
+        let edited: String = out.into_iter().collect();
+        let (a, b) = (fold(name), fold(&edited));
+        if a != b && strsim::jaro_winkler(&a, &b) >= THRESHOLD {
+            return Some(edited);
+        }
+    }
+    None
+}
+
+/// Two or three edits that leave a name NEAR but below [`THRESHOLD`]
+/// against every one of `forms` (Jaro-Winkler of folded names in
+/// `[0.80, 0.915)`): another child's name, or a name too far gone to trust.
+fn near_miss(rng: &mut Rng, name: &str, forms: &[&str]) -> Option<String> {
+    let chars: Vec<char> = name.chars().collect();
+    if chars.len() < 4 {
+        return None;
+    }
+    'attempt: for _ in 0..40 {
+        let mut out = chars.clone();
+        for _ in 0..2 + rng.below(2) {
+            match edit_once(rng, &out) {
+                Some(o) => out = o,
+                None => continue 'attempt,
+            }
+        }
+        let edited: String = out.into_iter().collect();
+        let b = fold(&edited);
+        if forms.iter().all(|f| {
+            let a = fold(f);
+            let jw = strsim::jaro_winkler(&a, &b);
+            a != b && (0.80..0.915).contains(&jw)
+        }) {
+            return Some(edited);
+        }
+    }
+    None
+}
+
+/// Generates the evaluation set: `schools` schools, `pupils` pupils, and
+/// `notifications` cases spread evenly over [`CaseKind::ALL`], in a shuffled
+/// order. The same arguments always give the same set.
+///
+/// # Panics
+/// If the roll is too small to draw the cases from (fewer than 2 schools, or
+/// fewer pupils than about 20 times the number of cases' namesakes).
+pub fn generate(seed: u64, pupils: usize, schools: usize, notifications: usize) -> EvalSet {
+    assert!(schools >= 2, "at least two schools");
+    let mut rng = Rng::new(seed);
+    let school_list: Vec<School> = (0..schools)
+        .map(|i| School {
+            urn: format!("{}", 100_000 + i),
+            name: format!("Eval School {i}"),
+            dsl_name: format!("DSL {i}"),
+            dsl_email: format!("dsl{i}@school.example"),
+            deputy_email: None,
+            phone: None,
+        })
+        .collect();
+    let kinds = CaseKind::ALL.len();
+    let per_kind = notifications.div_ceil(kinds);
+    // Enough namesake pairs for the three namesake kinds, one pair per case.
+    let namesakes = (3 * per_kind + 10).min(pupils / 10);
+    let near = (per_kind + 10).min(pupils / 20);
+    assert!(pupils >= 100, "at least 100 pupils");
+    let roll = build_roll(&mut rng, pupils, &school_list, namesakes, near);
+
+    let folded_all: Vec<Folded> = roll
+        .pupils
+        .iter()
+        .map(|p| folded(&p.given_name, &p.family_name, &p.other_names))
+        .collect();
+    let mut by_dob: HashMap<Date, Vec<u32>> = HashMap::new();
+    for (i, p) in roll.pupils.iter().enumerate() {
+        by_dob.entry(p.date_of_birth).or_default().push(i as u32);
+    }
+    let mut g = Gen {
+        rng: Rng::new(rng.next_u64()),
+        schools: &school_list,
+        pupils: &roll.pupils,
+        folded: folded_all,
+        by_dob,
+        twins: &roll.twins,
+        namesakes: &roll.namesakes,
+        near: &roll.near,
+        reserved: roll
+            .namesakes
+            .iter()
+            .chain(&roll.near)
+            .flat_map(|&(a, b)| [a, b])
+            .collect(),
+        used: HashSet::new(),
+    };
+    assert!(!g.twins.is_empty(), "the roll is too small to have twins");
+
+    let mut cases = Vec::with_capacity(notifications);
+    for (k, &kind) in CaseKind::ALL.iter().enumerate() {
+        let n = notifications / kinds + usize::from(k < notifications % kinds);
+        let mut made = 0;
+        let mut tries = 0usize;
+        while made < n {
+            tries += 1;
+            assert!(
+                tries < 200 * n + 10_000,
+                "cannot draw {n} {} cases from this roll",
+                kind.as_str()
+            );
+            if let Some(case) = g.make(kind) {
+                cases.push(case);
+                made += 1;
+            }
+        }
+    }
+    g.rng.shuffle(&mut cases);
+    EvalSet {
+        schools: school_list,
+        pupils: roll.pupils,
+        cases,
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Scoring.
+
+/// Outcomes for one kind of case.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KindScore {
+    pub cases: usize,
+    /// Matched to the truth's school.
+    pub matched_right: usize,
+    /// Matched to any other school, or matched when no match is right.
+    pub matched_wrong: usize,
+    pub reviewed: usize,
+    /// Review reasons and their counts.
+    pub reasons: BTreeMap<&'static str, usize>,
+}
+
+impl KindScore {
+    /// Right matches over all matches; 1.0 when nothing matched.
+    pub fn precision(&self) -> f64 {
+        let m = self.matched_right + self.matched_wrong;
+        if m == 0 {
+            1.0
+        } else {
+            self.matched_right as f64 / m as f64
+        }
+    }
+
+    /// Right matches over all cases.
+    pub fn recall(&self) -> f64 {
+        if self.cases == 0 {
+            0.0
+        } else {
+            self.matched_right as f64 / self.cases as f64
+        }
+    }
+
+    fn add(&mut self, other: &KindScore) {
+        self.cases += other.cases;
+        self.matched_right += other.matched_right;
+        self.matched_wrong += other.matched_wrong;
+        self.reviewed += other.reviewed;
+        for (r, n) in &other.reasons {
+            *self.reasons.entry(r).or_default() += n;
+        }
+    }
+}
+
+/// Decisions scored against the truth, per kind.
+#[derive(Debug, Clone, Default)]
+pub struct Score {
+    pub per_kind: BTreeMap<CaseKind, KindScore>,
+}
+
+impl Score {
+    pub fn record(&mut self, case: &Case, decision: &Decision) {
+        let s = self.per_kind.entry(case.kind).or_default();
+        s.cases += 1;
+        match decision {
+            Decision::Matched { urn, .. } => {
+                if case.truth.as_deref() == Some(urn.as_str()) {
+                    s.matched_right += 1;
+                } else {
+                    s.matched_wrong += 1;
+                }
+            }
+            Decision::NeedsReview(reason) => {
+                s.reviewed += 1;
+                *s.reasons.entry(reason.as_str()).or_default() += 1;
+            }
+        }
+    }
+
+    /// All kinds together.
+    pub fn total(&self) -> KindScore {
+        self.sum(|_| true)
+    }
+
+    /// The kinds whose right outcome is a match.
+    pub fn match_expected(&self) -> KindScore {
+        self.sum(|k| k.expects_match())
+    }
+
+    fn sum(&self, which: impl Fn(CaseKind) -> bool) -> KindScore {
+        let mut t = KindScore::default();
+        for (k, s) in &self.per_kind {
+            if which(*k) {
+                t.add(s);
+            }
+        }
+        t
+    }
+
+    /// A table of counts, precision and recall per kind (no personal data).
+    pub fn table(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "{:<32} {:>6} {:>7} {:>7} {:>7} {:>9} {:>7}  review reasons",
+            "kind", "cases", "right", "wrong", "review", "precision", "recall"
+        );
+        let row = |out: &mut String, name: &str, s: &KindScore, expect: &str| {
+            let reasons: Vec<String> = s.reasons.iter().map(|(r, n)| format!("{r}={n}")).collect();
+            let _ = writeln!(
+                out,
+                "{:<32} {:>6} {:>7} {:>7} {:>7} {:>9.4} {:>7}  {}",
+                name,
+                s.cases,
+                s.matched_right,
+                s.matched_wrong,
+                s.reviewed,
+                s.precision(),
+                expect,
+                reasons.join(" ")
+            );
+        };
+        for (k, s) in &self.per_kind {
+            let expect = if k.expects_match() {
+                format!("{:.4}", s.recall())
+            } else {
+                "(review)".to_owned()
+            };
+            row(&mut out, k.as_str(), s, &expect);
+        }
+        let t = self.total();
+        row(&mut out, "ALL", &t, "");
+        let m = self.match_expected();
+        row(
+            &mut out,
+            "ALL where a match is expected",
+            &m,
+            &format!("{:.4}", m.recall()),
+        );
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::matching::normalise::normalise;
+    use crate::matching::stage::match_child;
+    use crate::store::crypto::MasterKey;
+    use crate::store::Store;
+
+    const SEED: u64 = 0x6B69_6D5F_6576_616C; // "kim_eval"
+
+    #[test]
+    fn evalset_generation_is_deterministic_and_covers_every_kind() {
+        let a = generate(7, 3_000, 40, 400);
+        let b = generate(7, 3_000, 40, 400);
+        assert_eq!(a.pupils, b.pupils);
+        assert_eq!(a.cases, b.cases);
+        assert_eq!(a.pupils.len(), 3_000);
+        assert_eq!(a.cases.len(), 400);
+        for kind in CaseKind::ALL {
+            assert!(a.cases.iter().any(|c| c.kind == *kind), "{kind:?}");
+        }
+        let c = generate(8, 3_000, 40, 400);
+        assert_ne!(a.cases, c.cases, "another seed, another set");
+    }
+
+    #[test]
+    fn evalset_typos_are_one_edit_within_the_threshold() {
+        let set = generate(SEED, 3_000, 40, 400);
+        let mut seen = 0;
+        for case in set
+            .cases
+            .iter()
+            .filter(|c| matches!(c.kind, CaseKind::TypoOneLetter | CaseKind::TypoBoth))
+        {
+            let want = if case.kind == CaseKind::TypoBoth {
+                2
+            } else {
+                1
+            };
+            let c = &case.child;
+            // Some pupil at the truth's school, born that day, is the source:
+            // `want` names differ, each by one edit within the threshold.
+            let source = set.pupils.iter().any(|p| {
+                if Some(p.school_urn.as_str()) != case.truth.as_deref()
+                    || p.date_of_birth != c.date_of_birth
+                {
+                    return false;
+                }
+                let pairs = [
+                    (normalise(&p.given_name), normalise(&c.given_name)),
+                    (normalise(&p.family_name), normalise(&c.family_name)),
+                ];
+                pairs.iter().filter(|(a, b)| a != b).count() == want
+                    && pairs.iter().all(|(a, b)| {
+                        strsim::osa_distance(a, b) <= 1 && strsim::jaro_winkler(a, b) >= THRESHOLD
+                    })
+            });
+            assert!(source, "{:?}", case.kind);
+            seen += 1;
+        }
+        assert!(seen >= 40);
+    }
+
+    #[test]
+    fn evalset_folding_agrees_with_normalise_on_the_name_pools() {
+        for c in CULTURES {
+            for name in c.boys.iter().chain(c.girls).chain(c.families) {
+                assert_eq!(fold(name), normalise(name), "{name}");
+                assert_eq!(
+                    normalise(&strip_diacritics(name)),
+                    normalise(name),
+                    "{name}"
+                );
+            }
+        }
+    }
+
+    /// The evaluation (DESIGN §5.4): a 20,000-pupil roll at 500 schools in a
+    /// real store, 3,000 notified children, each matched exactly as the
+    /// matching stage does. `cargo test --lib evalset -- --nocapture` prints
+    /// the table.
+    #[test]
+    fn evalset_precision_is_one_and_recall_is_measured() {
+        let set = generate(SEED, 20_000, 500, 3_000);
+        let dir = tempfile::tempdir().unwrap();
+        let store =
+            Store::open(&dir.path().join("store"), &MasterKey::from_bytes([7; 32])).unwrap();
+        assert!(store.replace_schools(&set.schools).unwrap().is_ok());
+        store.replace_roll(&set.pupils).unwrap();
+        let mut score = Score::default();
+        for case in &set.cases {
+            let d = match_child(&store, &case.child, THRESHOLD).unwrap();
+            score.record(case, &d);
+        }
+        println!("{}", score.table());
+
+        for kind in CaseKind::ALL {
+            let n = score.per_kind.get(kind).map_or(0, |s| s.cases);
+            assert!(n >= 20, "{} has {n} cases", kind.as_str());
+        }
+        // Precision first: no wrong school, and no match where none is right.
+        let total = score.total();
+        assert_eq!(total.matched_wrong, 0, "WRONG SCHOOL:\n{}", score.table());
+        assert_eq!(total.precision(), 1.0);
+        // The cases built for the review queue all reach it.
+        for (k, s) in &score.per_kind {
+            if !k.expects_match() {
+                assert_eq!(s.reviewed, s.cases, "{} must go to review", k.as_str());
+            }
+        }
+        // Recall floors at what the current rules achieve, so a regression
+        // fails. The goal is >= 0.97 where a match is expected; the rules
+        // reach 1.0 on every such kind except `typo_both` (0.0), which
+        // holds the total at 0.9286: the candidate lookup needs one exact
+        // name key (family or given/known-as, with the date of birth) and a
+        // child with both names misspelt has none, so it goes to review as
+        // no_candidate. That is the blind-index design (DESIGN §5.2), not a
+        // decision rule; precision is not traded for it.
+        for (k, s) in &score.per_kind {
+            if !k.expects_match() {
+                continue;
+            }
+            let floor = match k {
+                CaseKind::TypoBoth => 0.0,
+                _ => 1.0,
+            };
+            assert!(
+                s.recall() >= floor,
+                "{} recall {:.4} < {floor}",
+                k.as_str(),
+                s.recall()
+            );
+        }
+        let recall = score.match_expected().recall();
+        assert!(
+            recall >= 0.92,
+            "recall where a match is expected {recall:.4} < 0.92"
+        );
+    }
+}
