@@ -24,6 +24,9 @@ pub enum ReviewReason {
     AmbiguousSchools,
     /// The only candidate school differs from the school the police named.
     HintConflict,
+    /// Two children of one notification resolve to the same pupil: at least
+    /// one of them is someone else (e.g. an unlisted twin with a similar name).
+    SamePupilTwice,
 }
 
 impl ReviewReason {
@@ -33,6 +36,7 @@ impl ReviewReason {
             Self::WeakName => "weak_name",
             Self::AmbiguousSchools => "ambiguous_schools",
             Self::HintConflict => "hint_conflict",
+            Self::SamePupilTwice => "same_pupil_twice",
         }
     }
 }
@@ -55,10 +59,13 @@ fn postcode_key(p: &str) -> String {
         .collect()
 }
 
-/// Decides the school for `child` among `candidates` (all sharing its exact
-/// date of birth; the store only returns those).
-pub fn decide(child: &Child, candidates: &[Pupil], threshold: f64) -> Decision {
-    let agreeing: Vec<(&Pupil, NameAgreement)> = candidates
+/// The candidates whose date of birth is exact and whose names agree.
+fn agreeing<'a>(
+    child: &Child,
+    candidates: &'a [Pupil],
+    threshold: f64,
+) -> Vec<(&'a Pupil, NameAgreement)> {
+    candidates
         .iter()
         .filter(|p| p.date_of_birth == child.date_of_birth)
         .map(|p| {
@@ -74,7 +81,22 @@ pub fn decide(child: &Child, candidates: &[Pupil], threshold: f64) -> Decision {
             (p, a)
         })
         .filter(|(_, a)| *a != NameAgreement::Weak)
-        .collect();
+        .collect()
+}
+
+/// The pupil ids whose names agree with `child` (kept in memory only: used to
+/// see whether two children of one notification resolve to the same pupil).
+pub fn agreeing_ids(child: &Child, candidates: &[Pupil], threshold: f64) -> Vec<String> {
+    agreeing(child, candidates, threshold)
+        .into_iter()
+        .map(|(p, _)| p.pupil_id.clone())
+        .collect()
+}
+
+/// Decides the school for `child` among `candidates` (all sharing its exact
+/// date of birth; the store only returns those).
+pub fn decide(child: &Child, candidates: &[Pupil], threshold: f64) -> Decision {
+    let agreeing = agreeing(child, candidates, threshold);
     if agreeing.is_empty() {
         return Decision::NeedsReview(if candidates.is_empty() {
             ReviewReason::NoCandidate

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::decide::{decide, Decision};
+use super::decide::{agreeing_ids, decide, Decision, ReviewReason};
 use crate::ingest::notification::Child;
 use crate::store::{Store, StoreError};
 
@@ -13,11 +13,59 @@ use crate::store::{Store, StoreError};
 /// indexes (given and known-as names, family name, date of birth), then
 /// [`decide`]. Records nothing; `run_pending` and the evaluation use it.
 pub fn match_child(store: &Store, child: &Child, threshold: f64) -> Result<Decision, StoreError> {
+    Ok(match_child_with_pupils(store, child, threshold)?.0)
+}
+
+/// `match_child`, also returning the ids of the pupils whose names agree.
+fn match_child_with_pupils(
+    store: &Store,
+    child: &Child,
+    threshold: f64,
+) -> Result<(Decision, Vec<String>), StoreError> {
     let mut given = Vec::with_capacity(1 + child.other_names.len());
     given.push(child.given_name.clone());
     given.extend(child.other_names.iter().cloned());
     let candidates = store.roll_candidates(&given, &child.family_name, child.date_of_birth)?;
-    Ok(decide(child, &candidates, threshold))
+    Ok((
+        decide(child, &candidates, threshold),
+        agreeing_ids(child, &candidates, threshold),
+    ))
+}
+
+/// Decides every child of one notification. Two children who resolve to the
+/// same pupil cannot both be right (an unlisted twin with a similar name, a
+/// namesake): both go to review rather than risk the wrong child's details.
+pub fn match_notification(
+    store: &Store,
+    children: &[Child],
+    threshold: f64,
+) -> Result<Vec<Decision>, StoreError> {
+    let mut out = Vec::with_capacity(children.len());
+    for child in children {
+        out.push(match_child_with_pupils(store, child, threshold)?);
+    }
+    let mut clash = vec![false; out.len()];
+    for i in 0..out.len() {
+        for j in i + 1..out.len() {
+            let either_matched = matches!(out[i].0, Decision::Matched { .. })
+                || matches!(out[j].0, Decision::Matched { .. });
+            if either_matched && out[i].1.iter().any(|p| out[j].1.contains(p)) {
+                clash[i] = true;
+                clash[j] = true;
+            }
+        }
+    }
+    Ok(out
+        .into_iter()
+        .zip(clash)
+        .map(|((d, _), c)| {
+            if c {
+                Decision::NeedsReview(ReviewReason::SamePupilTwice)
+            } else {
+                d
+            }
+        })
+        .collect())
 }
 
 /// Matches every notification waiting now. Returns how many were done.
@@ -33,8 +81,10 @@ pub fn run_pending(store: &Store, threshold: f64) -> Result<usize, StoreError> {
             continue;
         };
         let mut decisions = Vec::with_capacity(n.children.len());
-        for (i, child) in n.children.iter().enumerate() {
-            let d = match_child(store, child, threshold)?;
+        for (i, d) in match_notification(store, &n.children, threshold)?
+            .into_iter()
+            .enumerate()
+        {
             match &d {
                 Decision::Matched { urn, basis } => {
                     tracing::info!(receipt, child = i, urn, basis, "matched")
@@ -154,5 +204,87 @@ mod tests {
         assert_eq!(review.len(), 1);
         assert_eq!(review[0].index, 1);
         assert_eq!(review[0].reason.as_str(), "no_candidate");
+    }
+}
+
+#[cfg(test)]
+mod clash_tests {
+    use super::*;
+    use crate::import::{Pupil, School};
+    use crate::ingest::notification::Involvement;
+    use crate::store::crypto::MasterKey;
+
+    fn child(given: &str, family: &str) -> Child {
+        Child {
+            given_name: given.into(),
+            family_name: family.into(),
+            other_names: vec![],
+            date_of_birth: "2016-04-04".parse().unwrap(),
+            school_urn: None,
+            postcode: None,
+            involvement: Involvement::Present,
+            voice_of_child: None,
+        }
+    }
+
+    #[test]
+    fn two_children_resolving_to_one_pupil_both_go_to_review() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(dir.path(), &MasterKey::from_bytes([9; 32])).unwrap();
+        let school = |urn: &str| School {
+            urn: urn.into(),
+            name: "S".into(),
+            dsl_name: "D".into(),
+            dsl_email: "d@s.example".into(),
+            deputy_email: None,
+            phone: None,
+        };
+        assert!(s
+            .replace_schools(&[school("100001"), school("100002")])
+            .unwrap()
+            .is_ok());
+        let pupil = |id: &str, given: &str, urn: &str| Pupil {
+            pupil_id: id.into(),
+            given_name: given.into(),
+            family_name: "Novak".into(),
+            other_names: vec![],
+            date_of_birth: "2016-04-04".parse().unwrap(),
+            postcode: None,
+            school_urn: urn.into(),
+        };
+        // Only Daniel is on the roll; his twin Daniela is not.
+        s.replace_roll(&[pupil("P1", "Daniel", "100001")]).unwrap();
+        // Alone, "Daniela" would match Daniel's school (Jaro-Winkler 0.97)...
+        assert!(matches!(
+            match_child(&s, &child("Daniela", "Novak"), 0.92).unwrap(),
+            Decision::Matched { .. }
+        ));
+        // ...so when both are notified together, neither is sent automatically.
+        let d = match_notification(
+            &s,
+            &[child("Daniel", "Novak"), child("Daniela", "Novak")],
+            0.92,
+        )
+        .unwrap();
+        assert_eq!(
+            d,
+            vec![Decision::NeedsReview(ReviewReason::SamePupilTwice); 2]
+        );
+        // Twins who are both on the roll match, each to their own record.
+        s.replace_roll(&[
+            pupil("P1", "Daniel", "100001"),
+            pupil("P2", "Amira", "100001"),
+        ])
+        .unwrap();
+        let d = match_notification(
+            &s,
+            &[child("Daniel", "Novak"), child("Amira", "Novak")],
+            0.92,
+        )
+        .unwrap();
+        assert!(
+            d.iter().all(|d| matches!(d, Decision::Matched { .. })),
+            "{d:?}"
+        );
     }
 }
