@@ -127,7 +127,10 @@ pub async fn handle(
         .observe_request(route, resp.status(), started.elapsed());
     // One line per request; a POST that stored (or found) a notification
     // names its receipt, so an operator can follow it into the audit.
-    let receipt = resp.extensions().get::<ReceiptId>().map(|r| r.as_str().to_owned());
+    let receipt = resp
+        .extensions()
+        .get::<ReceiptId>()
+        .map(|r| r.as_str().to_owned());
     tracing::info!(
         force = peer.force.as_deref().unwrap_or("-"),
         peer = %peer.addr,
@@ -332,12 +335,10 @@ async fn post_notification(
             "This force already sent this police_reference with different content.",
             &[],
         ),
-        Ok(AcceptOutcome::Duplicate(rec)) => {
-            with_location(
-                json_response(StatusCode::OK, &receipt_body(&rec)),
-                &rec.receipt_id,
-            )
-        }
+        Ok(AcceptOutcome::Duplicate(rec)) => with_location(
+            json_response(StatusCode::OK, &receipt_body(&rec)),
+            &rec.receipt_id,
+        ),
         Ok(AcceptOutcome::Accepted(rec)) => {
             state.metrics.accepted.inc();
             with_location(
