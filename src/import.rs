@@ -8,7 +8,7 @@ use std::collections::hash_map::RandomState;
 use std::collections::{HashSet, VecDeque};
 use std::fmt;
 use std::hash::BuildHasher;
-use std::io::{self, Read};
+use std::io::{self, Read, Seek, SeekFrom};
 
 use csv::ByteRecord;
 use jiff::civil::Date;
@@ -122,57 +122,69 @@ impl fmt::Debug for Pupil {
 /// Parses and validates a whole school directory file
 /// (`urn,name,dsl_name,dsl_email,deputy_email,phone`).
 ///
+/// The file is read into memory first (a directory is small); see
+/// [`parse_roll_each`] for how repeats are found.
+///
 /// # Errors
 /// [`ImportError::Rejected`] listing every problem if any row (or the header,
 /// or an empty file) breaks the contract; [`ImportError::Io`] if reading fails.
 pub fn parse_schools(input: impl Read) -> Result<Vec<School>, ImportError> {
     let mut schools = Vec::new();
-    let mut keys = KeyLog::default();
-    let mut problems = read_file(input, &SCHOOL_HEADER, |line, fields, p| {
-        let [urn, name, dsl_name, dsl_email, deputy_email, phone] = *fields;
-        let urn = check(p, line, "urn", urn, valid_urn);
-        let name = check(p, line, "name", name, |s| required_text(s, 200));
-        let dsl_name = check(p, line, "dsl_name", dsl_name, |s| required_text(s, 100));
-        let dsl_email = check(p, line, "dsl_email", dsl_email, required_email);
-        let deputy_email = check(p, line, "deputy_email", deputy_email, optional_email);
-        let phone = check(p, line, "phone", phone, optional_phone);
+    parse_file(
+        in_memory(input)?,
+        &SCHOOL_HEADER,
+        "urn",
+        |first| format!("duplicate urn, first on line {first}"),
+        |line, fields, p, keys| {
+            let [urn, name, dsl_name, dsl_email, deputy_email, phone] = *fields;
+            let urn = check(p, line, "urn", urn, valid_urn);
+            let name = check(p, line, "name", name, |s| required_text(s, 200));
+            let dsl_name = check(p, line, "dsl_name", dsl_name, |s| required_text(s, 100));
+            let dsl_email = check(p, line, "dsl_email", dsl_email, required_email);
+            let deputy_email = check(p, line, "deputy_email", deputy_email, optional_email);
+            let phone = check(p, line, "phone", phone, optional_phone);
 
-        if let Some(urn) = urn {
-            keys.push(urn, line);
-        }
+            if let Some(urn) = urn {
+                keys.push(urn, line);
+            }
 
-        if !p.is_empty() {
-            drop_collected(&mut schools);
-            return;
-        }
-        if let (
-            Some(urn),
-            Some(name),
-            Some(dsl_name),
-            Some(dsl_email),
-            Some(deputy_email),
-            Some(phone),
-        ) = (urn, name, dsl_name, dsl_email, deputy_email, phone)
-        {
-            schools.push(School {
-                urn: urn.to_owned(),
-                name: name.to_owned(),
-                dsl_name: dsl_name.to_owned(),
-                dsl_email: dsl_email.to_owned(),
-                deputy_email: deputy_email.map(str::to_owned),
-                phone: phone.map(str::to_owned),
-            });
-        }
-    })?;
-    problems.add_repeats(keys.repeats(), "urn", |first| {
-        format!("duplicate urn, first on line {first}")
-    });
-    problems.into_result(schools)
+            if !p.is_empty() {
+                // The file is rejected: stop holding rows.
+                if schools.capacity() > 0 {
+                    schools = Vec::new();
+                }
+                return Ok::<_, ImportError>(());
+            }
+            if let (
+                Some(urn),
+                Some(name),
+                Some(dsl_name),
+                Some(dsl_email),
+                Some(deputy_email),
+                Some(phone),
+            ) = (urn, name, dsl_name, dsl_email, deputy_email, phone)
+            {
+                schools.push(School {
+                    urn: urn.to_owned(),
+                    name: name.to_owned(),
+                    dsl_name: dsl_name.to_owned(),
+                    dsl_email: dsl_email.to_owned(),
+                    deputy_email: deputy_email.map(str::to_owned),
+                    phone: phone.map(str::to_owned),
+                });
+            }
+            Ok(())
+        },
+    )?;
+    Ok(schools)
 }
 
 /// Parses and validates a whole pupil roll
 /// (`pupil_id,given_name,family_name,other_names,date_of_birth,postcode,school_urn`).
 /// `known_urns` is the school directory; `today` bounds dates of birth.
+///
+/// For small rolls and tests: the file and every pupil are held in memory.
+/// A national roll goes through [`parse_roll_each`], which this wraps.
 ///
 /// # Errors
 /// As [`parse_schools`].
@@ -182,69 +194,134 @@ pub fn parse_roll(
     today: Date,
 ) -> Result<Vec<Pupil>, ImportError> {
     let mut pupils = Vec::new();
-    let mut keys = KeyLog::default();
-    let mut problems = read_file(input, &ROLL_HEADER, |line, fields, p| {
-        let [pupil_id, given_name, family_name, other_names, date_of_birth, postcode, school_urn] =
-            *fields;
-        let pupil_id = check(p, line, "pupil_id", pupil_id, valid_pupil_id);
-        let given_name = check(p, line, "given_name", given_name, |s| required_text(s, 100));
-        let family_name = check(p, line, "family_name", family_name, |s| {
-            required_text(s, 100)
-        });
-        let other_names = check(p, line, "other_names", other_names, valid_other_names);
-        let date_of_birth = check(p, line, "date_of_birth", date_of_birth, |s| {
-            valid_date_of_birth(s, today)
-        });
-        let postcode = check(p, line, "postcode", postcode, optional_postcode);
-        let school_urn = check(p, line, "school_urn", school_urn, |s| {
-            let urn = valid_urn(s)?;
-            if known_urns.contains(urn) {
-                Ok(urn)
-            } else {
-                Err("no school with this urn in the school directory".into())
+    parse_roll_each(in_memory(input)?, known_urns, today, |p| {
+        pupils.push(p);
+        Ok::<_, ImportError>(())
+    })?;
+    Ok(pupils)
+}
+
+/// Streams a pupil roll: validates every row and hands each valid pupil to
+/// `sink` as soon as it is read, holding only about 16 bytes per row (to find
+/// repeated `pupil_id`s). Returns the number of pupils read.
+///
+/// The contract is the caller's to keep: `Ok` means the WHOLE file is valid
+/// and every pupil went to `sink`, once, in file order. Any `Err` means the
+/// file must be rejected whole, and the pupils already handed over must be
+/// thrown away: `sink` is called only while no problem has been found so
+/// far, but a repeated `pupil_id` is only known once the whole file has
+/// been read (both rows will have gone to `sink` by then).
+///
+/// Repeats are found from a keyed 64-bit hash of each `pupil_id` (random
+/// per call, so a file cannot steer it) with its line. Rows whose hashes
+/// collide are then compared exactly, on a second pass over `input` that
+/// reads only those rows' ids again, so a repeat is never missed and two
+/// different ids are never reported as one. That pass only happens when a
+/// hash repeats: in practice, when the file really has a repeated id.
+///
+/// # Errors
+/// `E::from(`[`ImportError::Rejected`]`)` listing every problem (as
+/// [`parse_schools`]), `E::from(`[`ImportError::Io`]`)` if reading fails or
+/// the file changed between the two passes, or the first error `sink`
+/// returns (reading stops there).
+pub fn parse_roll_each<E: From<ImportError>>(
+    input: impl Read + Seek,
+    known_urns: &HashSet<String>,
+    today: Date,
+    mut sink: impl FnMut(Pupil) -> Result<(), E>,
+) -> Result<u64, E> {
+    parse_file(
+        input,
+        &ROLL_HEADER,
+        "pupil_id",
+        |first| format!("duplicate (first on line {first})"),
+        |line, fields, p, keys| {
+            let [pupil_id, given_name, family_name, other_names, date_of_birth, postcode, school_urn] =
+                *fields;
+            let pupil_id = check(p, line, "pupil_id", pupil_id, valid_pupil_id);
+            let given_name = check(p, line, "given_name", given_name, |s| required_text(s, 100));
+            let family_name = check(p, line, "family_name", family_name, |s| {
+                required_text(s, 100)
+            });
+            let other_names = check(p, line, "other_names", other_names, valid_other_names);
+            let date_of_birth = check(p, line, "date_of_birth", date_of_birth, |s| {
+                valid_date_of_birth(s, today)
+            });
+            let postcode = check(p, line, "postcode", postcode, optional_postcode);
+            let school_urn = check(p, line, "school_urn", school_urn, |s| {
+                let urn = valid_urn(s)?;
+                if known_urns.contains(urn) {
+                    Ok(urn)
+                } else {
+                    Err("no school with this urn in the school directory".into())
+                }
+            });
+
+            if let Some(id) = pupil_id {
+                keys.push(id, line);
             }
-        });
 
-        if let Some(id) = pupil_id {
-            keys.push(id, line);
-        }
-
-        if !p.is_empty() {
-            drop_collected(&mut pupils);
-            return;
-        }
-        if let (
-            Some(pupil_id),
-            Some(given_name),
-            Some(family_name),
-            Some(other_names),
-            Some(date_of_birth),
-            Some(postcode),
-            Some(school_urn),
-        ) = (
-            pupil_id,
-            given_name,
-            family_name,
-            other_names,
-            date_of_birth,
-            postcode,
-            school_urn,
-        ) {
-            pupils.push(Pupil {
-                pupil_id: pupil_id.to_owned(),
-                given_name: given_name.to_owned(),
-                family_name: family_name.to_owned(),
+            if !p.is_empty() {
+                return Ok(());
+            }
+            if let (
+                Some(pupil_id),
+                Some(given_name),
+                Some(family_name),
+                Some(other_names),
+                Some(date_of_birth),
+                Some(postcode),
+                Some(school_urn),
+            ) = (
+                pupil_id,
+                given_name,
+                family_name,
                 other_names,
                 date_of_birth,
-                postcode: postcode.map(str::to_owned),
-                school_urn: school_urn.to_owned(),
-            });
-        }
+                postcode,
+                school_urn,
+            ) {
+                sink(Pupil {
+                    pupil_id: pupil_id.to_owned(),
+                    given_name: given_name.to_owned(),
+                    family_name: family_name.to_owned(),
+                    other_names,
+                    date_of_birth,
+                    postcode: postcode.map(str::to_owned),
+                    school_urn: school_urn.to_owned(),
+                })?;
+            }
+            Ok(())
+        },
+    )
+}
+
+/// Reads all of a small input, so it can be read twice (see [`KeyLog`]).
+fn in_memory(mut input: impl Read) -> Result<io::Cursor<Vec<u8>>, ImportError> {
+    let mut buf = Vec::new();
+    input.read_to_end(&mut buf)?;
+    Ok(io::Cursor::new(buf))
+}
+
+/// One import file, start to end: reads every row (see [`read_file`]), with
+/// `row` validating it and logging its key (column 0, `key_column`), then
+/// finds repeated keys. Returns the number of data rows.
+fn parse_file<const N: usize, R: Read + Seek, E: From<ImportError>>(
+    input: R,
+    header: &[&str; N],
+    key_column: &str,
+    repeat_why: impl Fn(u64) -> String,
+    mut row: impl FnMut(u64, &[Option<&str>; N], &mut Problems, &mut KeyLog) -> Result<(), E>,
+) -> Result<u64, E> {
+    debug_assert_eq!(header[0], key_column, "the key is the first column");
+    let mut keys = KeyLog::default();
+    let (mut problems, rows, input) = read_file(input, header, |line, fields, p| {
+        row(line, fields, p, &mut keys)
     })?;
-    problems.add_repeats(keys.repeats(), "pupil_id", |first| {
-        format!("duplicate (first on line {first})")
-    });
-    problems.into_result(pupils)
+    let repeats = keys.repeats(input, header)?;
+    problems.add_repeats(repeats, key_column, repeat_why);
+    problems.into_result()?;
+    Ok(rows)
 }
 
 // ---------------------------------------------------------------------------
@@ -313,9 +390,9 @@ impl Problems {
         }
     }
 
-    fn into_result<T>(mut self, rows: Vec<T>) -> Result<Vec<T>, ImportError> {
+    fn into_result(mut self) -> Result<(), ImportError> {
         if self.is_empty() {
-            return Ok(rows);
+            return Ok(());
         }
         let listed = self.list.len() as u64;
         if self.total > listed {
@@ -326,13 +403,6 @@ impl Problems {
             });
         }
         Err(ImportError::Rejected(self.list))
-    }
-}
-
-/// Once a file is known to be rejected, stop holding (possibly millions of) rows.
-fn drop_collected<T>(rows: &mut Vec<T>) {
-    if rows.capacity() > 0 {
-        *rows = Vec::new();
     }
 }
 
@@ -355,12 +425,14 @@ fn check<'a, T>(
 }
 
 /// Reads the whole file: checks the header, counts columns, decodes UTF-8 per
-/// field, and hands each data row (with the line it starts on) to `row`.
-fn read_file<const N: usize>(
-    input: impl Read,
+/// field, and hands each data row (with the line it starts on) to `row`,
+/// stopping at the first error `row` returns. Returns the problems found, the
+/// number of data rows, and `input` (to be read again if need be).
+fn read_file<const N: usize, R: Read, E: From<ImportError>>(
+    input: R,
     header: &[&str; N],
-    mut row: impl FnMut(u64, &[Option<&str>; N], &mut Problems),
-) -> Result<Problems, ImportError> {
+    mut row: impl FnMut(u64, &[Option<&str>; N], &mut Problems) -> Result<(), E>,
+) -> Result<(Problems, u64, R), E> {
     let mut rdr = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
@@ -371,7 +443,7 @@ fn read_file<const N: usize>(
 
     if !next_record(&mut rdr, &mut record)? {
         problems.add(1, "file", "empty (no header row)");
-        return Ok(problems);
+        return Ok((problems, 0, rdr.into_inner().inner));
     }
     let header_line = record_line(&mut rdr, &record);
     if !header_matches(&record, header) {
@@ -380,7 +452,7 @@ fn read_file<const N: usize>(
             "header",
             format!("expected \"{}\"", header.join(",")),
         );
-        return Ok(problems);
+        return Ok((problems, 0, rdr.into_inner().inner));
     }
 
     let mut rows = 0u64;
@@ -404,12 +476,12 @@ fn read_file<const N: usize>(
         if !utf8 {
             problems.add(line, "row", "not valid UTF-8");
         }
-        row(line, &fields, &mut problems);
+        row(line, &fields, &mut problems)?;
     }
     if rows == 0 {
         problems.add(1, "file", "no rows");
     }
-    Ok(problems)
+    Ok((problems, rows, rdr.into_inner().inner))
 }
 
 fn next_record<R: Read>(
@@ -532,69 +604,101 @@ impl<R: Read> Read for LineTracker<R> {
     }
 }
 
-/// Every key (pupil_id, urn) with the line it is on, for finding repeats
-/// once the whole file has been read.
+/// Every key (pupil_id, urn) logged with the line it is on, for finding
+/// repeats once the whole file has been read: 16 bytes per row, whatever
+/// the keys' length.
 ///
 /// A `HashMap<String, u64>` probed per row cost half the parse time of a
 /// 9 M-row roll (an allocation per key, and a cache miss per probe into a
-/// table of hundreds of MB). Here keys are appended to one arena and logged
-/// with a keyed 64-bit hash (random per process, so the file cannot steer
-/// it); one sort at the end brings repeats together, and keys are compared
-/// exactly, so a hash collision can never pass for a repeat.
+/// table of hundreds of MB); keeping the keys themselves cost their length
+/// again per row. So only a keyed 64-bit hash of each key is kept (random
+/// per process, so the file cannot steer it). One sort at the end brings
+/// equal hashes together; rows whose hashes collide are read again from
+/// the file and their keys compared exactly, so a hash collision can never
+/// pass for a repeat, nor hide one.
 #[derive(Default)]
-struct KeyLog {
-    hasher: RandomState,
+struct KeyLog<S = RandomState> {
+    hasher: S,
     entries: Vec<KeyEntry>,
-    arena: String,
 }
 
+#[derive(Clone, Copy)]
 struct KeyEntry {
     hash: u64,
     line: u64,
-    /// Arena offset << 8 | length (keys are at most 255 bytes).
-    at: u64,
 }
 
-impl KeyLog {
+impl<S: BuildHasher> KeyLog<S> {
     fn push(&mut self, key: &str, line: u64) {
-        debug_assert!(key.len() <= 0xff);
-        let at = (self.arena.len() as u64) << 8 | (key.len() as u64 & 0xff);
         self.entries.push(KeyEntry {
             hash: self.hasher.hash_one(key),
             line,
-            at,
         });
-        self.arena.push_str(key);
     }
 
-    /// `(line, first line)` for every repeat of an earlier key, in line order.
-    fn repeats(self) -> Vec<(u64, u64)> {
+    /// `(line, first line)` for every repeat of an earlier key, in line
+    /// order. `input` is the file the keys came from, read to its end; it
+    /// is read again (keys only) if any two hashes are equal.
+    fn repeats<const N: usize, R: Read + Seek>(
+        self,
+        mut input: R,
+        header: &[&str; N],
+    ) -> Result<Vec<(u64, u64)>, ImportError> {
         let KeyLog {
-            mut entries, arena, ..
+            hasher,
+            mut entries,
         } = self;
-        let key = |e: &KeyEntry| {
-            let start = (e.at >> 8) as usize;
-            arena
-                .get(start..start + (e.at & 0xff) as usize)
-                .unwrap_or_default()
-        };
-        entries.sort_unstable_by(|a, b| {
-            (a.hash.cmp(&b.hash))
-                .then_with(|| key(a).cmp(key(b)))
-                .then(a.line.cmp(&b.line))
-        });
-        let mut repeats = Vec::new();
-        let mut first = 0;
-        for i in 1..entries.len() {
-            let (a, b) = (&entries[first], &entries[i]);
-            if a.hash == b.hash && key(a) == key(b) {
-                repeats.push((b.line, a.line));
-            } else {
-                first = i;
+        entries.sort_unstable_by_key(|e| (e.hash, e.line));
+        // Rows whose hash is shared, as (line, group); each group's hash.
+        let mut wanted: Vec<(u64, usize)> = Vec::new();
+        let mut group_hash: Vec<u64> = Vec::new();
+        for run in entries.chunk_by(|a, b| a.hash == b.hash) {
+            if run.len() > 1 {
+                wanted.extend(run.iter().map(|e| (e.line, group_hash.len())));
+                group_hash.push(run[0].hash);
             }
         }
+        drop(entries);
+        if wanted.is_empty() {
+            return Ok(Vec::new());
+        }
+        wanted.sort_unstable();
+
+        // Second pass: per group, each distinct key with the line it first
+        // appears on (usually one key: a real repeat).
+        let mut distinct: Vec<Vec<(Box<str>, u64)>> = vec![Vec::new(); group_hash.len()];
+        let mut repeats = Vec::new();
+        let mut next = wanted.iter().peekable();
+        let changed = || {
+            ImportError::Io(io::Error::other(
+                "the file changed while it was being imported",
+            ))
+        };
+        input.seek(SeekFrom::Start(0))?;
+        read_file(input, header, |line, fields, _| {
+            let Some(&&(want, group)) = next.peek() else {
+                return Ok(());
+            };
+            if want > line {
+                return Ok(());
+            }
+            next.next();
+            let key = match fields[0] {
+                Some(key) if want == line && hasher.hash_one(key) == group_hash[group] => key,
+                _ => return Err(changed()),
+            };
+            let seen = &mut distinct[group];
+            match seen.iter().find(|(k, _)| **k == *key) {
+                Some(&(_, first)) => repeats.push((line, first)),
+                None => seen.push((key.into(), line)),
+            }
+            Ok(())
+        })?;
+        if next.peek().is_some() {
+            return Err(changed());
+        }
         repeats.sort_unstable();
-        repeats
+        Ok(repeats)
     }
 }
 
@@ -1527,6 +1631,152 @@ mod tests {
              line 2: given_name: required, but empty\n  \
              line 3: school_urn: must be 6 or 7 digits (a DfE URN)"
         );
+    }
+
+    /// Every key of one length hashes alike: collisions on demand.
+    #[derive(Default)]
+    struct LenHasher(u64);
+
+    impl std::hash::Hasher for LenHasher {
+        fn finish(&self) -> u64 {
+            self.0
+        }
+        fn write(&mut self, bytes: &[u8]) {
+            self.0 += bytes.len() as u64;
+        }
+    }
+
+    fn colliding_log(ids: &[&str]) -> KeyLog<std::hash::BuildHasherDefault<LenHasher>> {
+        let mut keys = KeyLog::<std::hash::BuildHasherDefault<LenHasher>>::default();
+        for (i, id) in ids.iter().enumerate() {
+            keys.push(id, i as u64 + 2);
+        }
+        keys
+    }
+
+    fn roll_of(ids: &[&str]) -> Vec<u8> {
+        let mut data = RH.to_owned();
+        for id in ids {
+            data.push_str(&format!("{id},Ann,Lee,,2015-03-04,,100001\n"));
+        }
+        data.into_bytes()
+    }
+
+    #[test]
+    fn colliding_hashes_are_compared_exactly() {
+        // AA, BB and CC share a hash; only real repeats are reported, each
+        // with the line its key first appeared on.
+        let ids = ["AA", "BB", "AA", "CC", "BB", "AA", "DDD", "DDD"];
+        let repeats = colliding_log(&ids)
+            .repeats(io::Cursor::new(roll_of(&ids)), &ROLL_HEADER)
+            .unwrap();
+        assert_eq!(repeats, [(4, 2), (6, 3), (7, 2), (9, 8)]);
+
+        // No collision at all: the file is not read again.
+        let repeats = colliding_log(&["A", "BB", "CCC"])
+            .repeats(io::Cursor::new(Vec::new()), &ROLL_HEADER)
+            .unwrap();
+        assert!(repeats.is_empty());
+    }
+
+    #[test]
+    fn a_file_that_changes_between_the_passes_is_an_io_error() {
+        let ids = ["AA", "BB", "AA"];
+        for changed in [&["AA", "BBB", "AA"][..], &["AA", "BB"], &["AA", "BB", "A"]] {
+            let err = colliding_log(&ids)
+                .repeats(io::Cursor::new(roll_of(changed)), &ROLL_HEADER)
+                .unwrap_err();
+            assert_eq!(
+                err.to_string(),
+                "cannot read the file: the file changed while it was being imported"
+            );
+        }
+    }
+
+    #[derive(Debug)]
+    enum SinkError {
+        Import(ImportError),
+        Full,
+    }
+
+    impl From<ImportError> for SinkError {
+        fn from(e: ImportError) -> Self {
+            Self::Import(e)
+        }
+    }
+
+    fn each(
+        body: &str,
+        mut sink: impl FnMut(Pupil) -> Result<(), SinkError>,
+    ) -> Result<u64, SinkError> {
+        let data = format!("{RH}{body}");
+        parse_roll_each(
+            io::Cursor::new(data.as_bytes()),
+            &urns(),
+            today(),
+            &mut sink,
+        )
+    }
+
+    #[test]
+    fn parse_roll_each_streams_pupils_in_file_order() {
+        let mut seen = Vec::new();
+        let body = "P1,Ann,Lee,,2015-03-04,,100001\nP2,Bo,Ng,,2015-03-04,,100001\nP3,Cy,Oh,,2015-03-04,,1000002\n";
+        let n = each(body, |p| {
+            seen.push(p.pupil_id);
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(n, 3);
+        assert_eq!(seen, ["P1", "P2", "P3"]);
+
+        // The sink's error ends the read and is handed back.
+        let mut calls = 0;
+        let r = each(body, |_| {
+            calls += 1;
+            if calls == 2 {
+                Err(SinkError::Full)
+            } else {
+                Ok(())
+            }
+        });
+        assert!(matches!(r, Err(SinkError::Full)), "{r:?}");
+        assert_eq!(calls, 2);
+    }
+
+    #[test]
+    fn parse_roll_each_stops_feeding_at_the_first_problem_and_still_reports_all() {
+        let mut seen = Vec::new();
+        let body = "P1,Ann,Lee,,2015-03-04,,100001\nP2,Bo,Ng,,2015-02-30,,100001\nP3,Cy,Oh,,2015-03-04,,1\nP4,Di,Ma,,2015-03-04,,100001\n";
+        let r = each(body, |p| {
+            seen.push(p.pupil_id);
+            Ok(())
+        });
+        assert_eq!(seen, ["P1"]);
+        match r {
+            Err(SinkError::Import(ImportError::Rejected(list))) => assert_eq!(
+                list.iter().map(at).collect::<Vec<_>>(),
+                [(3, "date_of_birth"), (4, "school_urn")]
+            ),
+            other => panic!("{other:?}"),
+        }
+
+        // A repeat is only known at the end: every row went to the sink,
+        // and the file is still rejected.
+        let mut seen = Vec::new();
+        let body = "P1,Ann,Lee,,2015-03-04,,100001\nP2,Bo,Ng,,2015-03-04,,100001\nP1,Cy,Oh,,2015-03-04,,100001\n";
+        let r = each(body, |p| {
+            seen.push(p.pupil_id);
+            Ok(())
+        });
+        assert_eq!(seen, ["P1", "P2", "P1"]);
+        match r {
+            Err(SinkError::Import(e)) => assert_eq!(
+                lines::<()>(Err(e)),
+                ["line 4: pupil_id: duplicate (first on line 2)"]
+            ),
+            other => panic!("{other:?}"),
+        }
     }
 
     /// A generated roll of `rows` valid pupils across 2,000 schools.

@@ -8,7 +8,7 @@ use anyhow::Context;
 
 use super::{admin_actor, open_store, CliResult, Failure};
 use crate::audit::{EventKind, Refs};
-use crate::import::{parse_roll, parse_schools, ImportError};
+use crate::import::{parse_roll_each, parse_schools, ImportError};
 
 fn read(file: &Path) -> Result<std::fs::File, Failure> {
     std::fs::File::open(file)
@@ -110,19 +110,48 @@ pub fn roll_import(config: &Path, file: &Path) -> CliResult {
     }
     let today = jiff::Zoned::now().date();
     let started = std::time::Instant::now();
-    let pupils = parse_roll(std::io::BufReader::new(read(file)?), &urns, today)
-        .map_err(|e| rejected(e, file))?;
-    let parsed = started.elapsed();
-    let n = store.replace_roll(&pupils).map_err(Failure::failed)?;
-    drop(pupils);
+    let input = read(file)?;
+    // Pupils go into the store as they are read; a file with any bad row
+    // is rejected whole, and what was written of it is removed again.
+    let stats = store
+        .import_roll_stream(|w| {
+            parse_roll_each(input, &urns, today, |p| {
+                w.add(&p)?;
+                Ok::<_, RollImportError>(())
+            })
+            .map(drop)
+        })
+        .map_err(|e| match e {
+            RollImportError::Rejected(e) => rejected(e, file),
+            RollImportError::Store(e) => Failure::failed(e),
+        })?;
+    let n = stats.pupils;
     audit(&store, "roll_import", n)?;
     println!(
-        "imported {n} pupils from {} in {:.1}s (parse {:.1}s); the roll was replaced",
+        "imported {n} pupils at {} schools from {} in {:.1}s; the roll was replaced",
+        stats.schools,
         file.display(),
         started.elapsed().as_secs_f64(),
-        parsed.as_secs_f64()
     );
     Ok(())
+}
+
+/// Why a streamed roll import stopped.
+enum RollImportError {
+    Rejected(ImportError),
+    Store(crate::store::StoreError),
+}
+
+impl From<ImportError> for RollImportError {
+    fn from(e: ImportError) -> Self {
+        Self::Rejected(e)
+    }
+}
+
+impl From<crate::store::StoreError> for RollImportError {
+    fn from(e: crate::store::StoreError) -> Self {
+        Self::Store(e)
+    }
 }
 
 pub fn roll_stats(config: &Path, json: bool) -> CliResult {

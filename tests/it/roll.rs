@@ -174,3 +174,80 @@ KCC-0105,Wanda\n";
     assert_eq!(code, 1);
     assert!(err.contains("line 1: header:"), "{err}");
 }
+
+#[test]
+fn a_large_roll_rejected_at_its_last_row_leaves_the_old_roll_in_force() {
+    let env = Env::new();
+    std::fs::write(env.path("schools.csv"), SCHOOLS).unwrap();
+    std::fs::write(env.path("roll.csv"), ROLL).unwrap();
+    for args in [
+        ["schools", "import", "schools.csv"],
+        ["roll", "import", "roll.csv"],
+    ] {
+        let file = env.path(args[2]);
+        let (code, _, err) = env.kim(&[args[0], args[1], file.to_str().unwrap()]);
+        assert_eq!(code, 0, "{err}");
+    }
+
+    // 3,000 valid rows, all written to the store while they are read, then
+    // a repeat of the first pupil_id: only known at the end.
+    let mut big = String::from(
+        "pupil_id,given_name,family_name,other_names,date_of_birth,postcode,school_urn\n",
+    );
+    for i in 0..3000 {
+        big.push_str(&format!(
+            "BIG-{i:05},Yolanda,Vexillum-{i},,2014-02-03,,{}\n",
+            if i % 2 == 0 { 118765 } else { 118766 }
+        ));
+    }
+    let valid = big.clone();
+    big.push_str("BIG-00000,Yolanda,Vexillum,,2014-02-03,,118765\n");
+    std::fs::write(env.path("big.csv"), &big).unwrap();
+    let (code, out, err) = env.kim(&["roll", "import", env.path("big.csv").to_str().unwrap()]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        err.contains("line 3002: pupil_id: duplicate (first on line 2)"),
+        "{err}"
+    );
+    assert!(!err.contains("BIG-0") && !err.contains("Vexillum"), "{err}");
+
+    let (_, out, _) = env.kim(&["roll", "stats", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["pupils"], 3);
+    assert_eq!(v["generation"], 1);
+    {
+        let master = kim::store::crypto::MasterKey::load(&env.path("master.key")).unwrap();
+        let store = kim::store::Store::open(&env.path("store"), &master).unwrap();
+        let dob = "2013-05-17".parse().unwrap();
+        let old = store
+            .roll_candidates(&["Zebediah".into()], "Quixotic-Marsh", dob)
+            .unwrap();
+        assert_eq!(old.len(), 1);
+        let dob = "2014-02-03".parse().unwrap();
+        assert!(store
+            .roll_candidates(&["Yolanda".into()], "Vexillum-7", dob)
+            .unwrap()
+            .is_empty());
+    }
+
+    // The same rows without the repeat replace the roll.
+    std::fs::write(env.path("valid.csv"), &valid).unwrap();
+    let (code, out, err) = env.kim(&["roll", "import", env.path("valid.csv").to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("imported 3000 pupils"), "{out}");
+    let (_, out, _) = env.kim(&["roll", "stats", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["pupils"], 3000);
+    assert_eq!(
+        v["per_school"],
+        serde_json::json!([["118765", 1500], ["118766", 1500]])
+    );
+    let master = kim::store::crypto::MasterKey::load(&env.path("master.key")).unwrap();
+    let store = kim::store::Store::open(&env.path("store"), &master).unwrap();
+    let dob = "2014-02-03".parse().unwrap();
+    let found = store
+        .roll_candidates(&["Yolanda".into()], "Vexillum-7", dob)
+        .unwrap();
+    assert_eq!(found.len(), 3000, "every Yolanda born that day");
+    assert!(found.iter().any(|p| p.pupil_id == "BIG-00007"));
+}
