@@ -14,6 +14,10 @@
 //! Every body is unique (kim answers 200, not 202, to a re-send). Only 202s
 //! count. Nothing here asserts anything: it prints figures. See bench/README.md.
 
+#[path = "common/mod.rs"]
+mod common;
+use common::{env_num, git_revision, machine};
+
 use nix::sys::signal::Signal;
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
@@ -45,40 +49,6 @@ struct Settings {
     conns: usize,
 }
 
-fn env_num<T: std::str::FromStr>(name: &str, default: T) -> T {
-    match std::env::var(name) {
-        Ok(v) => v.trim().parse().unwrap_or_else(|_| {
-            eprintln!("ignoring {name}={v:?}: not a number");
-            default
-        }),
-        Err(_) => default,
-    }
-}
-
-fn machine() -> String {
-    let cpus = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(0);
-    let model = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split_once(':'))
-                .map(|(_, m)| m.trim().to_owned())
-        })
-        .unwrap_or_else(|| "unknown CPU".into());
-    let mem = std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|s| {
-            let l = s.lines().find(|l| l.starts_with("MemTotal:"))?.to_owned();
-            let kb: u64 = l.split_whitespace().nth(1)?.parse().ok()?;
-            Some(format!(", {:.1} GiB RAM", kb as f64 / 1048576.0))
-        })
-        .unwrap_or_default();
-    format!("nproc {cpus}, {model}{mem}")
-}
-
 fn command_line() -> String {
     let mut parts: Vec<String> = ["KIM_BENCH_SECS", "KIM_BENCH_CONNS"]
         .iter()
@@ -87,22 +57,6 @@ fn command_line() -> String {
     parts.push("cargo bench --bench ingest".into());
     let argv: Vec<String> = std::env::args().collect();
     format!("{}   (argv: {})", parts.join(" "), argv.join(" "))
-}
-
-fn git_revision() -> String {
-    Command::new("git")
-        .args([
-            "-C",
-            env!("CARGO_MANIFEST_DIR"),
-            "describe",
-            "--always",
-            "--dirty",
-        ])
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
-        .unwrap_or_else(|| "unknown".into())
 }
 
 /// The filesystem type holding `p` (longest mount prefix in /proc/mounts).

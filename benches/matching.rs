@@ -22,6 +22,10 @@
 //! machine's load average is printed before and after: on a shared machine
 //! the tail latencies move with it.
 
+#[path = "common/mod.rs"]
+mod common;
+use common::env_num;
+
 use std::io::Write as _;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -34,16 +38,6 @@ use kim::store::Store;
 /// The daemon's allocator (src/main.rs), so the figures are the daemon's.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-fn env_num<T: std::str::FromStr>(name: &str, default: T) -> T {
-    match std::env::var(name) {
-        Ok(v) => v.trim().replace('_', "").parse().unwrap_or_else(|_| {
-            eprintln!("ignoring {name}={v:?}: not a number");
-            default
-        }),
-        Err(_) => default,
-    }
-}
 
 fn status_kib(field: &str) -> u64 {
     std::fs::read_to_string("/proc/self/status")

@@ -1,0 +1,56 @@
+//! Helpers shared by the benchmarks: environment knobs and a description
+//! of the machine and revision a figure came from.
+
+#![allow(dead_code)]
+
+use std::process::Command;
+
+pub fn env_num<T: std::str::FromStr>(name: &str, default: T) -> T {
+    match std::env::var(name) {
+        Ok(v) => v.trim().parse().unwrap_or_else(|_| {
+            eprintln!("ignoring {name}={v:?}: not a number");
+            default
+        }),
+        Err(_) => default,
+    }
+}
+
+pub fn machine() -> String {
+    let cpus = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(0);
+    let model = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, m)| m.trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let mem = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|s| {
+            let l = s.lines().find(|l| l.starts_with("MemTotal:"))?.to_owned();
+            let kb: u64 = l.split_whitespace().nth(1)?.parse().ok()?;
+            Some(format!(", {:.1} GiB RAM", kb as f64 / 1048576.0))
+        })
+        .unwrap_or_default();
+    format!("nproc {cpus}, {model}{mem}")
+}
+
+pub fn git_revision() -> String {
+    Command::new("git")
+        .args([
+            "-C",
+            env!("CARGO_MANIFEST_DIR"),
+            "describe",
+            "--always",
+            "--dirty",
+        ])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_else(|| "unknown".into())
+}
