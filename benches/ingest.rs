@@ -16,13 +16,12 @@
 
 #[path = "common/mod.rs"]
 mod common;
-use common::{env_num, git_revision, machine};
+use common::{du, env_num, git_revision, machine};
 
 use nix::sys::signal::Signal;
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpStream};
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -74,28 +73,6 @@ fn fs_type(p: &Path) -> String {
         .max_by_key(|(n, _)| *n)
         .map(|(_, s)| s)
         .unwrap_or_else(|| "unknown".into())
-}
-
-/// (allocated bytes as `du` counts them, apparent bytes, files) under `dir`.
-fn du(dir: &Path) -> (u64, u64, u64) {
-    let (mut alloc, mut apparent, mut files) = (0, 0, 0);
-    let mut stack = vec![dir.to_owned()];
-    while let Some(d) = stack.pop() {
-        let Ok(rd) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for e in rd.flatten() {
-            let Ok(m) = e.metadata() else { continue };
-            if m.is_dir() {
-                stack.push(e.path());
-            } else {
-                alloc += m.blocks() * 512;
-                apparent += m.len();
-                files += 1;
-            }
-        }
-    }
-    (alloc, apparent, files)
 }
 
 fn mib(b: u64) -> f64 {

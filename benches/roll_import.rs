@@ -27,37 +27,15 @@
 
 #[path = "common/mod.rs"]
 mod common;
-use common::{env_num, git_revision, machine};
+use common::{du, env_num, git_revision, machine};
 
 use std::io::{BufWriter, Write};
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const KIM: &str = env!("CARGO_BIN_EXE_kim");
 const TIME: &str = "/usr/bin/time";
-
-/// (allocated bytes as `du` counts them, apparent bytes) under `dir`.
-fn du(dir: &Path) -> (u64, u64) {
-    let (mut alloc, mut apparent) = (0, 0);
-    let mut stack = vec![dir.to_owned()];
-    while let Some(d) = stack.pop() {
-        let Ok(rd) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for e in rd.flatten() {
-            let Ok(m) = e.metadata() else { continue };
-            if m.is_dir() {
-                stack.push(e.path());
-            } else {
-                alloc += m.blocks() * 512;
-                apparent += m.len();
-            }
-        }
-    }
-    (alloc, apparent)
-}
 
 fn mib(b: u64) -> f64 {
     b as f64 / 1048576.0
@@ -729,7 +707,7 @@ fn run_kim(config: &Path, args: &[&str]) -> Run {
 
 fn report(what: &str, rows: u64, unit: &str, run: &Run, store: &Path) {
     let secs = run.wall.as_secs_f64();
-    let (alloc, apparent) = du(store);
+    let (alloc, apparent, _) = du(store);
     println!("{what}");
     println!("  rows          {rows}");
     println!("  wall time     {secs:.1} s");

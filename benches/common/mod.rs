@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
 use std::process::Command;
 
 pub fn env_num<T: std::str::FromStr>(name: &str, default: T) -> T {
@@ -53,4 +55,26 @@ pub fn git_revision() -> String {
         .filter(|o| o.status.success())
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
         .unwrap_or_else(|| "unknown".into())
+}
+
+/// Bytes allocated on disk, bytes apparent, and files, under `dir`.
+pub fn du(dir: &Path) -> (u64, u64, u64) {
+    let (mut alloc, mut apparent, mut files) = (0, 0, 0);
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            let Ok(m) = e.metadata() else { continue };
+            if m.is_dir() {
+                stack.push(e.path());
+            } else {
+                alloc += m.blocks() * 512;
+                apparent += m.len();
+                files += 1;
+            }
+        }
+    }
+    (alloc, apparent, files)
 }

@@ -1,0 +1,243 @@
+//! The evaluation set's name pools: fictitious children's names by culture,
+//! known-as names and twin pairs. Data only.
+
+// Name pools.
+
+pub(super) struct Culture {
+    pub(super) weight: u32,
+    pub(super) boys: &'static [&'static str],
+    pub(super) girls: &'static [&'static str],
+    pub(super) families: &'static [&'static str],
+    /// Polish-style surnames: a girl's `-ski`/`-cki`/`-dzki` ends in `-a`.
+    pub(super) gendered_family: bool,
+    /// Chance a family of this culture has a double-barrelled surname.
+    pub(super) double_barrelled: f64,
+}
+
+#[rustfmt::skip]
+pub(super) const CULTURES: &[Culture] = &[
+    // English (with Mc/Mac, hyphenated and "St" surnames).
+    Culture {
+        weight: 46,
+        boys: &["Oliver", "George", "Harry", "Jack", "Noah", "Leo", "Arthur", "Oscar", "Charlie",
+            "William", "Thomas", "James", "Alexander", "Daniel", "Joshua", "Henry", "Freddie",
+            "Alfie", "Theodore", "Archie", "Joseph", "Samuel", "Edward", "Benjamin", "Isaac",
+            "Lucas", "Finley", "Reuben", "Harrison", "Sebastian", "Max", "Tommy", "Jacob", "Louis",
+            "Francis", "Christopher", "Nathaniel", "Elliot", "Toby", "Ethan"],
+        girls: &["Olivia", "Amelia", "Isla", "Ava", "Mia", "Emily", "Grace", "Sophie", "Lily",
+            "Freya", "Zoë", "Chloe", "Ella", "Evie", "Isabella", "Charlotte", "Jessica", "Poppy",
+            "Ruby", "Alexandra", "Elizabeth", "Katherine", "Rebecca", "Daisy", "Florence",
+            "Matilda", "Phoebe", "Harriet", "Eleanor", "Rosie", "Imogen", "Abigail", "Louise",
+            "Frances", "Paula", "Gabriela", "Daniela", "Willow", "Hannah", "Maisie"],
+        families: &["Smith", "Jones", "Taylor", "Brown", "Williams", "Wilson", "Johnson", "Davies",
+            "Robinson", "Wright", "Thompson", "Evans", "Walker", "White", "Roberts", "Green",
+            "Hall", "Wood", "Jackson", "Clarke", "Hughes", "Edwards", "Turner", "Baker", "Harris",
+            "Lewis", "Cooper", "Hill", "Ward", "Morris", "Moore", "King", "Watson", "Harrison",
+            "Marshall", "Fletcher", "Chapman", "Pearce", "Holloway", "Ashworth", "McDonald",
+            "MacKenzie", "McCarthy", "MacLeod", "McAllister", "MacGregor", "St John", "St. Clair",
+            "Fox-Talbot", "Lloyd-Webber", "Bowes-Lyon"],
+        gendered_family: false,
+        double_barrelled: 0.05,
+    },
+    // Pakistani.
+    Culture {
+        weight: 8,
+        boys: &["Muhammad", "Mohammed", "Ayaan", "Hamza", "Ibrahim", "Zain", "Yusuf", "Hassan",
+            "Hussain", "Ali", "Abdullah", "Haris", "Rayyan", "Umar", "Bilal", "Zakariya", "Imran",
+            "Usman", "Danyal", "Arham"],
+        girls: &["Aisha", "Fatima", "Maryam", "Zara", "Hafsa", "Amina", "Inaya", "Zainab",
+            "Khadija", "Hania", "Aleena", "Eshal", "Mahnoor", "Iqra", "Sana", "Ayesha", "Noor",
+            "Hira", "Alishba", "Anaya"],
+        families: &["Khan", "Ahmed", "Ali", "Hussain", "Shah", "Iqbal", "Akhtar", "Mahmood",
+            "Rashid", "Butt", "Malik", "Raja", "Chaudhry", "Bashir", "Qureshi", "Siddiqui",
+            "Javed", "Anwar", "Aslam", "Mirza"],
+        gendered_family: false,
+        double_barrelled: 0.0,
+    },
+    // Indian (Gujarati, Punjabi, others).
+    Culture {
+        weight: 6,
+        boys: &["Arjun", "Aarav", "Vihaan", "Rohan", "Krishna", "Ishaan", "Harpreet", "Gurpreet",
+            "Jaspreet", "Aryan", "Dev", "Kabir", "Rahul", "Manpreet", "Sukhdeep", "Nikhil", "Yash",
+            "Pranav"],
+        girls: &["Priya", "Ananya", "Diya", "Aditi", "Simran", "Saanvi", "Navneet", "Kirandeep",
+            "Riya", "Anjali", "Pooja", "Meera", "Ishita", "Avneet", "Tanvi", "Kavya", "Shreya"],
+        families: &["Patel", "Singh", "Kaur", "Sharma", "Gupta", "Kumar", "Mistry", "Desai",
+            "Gill", "Sandhu", "Dhillon", "Sidhu", "Parmar", "Chauhan", "Joshi", "Mehta", "Bains",
+            "Grewal", "Solanki", "Lakhani"],
+        gendered_family: false,
+        double_barrelled: 0.0,
+    },
+    // Bangladeshi.
+    Culture {
+        weight: 4,
+        boys: &["Tahmid", "Rahim", "Farhan", "Mahir", "Rafi", "Sakib", "Tanvir", "Arif", "Nabil",
+            "Shahid", "Ayan", "Rayhan", "Sami", "Jubayer"],
+        girls: &["Sumaiya", "Nusrat", "Tasnim", "Sadia", "Anika", "Farzana", "Rumana", "Tahmina",
+            "Jannat", "Maliha", "Nafisa", "Shirin", "Raisa"],
+        families: &["Rahman", "Begum", "Miah", "Uddin", "Hossain", "Islam", "Ahmed", "Chowdhury",
+            "Alam", "Karim", "Haque", "Sarkar", "Talukder", "Mollah"],
+        gendered_family: false,
+        double_barrelled: 0.0,
+    },
+    // Polish (diacritics, gendered surnames).
+    Culture {
+        weight: 7,
+        boys: &["Łukasz", "Jakub", "Krzysztof", "Szymon", "Mikołaj", "Wojciech", "Kacper",
+            "Antoni", "Filip", "Jan", "Paweł", "Michał", "Bartłomiej", "Maciej", "Tomasz",
+            "Stanisław"],
+        girls: &["Zofia", "Wiktoria", "Małgorzata", "Zuzanna", "Julia", "Maja", "Aleksandra",
+            "Agnieszka", "Natalia", "Hanna", "Oliwia", "Gabriela", "Katarzyna", "Weronika",
+            "Józefina"],
+        families: &["Nowak", "Kowalski", "Wiśniewski", "Wójcik", "Kowalczyk", "Kamiński",
+            "Lewandowski", "Zieliński", "Szymański", "Woźniak", "Dąbrowski", "Kozłowski",
+            "Jankowski", "Mazur", "Krawczyk", "Piotrowski", "Grabowski", "Pawłowski", "Michalski",
+            "Król", "Wróbel", "Nowicki", "Sadowski"],
+        gendered_family: true,
+        double_barrelled: 0.0,
+    },
+    // Romanian.
+    Culture {
+        weight: 6,
+        boys: &["Ştefan", "Andrei", "Ionuț", "Mihai", "Alexandru", "Răzvan", "Florin", "Gabriel",
+            "Cristian", "Bogdan", "Vlad", "Darius", "Sebastian", "Rareș", "Tudor"],
+        girls: &["Ioana", "Maria", "Elena", "Andreea", "Bianca", "Cătălina", "Denisa", "Alexia",
+            "Ştefania", "Larisa", "Ilinca", "Teodora", "Irina", "Daria", "Miruna"],
+        families: &["Popescu", "Ionescu", "Popa", "Constantin", "Dumitru", "Stan", "Munteanu",
+            "Ştefănescu", "Georgescu", "Rădulescu", "Moldovan", "Lungu", "Tănase", "Dobre",
+            "Ciobanu", "Vasilescu", "Marinescu", "Niculescu", "Ţurcanu"],
+        gendered_family: false,
+        double_barrelled: 0.0,
+    },
+    // Nepali.
+    Culture {
+        weight: 3,
+        boys: &["Aarav", "Sujan", "Prakash", "Bishal", "Sandesh", "Anish", "Roshan", "Suman",
+            "Bibek", "Pemba", "Kiran", "Nabin"],
+        girls: &["Sita", "Anjali", "Srijana", "Sabina", "Pratiksha", "Sunita", "Asmita", "Aakriti",
+            "Samjhana", "Dolma", "Rojina", "Sushmita"],
+        families: &["Gurung", "Tamang", "Magar", "Rai", "Limbu", "Sherpa", "Thapa", "Shrestha",
+            "Pun", "Ghale", "Karki", "Adhikari", "Bhandari", "Pradhan"],
+        gendered_family: false,
+        double_barrelled: 0.0,
+    },
+    // Nigerian (Yoruba and Igbo, a few with tone marks).
+    Culture {
+        weight: 6,
+        boys: &["Oluwaseun", "Adebayo", "Olamide", "Babatunde", "Ayomide", "Oluwatobiloba",
+            "Chukwuemeka", "Obinna", "Chidi", "Ifeanyi", "Kelechi", "Chinonso", "Tobenna",
+            "Adéwálé", "Oluwafemi", "Damilare", "Ikenna", "Somtochukwu"],
+        girls: &["Temitope", "Folake", "Adeola", "Tolulope", "Oluwadamilola", "Chiamaka", "Ngozi",
+            "Adaeze", "Nneka", "Chidinma", "Ifeoma", "Ọlámídé", "Oluwaseyi", "Mojisola",
+            "Ebubechukwu", "Ifunanya"],
+        families: &["Adeyemi", "Okonkwo", "Oladipo", "Adebayo", "Ogunleye", "Afolabi", "Balogun",
+            "Okafor", "Okeke", "Nwosu", "Eze", "Nwachukwu", "Obi", "Oyelaran", "Adébáyọ̀",
+            "Ogundipe", "Onyekachi", "Ezeh", "Akinola", "Olatunji"],
+        gendered_family: false,
+        double_barrelled: 0.0,
+    },
+    // Turkish.
+    Culture {
+        weight: 4,
+        boys: &["Şükrü", "Mehmet", "Emir", "Yusuf", "Gökhan", "Hüseyin", "Oğuz", "Mustafa", "Eren",
+            "Çağan", "Burak", "Kerem", "Ömer", "İbrahim"],
+        girls: &["Ayşe", "Elif", "Zeynep", "Çağla", "İlayda", "Defne", "Ecrin", "Nisanur",
+            "Gülşen", "Büşra", "Merve", "Sümeyye", "Öykü"],
+        families: &["Yılmaz", "Kaya", "Demir", "Şahin", "Çelik", "Öztürk", "Aydın", "Doğan",
+            "Arslan", "Kılıç", "Yıldız", "Koç", "Kurt", "Özdemir", "Güneş"],
+        gendered_family: false,
+        double_barrelled: 0.0,
+    },
+    // Irish (fadas, O' and Mc/Mac).
+    Culture {
+        weight: 5,
+        boys: &["Seán", "Ciarán", "Oisín", "Pádraig", "Cillian", "Eoin", "Darragh", "Conor",
+            "Cian", "Tadhg", "Ruairí", "Fionn", "Colm"],
+        girls: &["Siobhán", "Niamh", "Aoife", "Saoirse", "Róisín", "Caoimhe", "Aoibhinn",
+            "Clodagh", "Orla", "Sinéad", "Gráinne", "Méabh", "Ciara"],
+        families: &["O'Brien", "O'Sullivan", "Murphy", "Kelly", "O'Connor", "Byrne", "Ryan",
+            "McLaughlin", "Doherty", "O'Neill", "Fitzgerald", "Ó Briain", "Mac Giolla Phádraig",
+            "McGuinness", "O'Donoghue", "Ní Bhriain", "Mac Cárthaigh"],
+        gendered_family: false,
+        double_barrelled: 0.0,
+    },
+    // Particle surnames (Dutch, Spanish, Portuguese, Goan, French).
+    Culture {
+        weight: 5,
+        boys: &["José", "Joaquín", "João", "Lucas", "Daan", "Sven", "Mateo", "Thiago", "Luuk",
+            "Rafael", "Andrés", "Julien"],
+        girls: &["María", "Inês", "Sofia", "Sanne", "Ana", "Lucía", "Beatriz", "Fleur", "Camila",
+            "Noémie", "Valentina", "Renée"],
+        families: &["van der Berg", "de la Cruz", "van Dijk", "de Jong", "de Souza", "da Silva",
+            "dos Santos", "D'Souza", "le Roux", "van den Heuvel", "de Oliveira", "del Río",
+            "van der Merwe", "De'Ath", "D'Costa", "la Fontaine"],
+        gendered_family: false,
+        double_barrelled: 0.0,
+    },
+];
+
+/// Known-as forms of given names: on the roll in `other_names`, or used by
+/// the police instead of the given name.
+pub(super) const KNOWN_AS: &[(&str, &[&str])] = &[
+    ("William", &["Billy", "Will"]),
+    ("Alexander", &["Alex", "Xander"]),
+    ("Alexandra", &["Alex", "Sasha"]),
+    ("Thomas", &["Tom", "Tommy"]),
+    ("James", &["Jamie", "Jim"]),
+    ("Elizabeth", &["Lizzie", "Beth"]),
+    ("Katherine", &["Kate", "Katie"]),
+    ("Rebecca", &["Becky"]),
+    ("Daniel", &["Danny", "Dan"]),
+    ("Joshua", &["Josh"]),
+    ("Charlotte", &["Lottie"]),
+    ("Isabella", &["Bella", "Izzy"]),
+    ("Benjamin", &["Ben", "Benji"]),
+    ("Theodore", &["Teddy", "Theo"]),
+    ("Christopher", &["Chris", "Kit"]),
+    ("Edward", &["Ted", "Eddie"]),
+    ("Abigail", &["Abbie"]),
+    ("Nathaniel", &["Nate"]),
+    ("Muhammad", &["Mo"]),
+    ("Mohammed", &["Mo"]),
+    ("Abdullah", &["Abdul"]),
+    ("Ibrahim", &["Ibby"]),
+    ("Oluwaseun", &["Seun"]),
+    ("Oluwadamilola", &["Dami", "Damilola"]),
+    ("Oluwatobiloba", &["Tobi"]),
+    ("Chukwuemeka", &["Emeka"]),
+    ("Chiamaka", &["Amaka"]),
+    ("Babatunde", &["Tunde"]),
+    ("Temitope", &["Tope", "Temi"]),
+    ("Somtochukwu", &["Somto"]),
+    ("Ebubechukwu", &["Ebube"]),
+    ("Krzysztof", &["Chris"]),
+    ("Małgorzata", &["Gosia"]),
+    ("Wojciech", &["Wojtek"]),
+    ("Aleksandra", &["Ola"]),
+    ("Łukasz", &["Luke"]),
+    ("Mikołaj", &["Nick"]),
+    ("Alexandru", &["Alex"]),
+    ("Siobhán", &["Shiv"]),
+    ("Pádraig", &["Paddy"]),
+    ("Sumaiya", &["Sumi"]),
+    ("Hüseyin", &["Huseyin"]),
+    ("Gurpreet", &["Gurp"]),
+    ("Pratiksha", &["Priti"]),
+];
+
+/// Twins' given names, some deliberately alike (the matcher must still end at
+/// the twins' one school). `(name, is_girl)` pairs.
+pub(super) const TWIN_NAMES: &[[(&str, bool); 2]] = &[
+    [("Daniel", false), ("Daniela", true)],
+    [("Aisha", true), ("Ayesha", true)],
+    [("Alexander", false), ("Alexandra", true)],
+    [("Hassan", false), ("Hussain", false)],
+    [("Louis", false), ("Louise", true)],
+    [("Francis", false), ("Frances", true)],
+    [("Olamide", true), ("Olamilekan", false)],
+    [("Jakub", false), ("Julia", true)],
+    [("Ioana", true), ("Ionuț", false)],
+];
+
+/// Fictitious postcode areas (no real UK area starts with Q).
+pub(super) const POSTCODE_AREAS: &[&str] = &["QX", "QY", "QZ", "QV"];
