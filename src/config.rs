@@ -75,9 +75,9 @@ pub struct Config {
     #[serde(default)]
     pub limits: LimitsConfig,
     #[serde(default)]
-    pub delivery: Reserved,
+    pub delivery: DeliveryConfig,
     #[serde(default)]
-    pub alert: Reserved,
+    pub alert: AlertConfig,
     #[serde(default)]
     pub matching: MatchingConfig,
     #[serde(default)]
@@ -99,6 +99,79 @@ pub struct Config {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Reserved {}
+
+/// `[delivery]`: retries, escalation and the school-day deadline (DESIGN §7).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DeliveryConfig {
+    /// An alert not delivered after this also goes to the deputy DSL, and
+    /// the admin mailbox is told (without the child's details).
+    pub escalate_after: HumanDuration,
+    /// Retrying stops after this; the alert is `failed` and the admin told.
+    pub give_up_after: HumanDuration,
+    /// The first retry waits this long; each further one twice as long.
+    pub retry_initial: HumanDuration,
+    /// No wait between retries is longer than this.
+    pub retry_max: HumanDuration,
+    /// One SMTP conversation may take this long before it counts as failed.
+    pub send_timeout: HumanDuration,
+    /// Alerts sent at the same time (and the SMTP pool's size).
+    pub concurrency: usize,
+    /// When the school day starts (Europe/London), "HH:MM".
+    pub school_day_start: jiff::civil::Time,
+    /// Dates (YYYY-MM-DD) on which schools are closed besides weekends
+    /// (bank holidays, the local authority's holidays).
+    pub closures: Vec<jiff::civil::Date>,
+}
+
+impl Default for DeliveryConfig {
+    fn default() -> Self {
+        Self {
+            escalate_after: HumanDuration(Duration::from_secs(30 * 60)),
+            give_up_after: HumanDuration(Duration::from_secs(24 * 3600)),
+            retry_initial: HumanDuration(Duration::from_secs(30)),
+            retry_max: HumanDuration(Duration::from_secs(15 * 60)),
+            send_timeout: HumanDuration(Duration::from_secs(60)),
+            concurrency: 4,
+            school_day_start: jiff::civil::time(8, 0, 0, 0),
+            closures: Vec::new(),
+        }
+    }
+}
+
+impl DeliveryConfig {
+    /// The calendar that decides each alert's deadline.
+    pub fn calendar(&self) -> crate::deliver::deadline::SchoolCalendar {
+        crate::deliver::deadline::SchoolCalendar::new(self.school_day_start, &self.closures)
+    }
+}
+
+/// `[alert]`: what the local data-sharing agreement lets reach the DSL
+/// beyond the fixed allow-list (DESIGN §6). Each is on by default.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AlertConfig {
+    /// Include the police's `summary_for_school`.
+    pub summary_for_school: bool,
+    /// Include what the child said (`voice_of_child`).
+    pub voice_of_child: bool,
+    /// Include the officer's name, phone and email.
+    pub officer_contact: bool,
+    /// Who the DSL may call besides the officer (e.g. the local authority's
+    /// safeguarding front door), printed in the guidance paragraph.
+    pub local_contact: Option<String>,
+}
+
+impl Default for AlertConfig {
+    fn default() -> Self {
+        Self {
+            summary_for_school: true,
+            voice_of_child: true,
+            officer_contact: true,
+            local_contact: None,
+        }
+    }
+}
 
 /// `[matching]`: how children are matched to schools (DESIGN §5).
 #[derive(Debug, Clone, Deserialize)]
@@ -432,6 +505,32 @@ impl Config {
         }
         if !self.mail.from.contains('@') {
             return Err(self.invalid("mail.from", "must contain an email address"));
+        }
+        let d = &self.delivery;
+        for (key, v) in [
+            ("delivery.escalate_after", d.escalate_after),
+            ("delivery.give_up_after", d.give_up_after),
+            ("delivery.retry_initial", d.retry_initial),
+            ("delivery.retry_max", d.retry_max),
+            ("delivery.send_timeout", d.send_timeout),
+        ] {
+            if v.0.is_zero() {
+                return Err(self.invalid(key, "must be more than zero"));
+            }
+        }
+        if d.retry_max.0 < d.retry_initial.0 {
+            return Err(self.invalid("delivery.retry_max", "must not be less than retry_initial"));
+        }
+        if d.concurrency == 0 || d.concurrency > 64 {
+            return Err(self.invalid("delivery.concurrency", "must be between 1 and 64"));
+        }
+        if let Some(c) = &self.alert.local_contact {
+            if c.len() > 200 || c.chars().any(char::is_control) {
+                return Err(self.invalid(
+                    "alert.local_contact",
+                    "must be at most 200 characters on one line",
+                ));
+            }
         }
         let t = self.matching.name_threshold;
         if !(0.8..=1.0).contains(&t) {

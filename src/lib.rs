@@ -14,9 +14,11 @@
 #![forbid(unsafe_code)]
 #![deny(rust_2018_idioms)]
 
+pub mod alert;
 pub mod audit;
 pub mod cli;
 pub mod config;
+pub mod deliver;
 pub mod import;
 pub mod ingest;
 pub mod matching;

@@ -18,6 +18,7 @@ pub enum EventKind {
     Delivered,
     Failed,
     Escalated,
+    DeadlineMissed,
     Withdrawn,
     Purged,
     AdminAccess,

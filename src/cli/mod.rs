@@ -194,8 +194,11 @@ pub type CliResult = Result<(), Failure>;
 /// Sets up tracing to stderr: text (journald adds timestamps) or JSON lines.
 pub fn init_logging(format: crate::config::LogFormat, default_filter: &str) {
     use tracing_subscriber::EnvFilter;
-    let filter =
-        EnvFilter::try_from_env("KIM_LOG").unwrap_or_else(|_| EnvFilter::new(default_filter));
+    let filter = EnvFilter::try_from_env("KIM_LOG")
+        .unwrap_or_else(|_| EnvFilter::new(default_filter))
+        // lettre logs whole messages (a child's details) at debug level:
+        // never below info, whatever KIM_LOG asks for.
+        .add_directive("lettre=info".parse().expect("a valid directive"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -213,7 +216,10 @@ pub fn open_store(config: &std::path::Path) -> Result<crate::store::Store, Failu
     let key = cfg.master_key_path().map_err(Failure::usage)?;
     let master = crate::store::crypto::MasterKey::load(&key).map_err(Failure::usage)?;
     match crate::store::Store::open(&cfg.store.path, &master) {
-        Ok(s) => Ok(s),
+        Ok(s) => {
+            s.set_calendar(cfg.delivery.calendar());
+            Ok(s)
+        }
         Err(e @ crate::store::StoreError::Locked(_)) => Err(Failure::failed(anyhow::anyhow!(
             "{e}; stop it to run this command (the admin socket that works alongside it is not built yet)"
         ))),

@@ -63,6 +63,15 @@ pub async fn start(
     .await??;
     let store = Arc::new(store);
     store.spawn_flusher();
+    store.set_calendar(cfg.delivery.calendar());
+    let policy = crate::deliver::Policy::from_config(&cfg)?;
+    let transport: Arc<dyn crate::deliver::transport::Transport> =
+        crate::deliver::transport::from_config(
+            &cfg.mail,
+            cfg.delivery.concurrency,
+            cfg.delivery.send_timeout.0,
+        )?
+        .into();
 
     let metrics = Arc::new(Metrics::default());
     if let Some(secs) = tls::load_certs("server certificate", &cfg.server.cert)
@@ -100,6 +109,17 @@ pub async fn start(
         cfg.matching.name_threshold,
     ));
 
+    let (deliver_stop, deliver_stop_rx) = tokio::sync::watch::channel(false);
+    let deliverer = tokio::spawn(
+        crate::deliver::Deliverer::new(
+            store.clone(),
+            transport,
+            policy,
+            Arc::new(crate::deliver::SystemClock),
+        )
+        .run(deliver_stop_rx),
+    );
+
     let state = Arc::new(AppState {
         store: store.clone(),
         ingest: crate::store::writer::Ingest::spawn(store.clone()),
@@ -113,6 +133,8 @@ pub async fn start(
             let _ = stop_rx.await;
         })
         .await;
+        let _ = deliver_stop.send(true);
+        let _ = deliverer.await;
         let t = serve_store.audit_append(
             EventKind::Stopped,
             "system",

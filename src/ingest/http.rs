@@ -171,6 +171,11 @@ async fn route_request(req: Request<Incoming>, force: &str, state: &AppState) ->
         }
         (&Method::POST, ["v1", "notifications"]) => post_notification(req, force, state).await,
         (&Method::GET, ["v1", "notifications", id]) => get_status(id, force, state),
+        (&Method::POST, ["v1", "notifications", id, "withdraw"]) => {
+            let id = (*id).to_owned();
+            withdraw(req, &id, force, state).await
+        }
+        (_, ["v1", "notifications", _, "withdraw"]) => method_not_allowed("POST"),
         (_, ["healthz"] | ["readyz"] | ["v1", "notifications", _]) => method_not_allowed("GET"),
         (_, ["v1", "notifications"]) => method_not_allowed("POST"),
         _ => not_found(),
@@ -366,6 +371,108 @@ fn get_status(id: &str, force: &str, state: &AppState) -> Response<Body> {
         Ok(None) => not_found(),
         Err(e) => {
             tracing::error!(force, error = %e, "status lookup failed");
+            unavailable()
+        }
+    }
+}
+
+/// The reason a police system gives for a withdrawal: 1-500 characters, no
+/// control characters but line breaks; nothing else in the body.
+fn parse_withdrawal(body: &[u8]) -> Result<String, Response<Body>> {
+    let invalid = |pointer: &str, message: &str| {
+        problem(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid-withdrawal",
+            "Invalid withdrawal",
+            "The withdrawal breaks a rule of the contract; see errors.",
+            &[FieldError {
+                pointer: pointer.to_owned(),
+                message: message.to_owned(),
+            }],
+        )
+    };
+    let v: serde_json::Value = serde_json::from_slice(body).map_err(|e| {
+        problem(
+            StatusCode::BAD_REQUEST,
+            "malformed-json",
+            "Malformed JSON",
+            &format!(
+                "The body is not valid JSON (line {}, column {}).",
+                e.line(),
+                e.column()
+            ),
+            &[],
+        )
+    })?;
+    let Some(obj) = v.as_object() else {
+        return Err(invalid("", "must be a JSON object with a reason"));
+    };
+    if let Some(k) = obj.keys().find(|k| k.as_str() != "reason") {
+        return Err(invalid(
+            &format!("/{}", k.replace('~', "~0").replace('/', "~1")),
+            "unknown field",
+        ));
+    }
+    match obj.get("reason") {
+        None => Err(invalid("/reason", "is required")),
+        Some(serde_json::Value::String(r)) => {
+            let n = r.chars().count();
+            if n == 0 || n > 500 {
+                Err(invalid("/reason", "must be 1 to 500 characters"))
+            } else if r.chars().any(|c| c.is_control() && c != '\n') {
+                Err(invalid("/reason", "must not contain control characters"))
+            } else {
+                Ok(r.clone())
+            }
+        }
+        Some(_) => Err(invalid("/reason", "must be a string")),
+    }
+}
+
+async fn withdraw(
+    req: Request<Incoming>,
+    id: &str,
+    force: &str,
+    state: &AppState,
+) -> Response<Body> {
+    let Some(rid) = ReceiptId::parse(id) else {
+        return not_found();
+    };
+    if !is_json(&req) {
+        return problem(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported-media-type",
+            "Unsupported media type",
+            "Send the withdrawal as Content-Type: application/json.",
+            &[],
+        );
+    }
+    let body = match read_body(req, state).await {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    let reason = match parse_withdrawal(&body) {
+        Ok(r) => zeroize::Zeroizing::new(r),
+        Err(r) => return r,
+    };
+    match state
+        .store
+        .withdraw(force, rid.as_str(), &reason, jiff::Timestamp::now())
+    {
+        Ok(None) => not_found(),
+        Ok(Some((rec, ticket))) => {
+            if let Some(t) = ticket {
+                if let Err(e) = state.store.durable(t).await {
+                    tracing::error!(force, error = %e, "withdrawal not durable; answering 503");
+                    return unavailable();
+                }
+            }
+            let mut r = json_response(StatusCode::OK, &status_body(&rec));
+            r.extensions_mut().insert(rec.receipt_id.clone());
+            r
+        }
+        Err(e) => {
+            tracing::error!(force, error = %e, "withdrawal failed");
             unavailable()
         }
     }

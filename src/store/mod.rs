@@ -5,6 +5,7 @@
 
 pub mod crypto;
 pub mod notifications;
+pub mod outbox;
 pub mod review;
 pub mod roll;
 pub mod writer;
@@ -18,6 +19,7 @@ use sled::Transactional;
 use tokio::sync::{watch, Notify};
 
 use crate::audit::{AuditEvent, EventKind, Head, Refs};
+use crate::deliver::deadline::SchoolCalendar;
 use crypto::{CryptoError, Keyring, MasterKey};
 
 pub use notifications::{AcceptOutcome, ChildState, ChildStatus, NotificationRecord, ReceiptId};
@@ -37,6 +39,9 @@ pub mod trees {
     pub const ROLL_IDX: &str = "roll_idx";
     pub const REVIEW: &str = "review";
     pub const DISMISSALS: &str = "dismissals";
+    pub const OUTBOX: &str = "outbox";
+    pub const OUTBOX_ACTIVE: &str = "outbox_active";
+    pub const WITHDRAWALS: &str = "withdrawals";
 }
 
 const KEY_CHECK: &[u8] = b"key_check";
@@ -101,6 +106,9 @@ pub(crate) struct Trees {
     pub roll_idx: sled::Tree,
     pub review: sled::Tree,
     pub dismissals: sled::Tree,
+    pub outbox: sled::Tree,
+    pub outbox_active: sled::Tree,
+    pub withdrawals: sled::Tree,
 }
 
 pub struct Store {
@@ -123,6 +131,10 @@ pub struct Store {
     flushed: watch::Sender<FlushState>,
     /// Woken when a notification is waiting for the matching stage.
     pub match_wanted: Arc<Notify>,
+    /// Woken when an alert is waiting for the delivery worker.
+    pub deliver_wanted: Arc<Notify>,
+    /// Decides each alert's deadline (`[delivery]` closures and day start).
+    calendar: std::sync::RwLock<SchoolCalendar>,
     /// Group-commit counters (see `writer`).
     pub stats: writer::WriterStats,
 }
@@ -172,6 +184,9 @@ impl Store {
             roll_idx: db.open_tree(trees::ROLL_IDX)?,
             review: db.open_tree(trees::REVIEW)?,
             dismissals: db.open_tree(trees::DISMISSALS)?,
+            outbox: db.open_tree(trees::OUTBOX)?,
+            outbox_active: db.open_tree(trees::OUTBOX_ACTIVE)?,
+            withdrawals: db.open_tree(trees::WITHDRAWALS)?,
         };
         let keys = Keyring::new(master);
         match t.meta.get(KEY_CHECK)? {
@@ -200,8 +215,22 @@ impl Store {
             flush_wanted: Arc::new(Notify::new()),
             flushed,
             match_wanted: Arc::new(Notify::new()),
+            deliver_wanted: Arc::new(Notify::new()),
+            calendar: std::sync::RwLock::new(SchoolCalendar::default()),
             stats: writer::WriterStats::default(),
         })
+    }
+
+    /// Sets the school calendar that alerts queued from now on use.
+    pub fn set_calendar(&self, calendar: SchoolCalendar) {
+        *self.calendar.write().unwrap_or_else(|p| p.into_inner()) = calendar;
+    }
+
+    pub fn calendar(&self) -> SchoolCalendar {
+        self.calendar
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     pub(crate) fn lock_writer(&self) -> MutexGuard<'_, ()> {

@@ -91,6 +91,13 @@ pub struct ChildStatus {
     pub school_urn: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delivered_at: Option<jiff::Timestamp>,
+    /// When the school should have it by: the start of the next school day
+    /// (once an alert is queued).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deadline: Option<jiff::Timestamp>,
+    /// Whether it reached the school by then (once known).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deadline_met: Option<bool>,
 }
 
 /// What the `notifications` tree holds, in the clear: identifiers and states
@@ -207,6 +214,8 @@ impl Store {
                     state: ChildState::Queued,
                     school_urn: None,
                     delivered_at: None,
+                    deadline: None,
+                    deadline_met: None,
                 })
                 .collect(),
         };

@@ -3,14 +3,11 @@
 //! events, the work item removed) in one transaction, so a crash matches
 //! nothing twice; and the admin's assign/dismiss of review items.
 
-use serde::{Deserialize, Serialize};
-use sled::Transactional;
-
-use super::{
-    abort, append_in_tx, trees, ChildState, FlushTicket, NotificationRecord, Store, StoreError,
-};
-use crate::audit::{AuditEvent, EventKind, Refs};
+use super::outbox::Batch;
+use super::{trees, ChildState, FlushTicket, NotificationRecord, Store, StoreError};
+use crate::audit::{EventKind, Refs};
 use crate::matching::decide::{Decision, ReviewReason};
+use serde::{Deserialize, Serialize};
 
 /// One child waiting for a human. No personal data: the admin reveals the
 /// child's details through the notification (audited).
@@ -36,7 +33,7 @@ pub enum ReviewError {
     Store(#[from] StoreError),
 }
 
-fn review_key(receipt: &str, index: u32) -> Vec<u8> {
+pub(crate) fn review_key(receipt: &str, index: u32) -> Vec<u8> {
     let mut k = receipt.as_bytes().to_vec();
     k.push(0);
     k.extend_from_slice(&index.to_be_bytes());
@@ -63,26 +60,36 @@ impl Store {
         let mut rec = self
             .record(receipt)?
             .ok_or_else(|| StoreError::Corrupt(format!("work item without record {receipt}")))?;
-        let now = jiff::Timestamp::now();
-        let mut head = self.audit_head()?;
-        let mut events = Vec::new();
-        let mut reviews = Vec::new();
+        let mut batch = Batch::new(self, jiff::Timestamp::now())?;
+        batch.complete_work(receipt);
         for (index, d) in decisions {
             let Some(child) = rec.children.get_mut(*index as usize) else {
                 return Err(StoreError::Corrupt(format!("child {index} of {receipt}")));
             };
             let mut detail = serde_json::Map::new();
-            let (kind, urn) = match d {
+            let refs = |urn: Option<String>| Refs {
+                receipt: Some(receipt.to_owned()),
+                child: Some(*index),
+                school_urn: urn,
+                alert_id: None,
+            };
+            match d {
                 Decision::Matched { urn, basis } => {
                     child.state = ChildState::Matched;
                     child.school_urn = Some(urn.clone());
                     detail.insert("basis".into(), (*basis).into());
-                    (EventKind::Matched, Some(urn.clone()))
+                    batch.event(
+                        EventKind::Matched,
+                        "system",
+                        refs(Some(urn.clone())),
+                        detail,
+                    );
+                    batch.queue_alert(self, &mut rec, *index, urn);
                 }
                 Decision::NeedsReview(reason) => {
                     child.state = ChildState::NeedsReview;
                     detail.insert("reason".into(), reason.as_str().into());
-                    reviews.push((
+                    batch.put_review(
                         review_key(receipt, *index),
                         json(&ReviewItem {
                             receipt_id: receipt.to_owned(),
@@ -91,51 +98,15 @@ impl Store {
                             police_reference: rec.police_reference.clone(),
                             reason: *reason,
                             received_at: rec.received_at,
-                            queued_at: now,
+                            queued_at: batch.now(),
                         })?,
-                    ));
-                    (EventKind::NeedsReview, None)
+                    );
+                    batch.event(EventKind::NeedsReview, "system", refs(None), detail);
                 }
-            };
-            let ev = AuditEvent::next(
-                &head,
-                now,
-                kind,
-                "system".into(),
-                Refs {
-                    receipt: Some(receipt.to_owned()),
-                    child: Some(*index),
-                    school_urn: urn,
-                    alert_id: None,
-                },
-                detail,
-            );
-            head = ev.head();
-            events.push(ev);
+            }
         }
-        let rec_bytes = json(&rec)?;
-        let t = &self.t;
-        (
-            &t.notifications,
-            &t.work_match,
-            &t.review,
-            &t.audit,
-            &t.meta,
-        )
-            .transaction(|(tn, tw, tr, ta, tm)| {
-                if tw.remove(receipt.as_bytes())?.is_none() {
-                    return abort(StoreError::Corrupt("work item raced".into()));
-                }
-                tn.insert(receipt.as_bytes(), rec_bytes.as_slice())?;
-                for (k, v) in &reviews {
-                    tr.insert(k.as_slice(), v.as_slice())?;
-                }
-                for ev in &events {
-                    append_in_tx(ta, tm, ev)?;
-                }
-                Ok(())
-            })?;
-        Ok(Some(self.ticket()))
+        batch.put_record(rec);
+        Ok(Some(batch.commit(self)?))
     }
 
     /// Every child waiting for review, oldest receipt key first.
@@ -223,13 +194,12 @@ impl Store {
             .ok_or_else(not_queued)?;
         child.state = state;
         child.school_urn = urn.map(str::to_owned);
+        let mut batch = Batch::new(self, jiff::Timestamp::now())?;
         let mut detail = serde_json::Map::new();
         detail.insert("decision".into(), decision.into());
-        let ev = AuditEvent::next(
-            &self.audit_head()?,
-            jiff::Timestamp::now(),
+        batch.event(
             EventKind::Reviewed,
-            actor.to_owned(),
+            actor,
             Refs {
                 receipt: Some(receipt.to_owned()),
                 child: Some(index),
@@ -238,15 +208,11 @@ impl Store {
             },
             detail,
         );
-        let rec_bytes = json(&rec)?;
-        let t = &self.t;
-        (&t.notifications, &t.review, &t.audit, &t.meta)
-            .transaction(|(tn, tr, ta, tm)| {
-                tr.remove(key.as_slice())?;
-                tn.insert(receipt.as_bytes(), rec_bytes.as_slice())?;
-                append_in_tx(ta, tm, &ev)
-            })
-            .map_err(StoreError::from)?;
-        Ok(self.ticket())
+        if let Some(urn) = urn {
+            batch.queue_alert(self, &mut rec, index, urn);
+        }
+        batch.del_review(key);
+        batch.put_record(rec);
+        Ok(batch.commit(self)?)
     }
 }

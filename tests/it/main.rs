@@ -4,6 +4,7 @@
 mod api;
 mod audit;
 mod cli;
+mod delivery;
 mod durability;
 mod limits;
 mod matching;

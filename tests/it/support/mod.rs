@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod smtp;
+
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -23,12 +25,23 @@ pub struct Env {
     pub config: PathBuf,
 }
 
+pub const FILE_MAIL: &str = r#"[mail]
+transport = "file"
+from = "Keep in mind <kim@council.example>"
+admin_email = "safeguarding@council.example"
+file_dir = "outbox"
+"#;
+
 /// Extra config appended to the generated file.
 #[derive(Default, Clone)]
 pub struct Options {
     pub crls: Vec<PathBuf>,
     pub limits: Option<String>,
     pub store_path: Option<PathBuf>,
+    /// Replaces the whole `[mail]` section (default: file transport into `outbox`).
+    pub mail: Option<String>,
+    /// Appended at the end (e.g. a `[delivery]` section).
+    pub extra: Option<String>,
 }
 
 impl Env {
@@ -94,11 +107,7 @@ client_names = ["spiffe://police.example/durham"]
 path = "{store}"
 master_key_file = "master.key"
 
-[mail]
-transport = "file"
-from = "Keep in mind <kim@council.example>"
-admin_email = "safeguarding@council.example"
-file_dir = "outbox"
+{mail}
 
 [admin]
 socket = "admin.sock"
@@ -108,7 +117,11 @@ listen = "127.0.0.1:0"
 
 [limits]
 {limits}
+
+{extra}
 "#,
+            mail = opts.mail.clone().unwrap_or_else(|| FILE_MAIL.to_owned()),
+            extra = opts.extra.clone().unwrap_or_default(),
             store = store.display(),
             limits = opts.limits.clone().unwrap_or_default()
         );
@@ -176,7 +189,10 @@ impl Kim {
             .arg("--config")
             .arg(config)
             .arg("serve")
-            .env("KIM_LOG", "info")
+            .env(
+                "KIM_LOG",
+                std::env::var("KIM_TEST_LOG").unwrap_or_else(|_| "info".into()),
+            )
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()

@@ -1,0 +1,322 @@
+//! What leaves the building (DESIGN §6): the allow-list of fields a school's
+//! DSL receives about one child, and the rendering of the alert, the
+//! withdrawal notice and the admin notices as subject + plain text + HTML.
+//! Nothing here reads the postcode, other children, other names or anything
+//! else off the allow-list; the admin notices carry no child's details.
+
+use jiff::Timestamp;
+
+use crate::config::AlertConfig;
+use crate::deliver::deadline::school_tz;
+use crate::import::School;
+use crate::ingest::notification::{Category, Involvement, Notification};
+
+/// A rendered message, before addressing.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Rendered {
+    /// Never holds personal data.
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+}
+
+impl std::fmt::Debug for Rendered {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Rendered")
+            .field("subject", &self.subject)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The only facts about one child that may reach that child's school.
+#[derive(Clone)]
+pub struct AllowedFacts<'a> {
+    pub given_name: &'a str,
+    pub family_name: &'a str,
+    pub date_of_birth: jiff::civil::Date,
+    pub school_name: &'a str,
+    pub school_urn: &'a str,
+    pub occurred_at: Timestamp,
+    pub category: Category,
+    pub involvement: Involvement,
+    pub police_reference: &'a str,
+    pub summary_for_school: Option<&'a str>,
+    pub voice_of_child: Option<&'a str>,
+    pub officer: Option<(&'a str, Option<&'a str>, Option<&'a str>)>,
+    pub receipt_id: &'a str,
+    pub local_contact: Option<&'a str>,
+}
+
+impl<'a> AllowedFacts<'a> {
+    /// Picks child `index` of `n` for `school`, under `policy`. `None` if the
+    /// notification has no such child.
+    pub fn select(
+        n: &'a Notification,
+        index: u32,
+        school: &'a School,
+        receipt_id: &'a str,
+        policy: &'a AlertConfig,
+    ) -> Option<Self> {
+        let child = n.children.get(index as usize)?;
+        Some(Self {
+            given_name: &child.given_name,
+            family_name: &child.family_name,
+            date_of_birth: child.date_of_birth,
+            school_name: &school.name,
+            school_urn: &school.urn,
+            occurred_at: n.incident.occurred_at,
+            category: n.incident.category,
+            involvement: child.involvement,
+            police_reference: &n.police_reference,
+            summary_for_school: n
+                .incident
+                .summary_for_school
+                .as_deref()
+                .filter(|_| policy.summary_for_school),
+            voice_of_child: child
+                .voice_of_child
+                .as_deref()
+                .filter(|_| policy.voice_of_child),
+            officer: n
+                .officer
+                .as_ref()
+                .filter(|_| policy.officer_contact)
+                .map(|o| (o.name.as_str(), o.phone.as_deref(), o.email.as_deref())),
+            receipt_id,
+            local_contact: policy.local_contact.as_deref(),
+        })
+    }
+}
+
+/// One line, no control characters (a header or a table cell).
+pub fn one_line(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
+}
+
+/// HTML-escapes text for element content and attribute values.
+pub fn escape_html(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c if c.is_control() && c != '\n' => out.push(' '),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// "Sunday 22 November 2026 at 21:40 (UK time)".
+pub fn uk_time(t: Timestamp) -> String {
+    let z = t.to_zoned(school_tz());
+    format!("{} (UK time)", z.strftime("%A %-d %B %Y at %H:%M"))
+}
+
+fn long_date(d: jiff::civil::Date) -> String {
+    d.strftime("%-d %B %Y").to_string()
+}
+
+fn involvement_text(i: Involvement) -> &'static str {
+    match i {
+        Involvement::Present => "present at the incident",
+        Involvement::Witnessed => "a witness to the incident",
+        Involvement::NotPresent => "not present at the incident (it happened at home)",
+        Involvement::Unknown => "of unknown involvement (police could not say)",
+    }
+}
+
+fn category_text(c: Category) -> &'static str {
+    match c {
+        Category::DomesticAbuse => "domestic abuse",
+    }
+}
+
+/// The subject of every message about a school's pupil: no personal data.
+pub fn subject_for(school_name: &str) -> String {
+    format!(
+        "Keep in mind: a notification for a pupil at {}",
+        one_line(school_name)
+    )
+}
+
+const GUIDANCE: [&str; 4] = [
+    "Keep this child in mind today: a trusted adult should be ready to notice how they are and offer quiet support.",
+    "Record this notification on your school's safeguarding system.",
+    "Do not raise it with the child's parents or carers, and do not share it beyond those who need to know.",
+    "If you need to know more or are worried about the child, call",
+];
+
+fn whom_to_call(f: &AllowedFacts<'_>) -> String {
+    let mut who = Vec::new();
+    if f.officer.is_some() {
+        who.push("the officer named above".to_owned());
+    }
+    match f.local_contact {
+        Some(c) => who.push(one_line(c)),
+        None => who.push("your local authority's safeguarding team".to_owned()),
+    }
+    format!("{} {}.", GUIDANCE[3], who.join(" or "))
+}
+
+/// The alert to the DSL (or deputy) about one child.
+pub fn render_alert(f: &AllowedFacts<'_>) -> Rendered {
+    let mut rows: Vec<(&str, String)> = vec![
+        ("Child", format!("{} {}", f.given_name, f.family_name)),
+        ("Date of birth", long_date(f.date_of_birth)),
+        (
+            "School",
+            format!("{} (URN {})", f.school_name, f.school_urn),
+        ),
+        ("Incident", uk_time(f.occurred_at)),
+        ("Category", category_text(f.category).to_owned()),
+        ("The child was", involvement_text(f.involvement).to_owned()),
+        ("Police reference", f.police_reference.to_owned()),
+    ];
+    if let Some(s) = f.summary_for_school {
+        rows.push(("What the police say", s.to_owned()));
+    }
+    if let Some(v) = f.voice_of_child {
+        rows.push(("The child's voice", v.to_owned()));
+    }
+    if let Some((name, phone, email)) = f.officer {
+        let mut o = name.to_owned();
+        for extra in [phone, email].into_iter().flatten() {
+            o.push_str(", ");
+            o.push_str(extra);
+        }
+        rows.push(("Officer to call", o));
+    }
+    let guidance: Vec<String> = GUIDANCE[..3]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .chain(std::iter::once(whom_to_call(f)))
+        .collect();
+    let intro = "The police attended a domestic abuse incident where a pupil of your school lives. \
+                 This is an Operation Encompass notification, sent so that the school can keep the child in mind.";
+    let footer = format!(
+        "Receipt {} (quote it to the safeguarding team). Sent by kim, the keep-in-mind relay.",
+        f.receipt_id
+    );
+
+    let mut text = String::new();
+    text.push_str(intro);
+    text.push_str("\n\n");
+    for (k, v) in &rows {
+        text.push_str(&format!("{k}: {}\n", one_line(v)));
+    }
+    text.push_str("\nWhat to do\n");
+    for g in &guidance {
+        text.push_str(&format!("- {g}\n"));
+    }
+    text.push('\n');
+    text.push_str(&footer);
+    text.push('\n');
+
+    let mut html = String::from(
+        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>Keep in mind</title></head>\n<body>\n",
+    );
+    html.push_str(&format!("<p>{}</p>\n<table>\n", escape_html(intro)));
+    for (k, v) in &rows {
+        html.push_str(&format!(
+            "<tr><th align=\"left\">{}</th><td>{}</td></tr>\n",
+            escape_html(k),
+            escape_html(&one_line(v))
+        ));
+    }
+    html.push_str("</table>\n<h3>What to do</h3>\n<ul>\n");
+    for g in &guidance {
+        html.push_str(&format!("<li>{}</li>\n", escape_html(g)));
+    }
+    html.push_str(&format!(
+        "</ul>\n<p><small>{}</small></p>\n</body></html>\n",
+        escape_html(&footer)
+    ));
+    Rendered {
+        subject: subject_for(f.school_name),
+        text,
+        html,
+    }
+}
+
+/// The short notice to a school that was already told, when the police
+/// withdraw the notification.
+pub fn render_withdrawal(f: &AllowedFacts<'_>) -> Rendered {
+    let body = format!(
+        "The police have withdrawn the notification with receipt {} (police reference {}) about {} {}. \
+         You do not need to act on it. Please note the withdrawal on your safeguarding system beside the original.",
+        f.receipt_id,
+        one_line(f.police_reference),
+        one_line(f.given_name),
+        one_line(f.family_name),
+    );
+    Rendered {
+        subject: format!("{} has been withdrawn", subject_for(f.school_name)),
+        text: format!("{body}\n\nSent by kim, the keep-in-mind relay.\n"),
+        html: format!(
+            "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>Withdrawn</title></head>\n<body>\n<p>{}</p>\n<p><small>Sent by kim, the keep-in-mind relay.</small></p>\n</body></html>\n",
+            escape_html(&body)
+        ),
+    }
+}
+
+/// Why the admin mailbox is being told about an alert.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AdminReason {
+    /// Not delivered within `escalate_after`: copied to the deputy DSL.
+    Escalated { deputy: bool },
+    /// Given up (permanent refusal or the retry window ran out).
+    Failed,
+}
+
+/// A notice to the admin mailbox: identifiers only, never the child's details.
+pub fn render_admin_notice(
+    reason: AdminReason,
+    alert_id: &str,
+    school_name: &str,
+    school_urn: &str,
+    last_reply: Option<&str>,
+) -> Rendered {
+    let (subject, what) = match reason {
+        AdminReason::Escalated { deputy } => (
+            "kim: an alert is late and has been escalated",
+            format!(
+                "Alert {alert_id} for a pupil at {} (URN {school_urn}) has not been delivered yet. {}",
+                one_line(school_name),
+                if deputy {
+                    "It has also been sent to the school's deputy DSL."
+                } else {
+                    "The school has no deputy DSL on file: please contact the school another way."
+                }
+            ),
+        ),
+        AdminReason::Failed => (
+            "kim: an alert could not be delivered",
+            format!(
+                "Alert {alert_id} for a pupil at {} (URN {school_urn}) could not be delivered and kim has stopped trying. \
+                 Please contact the school's DSL another way; `kim status` with the receipt shows its state.",
+                one_line(school_name)
+            ),
+        ),
+    };
+    let reply = last_reply
+        .map(|r| format!("\nLast reply from the mail server: {}\n", one_line(r)))
+        .unwrap_or_default();
+    Rendered {
+        subject: subject.to_owned(),
+        text: format!("{what}\n{reply}"),
+        html: format!(
+            "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>kim</title></head>\n<body>\n<p>{}</p>\n<p>{}</p>\n</body></html>\n",
+            escape_html(&what),
+            escape_html(reply.trim())
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests;
