@@ -378,6 +378,7 @@ fn get_status(id: &str, force: &str, state: &AppState) -> Response<Body> {
 
 /// The reason a police system gives for a withdrawal: 1-500 characters, no
 /// control characters but line breaks; nothing else in the body.
+#[allow(clippy::result_large_err)] // the error is the answer, built once
 fn parse_withdrawal(body: &[u8]) -> Result<String, Response<Body>> {
     let invalid = |pointer: &str, message: &str| {
         problem(

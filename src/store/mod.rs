@@ -135,6 +135,8 @@ pub struct Store {
     pub deliver_wanted: Arc<Notify>,
     /// Decides each alert's deadline (`[delivery]` closures and day start).
     calendar: std::sync::RwLock<SchoolCalendar>,
+    /// See `set_inline_flush`.
+    inline_flush: std::sync::atomic::AtomicBool,
     /// Group-commit counters (see `writer`).
     pub stats: writer::WriterStats,
 }
@@ -217,6 +219,7 @@ impl Store {
             match_wanted: Arc::new(Notify::new()),
             deliver_wanted: Arc::new(Notify::new()),
             calendar: std::sync::RwLock::new(SchoolCalendar::default()),
+            inline_flush: std::sync::atomic::AtomicBool::new(false),
             stats: writer::WriterStats::default(),
         })
     }
@@ -275,8 +278,21 @@ impl Store {
         })
     }
 
+    /// Makes `durable` flush on the caller's thread instead of waiting for
+    /// the group-commit flusher (single-threaded tools and paused-time tests,
+    /// where a blocking thread would let tokio's clock run ahead).
+    pub fn set_inline_flush(&self, inline: bool) {
+        self.inline_flush
+            .store(inline, std::sync::atomic::Ordering::SeqCst);
+    }
+
     /// Waits until the write behind `ticket` is on disk.
     pub async fn durable(&self, ticket: FlushTicket) -> Result<(), StoreError> {
+        if self.inline_flush.load(Ordering::SeqCst) {
+            self.flush_now()?;
+            self.flushed.send_modify(|s| s.done = s.done.max(ticket.0));
+            return Ok(());
+        }
         let mut rx = self.flushed.subscribe();
         loop {
             {

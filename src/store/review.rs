@@ -53,6 +53,16 @@ impl Store {
         receipt: &str,
         decisions: &[(u32, Decision)],
     ) -> Result<Option<FlushTicket>, StoreError> {
+        self.complete_match_at(receipt, decisions, jiff::Timestamp::now())
+    }
+
+    /// `complete_match` at a given time (the alert's queue time).
+    pub fn complete_match_at(
+        &self,
+        receipt: &str,
+        decisions: &[(u32, Decision)],
+        now: jiff::Timestamp,
+    ) -> Result<Option<FlushTicket>, StoreError> {
         let _w = self.lock_writer();
         if !self.t.work_match.contains_key(receipt.as_bytes())? {
             return Ok(None);
@@ -60,7 +70,7 @@ impl Store {
         let mut rec = self
             .record(receipt)?
             .ok_or_else(|| StoreError::Corrupt(format!("work item without record {receipt}")))?;
-        let mut batch = Batch::new(self, jiff::Timestamp::now())?;
+        let mut batch = Batch::new(self, now)?;
         batch.complete_work(receipt);
         for (index, d) in decisions {
             let Some(child) = rec.children.get_mut(*index as usize) else {
