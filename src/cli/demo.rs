@@ -93,6 +93,34 @@ KCC-000104,Tomasz,Nowak,,2017-01-30,CT1 2AA,118765
 KCC-000105,Siobhán,O'Brien,,2013-11-02,ME16 8QQ,118767
 ";
 
+/// The text/plain part of a message, quoted-printable decoded (for display).
+fn plain_part(raw: &str) -> String {
+    let Some(start) = raw.find("Content-Type: text/plain") else {
+        return String::new();
+    };
+    let rest = &raw[start..];
+    let body_start = rest.find("\r\n\r\n").map(|i| i + 4).unwrap_or(0);
+    let body = &rest[body_start..];
+    let body = &body[..body.find("\r\n--").unwrap_or(body.len())];
+    let joined = body.replace("=\r\n", "");
+    let mut out = Vec::with_capacity(joined.len());
+    let b = joined.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'=' && i + 2 < b.len() {
+            let hex = std::str::from_utf8(&b[i + 1..i + 3]).unwrap_or("");
+            if let Ok(v) = u8::from_str_radix(hex, 16) {
+                out.push(v);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).replace("\r\n", "\n")
+}
+
 fn show(label: &str, a: &Answer) {
     println!("  {label}: HTTP {}", a.status);
     let pretty = serde_json::to_string_pretty(&a.json()).unwrap_or_else(|_| a.text());
@@ -199,28 +227,76 @@ pub fn main(keep: bool) -> CliResult {
             show(&format!("GET /v1/notifications/{r}"), &a);
         }
         println!("   Amelia is on the roll at one school: matched. Tomasz has a namesake with the same date of");
-        println!("   birth at another school, and the police gave no school: precision first, so a human decides.");
-        println!("   (Emailing the school's DSL is the next release; matched children wait for it.)\n");
+        println!("   birth at another school, and the police gave no school: precision first, so a human decides.\n");
+
+        println!("8. The review queue (kim review list) — identifiers and reasons, no names:");
+        let queue = store.review_list()?;
+        for i in &queue {
+            println!("   {}  child {}  {}  ({} {})", i.receipt_id, i.index, i.reason.as_str(), i.force, i.police_reference);
+        }
+        if let Some(i) = queue.iter().find(|i| i.index == 1) {
+            let actor = super::admin_actor();
+            let t = store.review_assign(&i.receipt_id, i.index, "118767", &actor)?;
+            store.durable(t).await?;
+            println!("   An admin checks the roll and decides: kim review assign {} {} 118767 (audited as {actor})", i.receipt_id, i.index);
+        }
+        println!("   (`kim review dismiss RECEIPT CHILD --reason TEXT` closes a case kim should not send.)\n");
+
+        println!("9. The delivery worker emails each school's DSL: one email per child per school");
+        let started = std::time::Instant::now();
+        while started.elapsed() < std::time::Duration::from_secs(20)
+            && !store.active_alerts()?.is_empty()
+        {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        let outbox = dir.join("outbox");
+        let mut files: Vec<_> = std::fs::read_dir(&outbox)
+            .map(|rd| rd.flatten().map(|e| e.path()).collect())
+            .unwrap_or_default();
+        files.sort();
+        println!("   mail.transport = \"file\": the messages are .eml files in {}", outbox.display());
+        for f in &files {
+            let text = std::fs::read_to_string(f).unwrap_or_default();
+            let header = |h: &str| {
+                text.replace("\r\n ", " ")
+                    .lines()
+                    .find(|l| l.starts_with(h))
+                    .map(|l| l[h.len()..].trim().to_owned())
+                    .unwrap_or_default()
+            };
+            println!("   {}  to {}", f.file_name().unwrap_or_default().to_string_lossy(), header("To:"));
+            println!("       subject: {}", header("Subject:"));
+        }
+        if let Some(first) = files.first() {
+            let raw = std::fs::read_to_string(first).unwrap_or_default();
+            println!("\n   What the DSL reads at 07:45 (the plain-text part of {}):", first.file_name().unwrap_or_default().to_string_lossy());
+            for line in plain_part(&raw).lines() {
+                println!("   | {line}");
+            }
+        }
+        println!();
+        for r in &receipts {
+            let a = conn.send(Method::GET, &format!("/v1/notifications/{r}"), None).await?;
+            show(&format!("GET /v1/notifications/{r} (after delivery)"), &a);
+        }
+        println!("   Each alert records the deadline — 08:00 UK time on the next school day — and whether it was met.\n");
 
         drop(conn);
         running.shutdown().await?;
         let events: Vec<_> = store.audit_events().collect::<Result<_, _>>()?;
         let head = verify_chain(&Head::default(), &events).map_err(anyhow::Error::from)?;
-        println!("8. The review queue (kim review list) — identifiers and reasons, no names:");
-        for i in store.review_list()? {
-            println!("   {}  child {}  {}  ({} {})", i.receipt_id, i.index, i.reason.as_str(), i.force, i.police_reference);
-        }
-        println!("   An admin decides with `kim review assign RECEIPT CHILD URN` or `kim review dismiss … --reason TEXT`.\n");
-        println!("9. Stopped cleanly. The audit chain holds {} events and verifies (head {}…)", head.seq, &head.hash[..16]);
+        println!("10. Stopped cleanly. The audit chain (kim audit list) holds {} events and verifies (head {}…):", head.seq, &head.hash[..16]);
         for ev in &events {
             println!(
-                "   #{:<3} {:<13} {:<12} {}",
+                "   #{:<3} {:<16} {:<14} {} {}",
                 ev.seq,
                 serde_json::to_value(ev.kind)?.as_str().unwrap_or(""),
                 ev.actor,
-                ev.refs.receipt.as_deref().unwrap_or("")
+                ev.refs.alert_id.as_deref().or(ev.refs.receipt.as_deref()).unwrap_or(""),
+                ev.detail.get("code").map(|c| format!("smtp {c}")).unwrap_or_default()
             );
         }
+        println!("   Identifiers, URNs, states and SMTP codes only: no child's name, date of birth or postcode.");
         Ok::<_, anyhow::Error>(())
     })
     .map_err(Failure::failed)?;

@@ -186,6 +186,26 @@ fn an_alert_reaches_the_dsl_over_starttls_with_only_the_allowed_facts() {
     assert_eq!(attempt["detail"]["code"], 250, "{attempt}");
     let delivered = ev.iter().find(|e| e["kind"] == "delivered").unwrap();
     assert_eq!(delivered["detail"]["deadline_met"], true);
+
+    // The child's details went to the DSL and nowhere else in the clear.
+    let needles = [
+        "Zebediah",
+        "Quixotic",
+        "2013-05-17",
+        "17 May 2013",
+        "QX9 7ZZ",
+    ];
+    let hits = crate::support::files_containing(&env.path("store"), &needles);
+    assert!(
+        hits.is_empty(),
+        "personal data in the clear in the store: {hits:?}"
+    );
+    let log = std::fs::read_to_string(env.path("kim.log")).unwrap();
+    let audit_text = serde_json::to_string(&ev).unwrap();
+    for n in needles {
+        assert!(!log.contains(n), "the log contains {n}");
+        assert!(!audit_text.contains(n), "the audit contains {n}");
+    }
 }
 
 #[test]

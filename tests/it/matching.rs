@@ -92,7 +92,11 @@ fn children_are_matched_or_queued_and_admins_decide_the_rest() {
         );
         std::thread::sleep(Duration::from_millis(50));
     };
-    assert_eq!(s["children"][0]["state"], "matched");
+    // Matched, and (file transport) perhaps already delivered.
+    assert!(
+        s["children"][0]["state"] == "matched" || s["children"][0]["state"] == "delivered",
+        "{s}"
+    );
     assert_eq!(s["children"][0]["school_urn"], "118765");
     assert_eq!(s["children"][1]["state"], "needs_review");
     assert!(s["children"][1].get("school_urn").is_none());
@@ -154,7 +158,11 @@ fn children_are_matched_or_queued_and_admins_decide_the_rest() {
     // the dismissal's free text is sealed, not in the clear.
     let k = env.start();
     let s = status(&env, k.addr, &receipt);
-    assert_eq!(s["children"][1]["state"], "matched");
+    // Assigned while the daemon was stopped: its alert goes out on start.
+    assert!(
+        s["children"][1]["state"] == "matched" || s["children"][1]["state"] == "delivered",
+        "{s}"
+    );
     assert_eq!(s["children"][1]["school_urn"], "118766");
     assert_eq!(s["children"][2]["state"], "failed");
     drop(k);
