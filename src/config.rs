@@ -132,7 +132,7 @@ impl Default for DeliveryConfig {
             retry_initial: HumanDuration(Duration::from_secs(30)),
             retry_max: HumanDuration(Duration::from_secs(15 * 60)),
             send_timeout: HumanDuration(Duration::from_secs(60)),
-            concurrency: 4,
+            concurrency: 8,
             school_day_start: jiff::civil::time(8, 0, 0, 0),
             closures: Vec::new(),
         }
@@ -633,6 +633,40 @@ file_dir = "outbox"
         let err = load(&text).unwrap_err().to_string();
         assert!(err.contains("master_kye"), "{err}");
         assert!(err.contains("/etc/kim/kim.toml"), "{err}");
+    }
+
+    #[test]
+    fn delivery_and_alert_settings_are_checked() {
+        let c = load(&format!(
+            "{MINIMAL}\n[delivery]\nescalate_after = \"10m\"\nschool_day_start = \"08:45\"\nclosures = [\"2026-12-25\"]\n[alert]\nvoice_of_child = false\n"
+        ))
+        .unwrap();
+        assert_eq!(c.delivery.escalate_after.0, Duration::from_secs(600));
+        assert_eq!(c.delivery.school_day_start, jiff::civil::time(8, 45, 0, 0));
+        assert_eq!(c.delivery.closures.len(), 1);
+        assert!(!c.alert.voice_of_child && c.alert.summary_for_school);
+        for (bad, key) in [
+            (
+                "[delivery]\nretry_initial = \"10m\"\nretry_max = \"1m\"",
+                "delivery.retry_max",
+            ),
+            ("[delivery]\nconcurrency = 0", "delivery.concurrency"),
+            (
+                "[delivery]\ngive_up_after = \"0s\"",
+                "delivery.give_up_after",
+            ),
+            ("[delivery]\nclosures = [\"2026-02-30\"]", "closures"),
+            (
+                "[delivery]\nschool_day_start = \"8 o'clock\"",
+                "school_day_start",
+            ),
+            ("[alert]\nvoice_of_the_child = false", "voice_of_the_child"),
+        ] {
+            let err = load(&format!("{MINIMAL}\n{bad}\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(key), "{bad}: {err}");
+        }
     }
 
     #[test]
