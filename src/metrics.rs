@@ -225,3 +225,41 @@ mod tests {
         assert!(text.contains("kim_match_queue_depth 2"));
     }
 }
+
+/// Gauges of the outbox (DESIGN §10): alerts waiting per state and the age
+/// of the oldest undelivered one. Identifiers never appear as labels.
+pub fn render_outbox(active: &[crate::store::outbox::AlertRecord], now: jiff::Timestamp) -> String {
+    use crate::store::outbox::AlertState;
+    let mut out = String::from(
+        "# HELP kim_alerts_waiting Alerts not yet delivered, by state.\n# TYPE kim_alerts_waiting gauge\n",
+    );
+    for state in [
+        AlertState::Queued,
+        AlertState::Sending,
+        AlertState::RetryWait,
+    ] {
+        let n = active.iter().filter(|a| a.state == state).count();
+        let _ = writeln!(
+            out,
+            "kim_alerts_waiting{{state=\"{}\"}} {n}",
+            state.as_str()
+        );
+    }
+    let oldest = active
+        .iter()
+        .map(|a| now.duration_since(a.queued_at).as_secs_f64().max(0.0))
+        .fold(0.0, f64::max);
+    let _ = writeln!(
+        out,
+        "# HELP kim_alert_oldest_undelivered_seconds Age of the oldest alert not yet delivered (0 when none).\n# TYPE kim_alert_oldest_undelivered_seconds gauge\nkim_alert_oldest_undelivered_seconds {oldest:.0}"
+    );
+    let missed = active
+        .iter()
+        .filter(|a| a.deadline_met == Some(false))
+        .count();
+    let _ = writeln!(
+        out,
+        "# HELP kim_alerts_past_deadline Undelivered alerts whose school-day deadline has passed.\n# TYPE kim_alerts_past_deadline gauge\nkim_alerts_past_deadline {missed}"
+    );
+    out
+}

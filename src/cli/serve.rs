@@ -181,10 +181,15 @@ async fn spawn_metrics(
                     async move {
                         let (status, body) = if req.uri().path() == "/metrics" {
                             let pending = store.pending_match().count();
-                            (
-                                200,
-                                metrics.render(store.notification_count(), pending, &store.stats),
-                            )
+                            let mut body =
+                                metrics.render(store.notification_count(), pending, &store.stats);
+                            if let Ok(active) = store.active_alerts() {
+                                body.push_str(&crate::metrics::render_outbox(
+                                    &active,
+                                    jiff::Timestamp::now(),
+                                ));
+                            }
+                            (200, body)
                         } else {
                             (404, "not found\n".to_owned())
                         };

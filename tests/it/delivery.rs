@@ -493,3 +493,61 @@ fn withdrawal_cancels_what_is_unsent_and_notifies_a_school_already_told() {
     let ks = kinds(&audit(&env, &delivered));
     assert!(ks.contains(&"withdrawn".to_owned()), "{ks:?}");
 }
+
+#[test]
+fn a_relay_whose_certificate_is_not_trusted_gets_nothing_and_the_metrics_show_the_wait() {
+    let port = free_port();
+    // No ca_file: only the system roots, which do not include the dev CA.
+    let env = Env::with(Options {
+        mail: Some(
+            mail_config(port, std::path::Path::new("certs/ca.crt"))
+                .replace("ca_file = \"certs/ca.crt\"\n", ""),
+        ),
+        extra: Some("[delivery]\nretry_initial = \"1s\"\nretry_max = \"1s\"\n".into()),
+        ..Options::default()
+    });
+    std::fs::write(env.path("schools.csv"), SCHOOLS).unwrap();
+    std::fs::write(env.path("roll.csv"), ROLL).unwrap();
+    let s = env.path("schools.csv");
+    let r = env.path("roll.csv");
+    assert_eq!(env.kim(&["schools", "import", s.to_str().unwrap()]).0, 0);
+    assert_eq!(env.kim(&["roll", "import", r.to_str().unwrap()]).0, 0);
+    let smtp = smtp_for(&env, port);
+    let k = env.start();
+    let receipt = post(&env, k.addr, body("KNT/26/UNTRUSTED", 0));
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(20)
+        && k.log_text().matches("will retry").count() < 2
+    {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        k.log_text().matches("will retry").count() >= 2,
+        "{}",
+        k.log_text()
+    );
+    assert!(
+        smtp.received().is_empty(),
+        "nothing to a relay kim cannot verify"
+    );
+    assert_eq!(smtp.shared.lock().unwrap().data_ends, 0);
+    assert_eq!(
+        status(&env, k.addr, &receipt)["children"][0]["state"],
+        "matched"
+    );
+    let metrics = std::process::Command::new("curl")
+        .arg("--silent")
+        .arg(format!("http://{}/metrics", k.metrics.unwrap()))
+        .output()
+        .unwrap();
+    let metrics = String::from_utf8_lossy(&metrics.stdout).into_owned();
+    let waiting: u32 = metrics
+        .lines()
+        .filter(|l| l.starts_with("kim_alerts_waiting{"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u32>().ok())
+        .sum();
+    assert_eq!(waiting, 1, "{metrics}");
+    assert!(metrics.contains("kim_alert_oldest_undelivered_seconds"));
+    assert!(!metrics.contains("Zebediah") && !metrics.contains(&receipt));
+    k.terminate(Duration::from_secs(20));
+}
