@@ -198,34 +198,6 @@ impl Metrics {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn renders_counters_and_histograms() {
-        let m = Metrics::default();
-        m.accepted.inc();
-        m.observe_request(
-            "notifications",
-            StatusCode::ACCEPTED,
-            Duration::from_millis(3),
-        );
-        m.observe_request(
-            "notifications",
-            StatusCode::UNPROCESSABLE_ENTITY,
-            Duration::from_millis(30),
-        );
-        let text = m.render(5, 2, &Default::default());
-        assert!(text.contains("kim_notifications_accepted_total 1"));
-        assert!(text.contains("kim_http_requests_total{route=\"notifications\",status=\"202\"} 1"));
-        assert!(text
-            .contains("kim_http_request_duration_ms_bucket{route=\"notifications\",le=\"5\"} 1"));
-        assert!(text.contains("kim_http_request_duration_ms_count{route=\"notifications\"} 2"));
-        assert!(text.contains("kim_match_queue_depth 2"));
-    }
-}
-
 /// Gauges of the outbox (DESIGN §10): alerts waiting per state and the age
 /// of the oldest undelivered one. Identifiers never appear as labels.
 pub fn render_outbox(active: &[crate::store::outbox::AlertRecord], now: jiff::Timestamp) -> String {
@@ -262,4 +234,32 @@ pub fn render_outbox(active: &[crate::store::outbox::AlertRecord], now: jiff::Ti
         "# HELP kim_alerts_past_deadline Undelivered alerts whose school-day deadline has passed.\n# TYPE kim_alerts_past_deadline gauge\nkim_alerts_past_deadline {missed}"
     );
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_counters_and_histograms() {
+        let m = Metrics::default();
+        m.accepted.inc();
+        m.observe_request(
+            "notifications",
+            StatusCode::ACCEPTED,
+            Duration::from_millis(3),
+        );
+        m.observe_request(
+            "notifications",
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Duration::from_millis(30),
+        );
+        let text = m.render(5, 2, &Default::default());
+        assert!(text.contains("kim_notifications_accepted_total 1"));
+        assert!(text.contains("kim_http_requests_total{route=\"notifications\",status=\"202\"} 1"));
+        assert!(text
+            .contains("kim_http_request_duration_ms_bucket{route=\"notifications\",le=\"5\"} 1"));
+        assert!(text.contains("kim_http_request_duration_ms_count{route=\"notifications\"} 2"));
+        assert!(text.contains("kim_match_queue_depth 2"));
+    }
 }
