@@ -26,10 +26,22 @@ fn match_child_with_pupils(
     given.push(child.given_name.clone());
     given.extend(child.other_names.iter().cloned());
     let candidates = store.roll_candidates(&given, &child.family_name, child.date_of_birth)?;
-    Ok((
-        decide(child, &candidates, threshold),
-        agreeing_ids(child, &candidates, threshold),
-    ))
+    let decision = decide(child, &candidates, threshold);
+    // No pupil found through either name: both names may carry a typo. Look
+    // wider (same date of birth and initials); the same rules decide.
+    if matches!(
+        decision,
+        Decision::NeedsReview(ReviewReason::NoCandidate | ReviewReason::WeakName)
+    ) {
+        let wide = store.roll_candidates_wide(&given, &child.family_name, child.date_of_birth)?;
+        if wide.len() > candidates.len() {
+            return Ok((
+                decide(child, &wide, threshold),
+                agreeing_ids(child, &wide, threshold),
+            ));
+        }
+    }
+    Ok((decision, agreeing_ids(child, &candidates, threshold)))
 }
 
 /// Decides every child of one notification. Two children who resolve to the

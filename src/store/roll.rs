@@ -22,6 +22,17 @@ const ROLL_COUNT: &[u8] = b"roll_count";
 /// (normalised given or known-as name, date of birth).
 const IDX_FAMILY: &str = "roll family+dob v1";
 const IDX_GIVEN: &str = "roll given+dob v1";
+/// First letters of a given (or known-as) and the family name, with the date
+/// of birth: the fallback for a child whose given AND family name both carry
+/// a typo, so neither name index finds them. Wide (a few pupils per key),
+/// probed only when the name indexes give no match.
+const IDX_INITIALS: &str = "roll initials+dob v1";
+
+/// The initials key of two normalised names, `None` if either is empty.
+fn initials(a: &str, b: &str) -> Option<String> {
+    let (x, y) = (a.chars().next()?, b.chars().next()?);
+    Some(format!("{x}{y}"))
+}
 /// Pupils per record bucket: one `roll` value holds this many sealed pupils
 /// (see [`Layout::Bucketed`]).
 const ROWS_PER_BUCKET: u32 = 16;
@@ -255,6 +266,40 @@ impl Store {
         dob: jiff::civil::Date,
     ) -> Result<Vec<Pupil>, StoreError> {
         let dob = dob.to_string();
+        let probes = self.name_probes(given_names, family_name, &dob);
+        self.candidates_for(&probes)
+    }
+
+    /// The wider lookup: pupils born on `dob` whose initials match the
+    /// police's names in either order (given or known-as, family). Used when
+    /// [`roll_candidates`](Self::roll_candidates) found no match, e.g. a
+    /// typo in both names. Includes what `roll_candidates` finds.
+    pub fn roll_candidates_wide(
+        &self,
+        given_names: &[String],
+        family_name: &str,
+        dob: jiff::civil::Date,
+    ) -> Result<Vec<Pupil>, StoreError> {
+        let dob = dob.to_string();
+        let mut probes = self.name_probes(given_names, family_name, &dob);
+        let family = normalise(family_name);
+        for g in given_names {
+            let g = normalise(g);
+            for i in [initials(&g, &family), initials(&family, &g)]
+                .into_iter()
+                .flatten()
+            {
+                let h = self.index_hash(IDX_INITIALS, &i, &dob);
+                if !probes.contains(&h) {
+                    probes.push(h);
+                }
+            }
+        }
+        self.candidates_for(&probes)
+    }
+
+    fn name_probes(&self, given_names: &[String], family_name: &str, dob: &str) -> Vec<IndexHash> {
+        let dob = dob.to_owned();
         let family = normalise(family_name);
         let mut probes = vec![
             self.index_hash(IDX_FAMILY, &family, &dob),
@@ -270,14 +315,18 @@ impl Store {
             probes.push(self.index_hash(IDX_GIVEN, &g, &dob));
             probes.push(self.index_hash(IDX_FAMILY, &g, &dob));
         }
+        probes
+    }
+
+    fn candidates_for(&self, probes: &[IndexHash]) -> Result<Vec<Pupil>, StoreError> {
         let mut attempts = 0;
         loop {
             let (generation, layout) = self.roll_generation()?;
             let found = match layout {
                 Layout::Bucketed { index_bits } => {
-                    self.bucketed_candidates(generation, index_bits, &probes)
+                    self.bucketed_candidates(generation, index_bits, probes)
                 }
-                Layout::PerPupil => self.per_pupil_candidates(generation, &probes),
+                Layout::PerPupil => self.per_pupil_candidates(generation, probes),
             };
             // An import that flipped the pointer meanwhile removes the
             // generation being read: read the new one.
@@ -601,12 +650,21 @@ impl<'a> RollWriter<'a> {
         self.bucket.extend_from_slice(&sealed);
 
         let dob = p.date_of_birth.to_string();
-        let family = s.index_hash(IDX_FAMILY, &normalise(&p.family_name), &dob);
+        let family_key = normalise(&p.family_name);
+        let family = s.index_hash(IDX_FAMILY, &family_key, &dob);
         self.index.push(&family, row)?;
         // Swapped name order is handled at lookup (each police name is
         // probed in both domains), so one entry per name suffices here.
+        let mut seen_initials = Vec::new();
         for g in given_keys(&p.given_name, &p.other_names) {
             self.index.push(&s.index_hash(IDX_GIVEN, &g, &dob), row)?;
+            if let Some(i) = initials(&g, &family_key) {
+                if !seen_initials.contains(&i) {
+                    self.index
+                        .push(&s.index_hash(IDX_INITIALS, &i, &dob), row)?;
+                    seen_initials.push(i);
+                }
+            }
         }
 
         match self.per_school.get_mut(p.school_urn.as_str()) {

@@ -399,3 +399,54 @@ fn no_name_dob_or_postcode_in_the_clear_on_disk() {
         }
     }
 }
+
+#[test]
+fn the_wide_lookup_finds_a_typo_in_both_names_by_initials_and_exact_dob() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = store(dir.path());
+    assert!(s.replace_schools(&[school("100001")]).unwrap().is_ok());
+    s.replace_roll(&[
+        pupil(
+            "P1",
+            "Zebediah",
+            "Quixotic",
+            &["Zeb"],
+            "2013-05-17",
+            "100001",
+        ),
+        pupil("P2", "Amelia", "Quinn", &[], "2013-05-17", "100001"),
+        pupil("P3", "Zara", "Quayle", &[], "2013-05-18", "100001"),
+    ])
+    .unwrap();
+    let d = |x: &str| x.parse::<jiff::civil::Date>().unwrap();
+    // A typo in both names: the name indexes find nobody…
+    assert!(s
+        .roll_candidates(&["Zebedaih".into()], "Quixottic", d("2013-05-17"))
+        .unwrap()
+        .is_empty());
+    // …the initials + date of birth do, in either name order; never another
+    // date of birth or other initials.
+    assert_eq!(
+        ids(&s
+            .roll_candidates_wide(&["Zebedaih".into()], "Quixottic", d("2013-05-17"))
+            .unwrap()),
+        ["P1"]
+    );
+    assert_eq!(
+        ids(&s
+            .roll_candidates_wide(&["Quixottic".into()], "Zebedaih", d("2013-05-17"))
+            .unwrap()),
+        ["P1"]
+    );
+    assert!(s
+        .roll_candidates_wide(&["Zebedaih".into()], "Quixottic", d("2013-05-16"))
+        .unwrap()
+        .is_empty());
+    // Known-as initials too.
+    assert_eq!(
+        ids(&s
+            .roll_candidates_wide(&["Zebb".into()], "Quixottic", d("2013-05-17"))
+            .unwrap()),
+        ["P1"]
+    );
+}
