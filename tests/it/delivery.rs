@@ -418,6 +418,31 @@ fn withdrawal_cancels_what_is_unsent_and_notifies_a_school_already_told() {
     let r = withdraw(&delivered, json!({"reason": "x", "child": "Zebediah"}));
     assert_eq!(r.status, 422);
     assert!(!r.text().contains("Zebediah"));
+    let r = withdraw(&delivered, json!({"reason": "x".repeat(501)}));
+    assert_eq!(r.status, 422);
+    let r = withdraw(&delivered, json!({"reason": 7}));
+    assert_eq!(r.status, 422);
+    let r = withdraw("0000-0000-0000-0000", json!({"reason": "x"}));
+    assert_eq!(r.status, 404, "no such receipt");
+    let r = withdraw("not-a-receipt", json!({"reason": "x"}));
+    assert_eq!(r.status, 404);
+    rt().block_on(async {
+        let mut c = env.kent().connect(k.addr).await.unwrap();
+        let path = format!("/v1/notifications/{delivered}/withdraw");
+        let a = c
+            .send_with_type(Method::POST, &path, Some(b"reason=x"), "text/plain")
+            .await
+            .unwrap();
+        assert_eq!(a.status, 415);
+        let a = c
+            .send(Method::POST, &path, Some(b"{\"reason\": "))
+            .await
+            .unwrap();
+        assert_eq!(a.status, 400);
+        assert!(a.text().contains("problem") || a.text().contains("Malformed"));
+        let a = c.send(Method::GET, &path, None).await.unwrap();
+        assert_eq!(a.status, 405);
+    });
     let r = rt()
         .block_on(env.met().once(
             k.addr,
@@ -549,5 +574,45 @@ fn a_relay_whose_certificate_is_not_trusted_gets_nothing_and_the_metrics_show_th
     assert_eq!(waiting, 1, "{metrics}");
     assert!(metrics.contains("kim_alert_oldest_undelivered_seconds"));
     assert!(!metrics.contains("Zebediah") && !metrics.contains(&receipt));
+    k.terminate(Duration::from_secs(20));
+}
+
+#[test]
+fn the_relay_login_comes_from_password_file_and_only_over_tls() {
+    let port = free_port();
+    let env = Env::with(Options {
+        mail: Some(format!(
+            "{}username = \"kim-relay\"\npassword_file = \"smtp.password\"\n",
+            mail_config(port, std::path::Path::new("certs/ca.crt"))
+        )),
+        ..Options::default()
+    });
+    std::fs::write(env.path("smtp.password"), "s3cret-relay-pass\n").unwrap();
+    std::fs::write(env.path("schools.csv"), SCHOOLS).unwrap();
+    std::fs::write(env.path("roll.csv"), ROLL).unwrap();
+    let s = env.path("schools.csv");
+    let r = env.path("roll.csv");
+    assert_eq!(env.kim(&["schools", "import", s.to_str().unwrap()]).0, 0);
+    assert_eq!(env.kim(&["roll", "import", r.to_str().unwrap()]).0, 0);
+    let smtp = SmtpServer::start_with_login(
+        port,
+        Some((&env.certs.server_cert, &env.certs.server_key)),
+        Some(("kim-relay", "s3cret-relay-pass")),
+    );
+    let k = env.start();
+    let receipt = post(&env, k.addr, body("KNT/26/AUTH", 0));
+    let st = wait_state(&env, k.addr, &receipt, "delivered", Duration::from_secs(20));
+    assert_eq!(
+        st["children"][0]["state"],
+        "delivered",
+        "{st}\n{}",
+        k.log_text()
+    );
+    assert_eq!(smtp.shared.lock().unwrap().bad_auth, 0);
+    assert!(smtp.received()[0].tls);
+    assert!(
+        !k.log_text().contains("s3cret"),
+        "the password is never logged"
+    );
     k.terminate(Duration::from_secs(20));
 }

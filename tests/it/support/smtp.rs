@@ -10,7 +10,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use mailin_embedded::{response, Handler, Response, Server, SslConfig};
+use mailin_embedded::{response, AuthMechanism, Handler, Response, Server, SslConfig};
 
 /// One message the server accepted.
 #[derive(Debug, Clone)]
@@ -45,6 +45,10 @@ pub struct Shared {
     /// Hold the reply to DATA this long (once).
     pub stall_once: Option<Duration>,
     pub data_ends: u32,
+    /// When set, MAIL needs AUTH PLAIN with these credentials first.
+    pub require_auth: Option<(String, String)>,
+    /// AUTH attempts with wrong credentials.
+    pub bad_auth: u32,
 }
 
 #[derive(Clone)]
@@ -52,6 +56,7 @@ struct H {
     shared: Arc<Mutex<Shared>>,
     require_tls: bool,
     helos: u32,
+    authed: bool,
     from: String,
     to: Vec<String>,
     buf: Vec<u8>,
@@ -68,6 +73,9 @@ impl Handler for H {
         if self.require_tls && self.helos < 2 {
             self.shared.lock().unwrap().plaintext_mail += 1;
             return Response::custom(530, "5.7.0 Must issue a STARTTLS command first".into());
+        }
+        if self.shared.lock().unwrap().require_auth.is_some() && !self.authed {
+            return Response::custom(530, "5.7.0 Authentication required".into());
         }
         self.from = from.to_owned();
         self.to.clear();
@@ -92,6 +100,20 @@ impl Handler for H {
         }
         self.to.push(to.to_owned());
         response::OK
+    }
+
+    fn auth_plain(&mut self, _authz: &str, user: &str, password: &str) -> Response {
+        let mut s = self.shared.lock().unwrap();
+        if s.require_auth
+            .as_ref()
+            .is_some_and(|(u, p)| u == user && p == password)
+        {
+            self.authed = true;
+            response::AUTH_OK
+        } else {
+            s.bad_auth += 1;
+            response::INVALID_CREDENTIALS
+        }
     }
 
     fn data(&mut self, buf: &[u8]) -> std::io::Result<()> {
@@ -137,12 +159,26 @@ impl SmtpServer {
     /// Starts a server on `port` (0: any) that offers STARTTLS with `cert`
     /// and `key` when given, and requires it.
     pub fn start(port: u16, tls: Option<(&Path, &Path)>) -> Self {
+        Self::start_with_login(port, tls, None)
+    }
+
+    /// As `start`, and when `login` is given the server offers AUTH PLAIN
+    /// (after STARTTLS) and requires those credentials before MAIL.
+    pub fn start_with_login(
+        port: u16,
+        tls: Option<(&Path, &Path)>,
+        login: Option<(&str, &str)>,
+    ) -> Self {
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let shared = Arc::new(Mutex::new(Shared::default()));
+        let shared = Arc::new(Mutex::new(Shared {
+            require_auth: login.map(|(u, p)| (u.to_owned(), p.to_owned())),
+            ..Shared::default()
+        }));
         let handler = H {
             shared: shared.clone(),
             require_tls: tls.is_some(),
             helos: 0,
+            authed: false,
             from: String::new(),
             to: Vec::new(),
             buf: Vec::new(),
@@ -163,6 +199,9 @@ impl SmtpServer {
             .unwrap()
             .with_num_threads(8)
             .with_tcp_listener(listener);
+        if login.is_some() {
+            server.with_auth(AuthMechanism::Plain);
+        }
         std::thread::spawn(move || {
             let _ = server.serve();
         });
