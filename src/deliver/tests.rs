@@ -401,3 +401,36 @@ fn backoff_doubles_and_is_capped() {
     assert_eq!(p.backoff(3, 1.0), Duration::from_secs(144));
     assert_eq!(p.backoff(30, 0.5), Duration::from_secs(900));
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_clocks_going_forward_move_the_deadline_to_seven_utc() {
+    // Friday 27 March 2026, 22:00 GMT; BST from Sunday: Monday 08:00 BST is
+    // 07:00 UTC. The relay is down until Monday 07:30 BST: missed.
+    let t0 = london("2026-03-27T22:00");
+    let r = rig(
+        t0,
+        &[],
+        vec![],
+        true,
+        policy(|d| {
+            d.escalate_after = HumanDuration(Duration::from_secs(7 * 24 * 3600));
+            d.give_up_after = HumanDuration(Duration::from_secs(7 * 24 * 3600));
+            d.retry_max = HumanDuration(Duration::from_secs(600));
+        }),
+    )
+    .await;
+    let a = r.store.alert(&r.alert).unwrap().unwrap();
+    assert_eq!(a.deadline, Some("2026-03-30T07:00:00Z".parse().unwrap()));
+    // Monday 06:59 UTC (07:59 BST): not yet missed; 07:01 UTC: missed.
+    tokio::time::sleep(Duration::from_secs(
+        until(t0, "2026-03-30T06:59:00Z".parse().unwrap()).as_secs(),
+    ))
+    .await;
+    assert_eq!(r.store.alert(&r.alert).unwrap().unwrap().deadline_met, None);
+    tokio::time::sleep(Duration::from_secs(120)).await;
+    assert_eq!(
+        r.store.alert(&r.alert).unwrap().unwrap().deadline_met,
+        Some(false)
+    );
+    let _ = r.stop.send(true);
+}

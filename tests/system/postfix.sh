@@ -71,6 +71,9 @@ postconf -e \
   "virtual_gid_maps = static:$(id -g vmail)" \
   "maillog_file = /var/log/postfix.log" \
   "smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination"
+# Implicit TLS too (submissions-style wrapper mode) on 127.0.0.1:465.
+postconf -M "smtps/inet=smtps inet n - n - - smtpd"
+postconf -P "smtps/inet/smtpd_tls_wrappermode=yes" "smtps/inet/syslog_name=postfix/smtps"
 # No chroot: a container has no /var/spool/postfix/etc copies.
 postconf -F "smtp/inet/chroot = n" || true
 postconf -F "smtpd/pass/chroot = n" 2>/dev/null || true
@@ -235,4 +238,36 @@ for n in Zebediah Quixotic 2013-05-17 "QX9 7ZZ" Philippa; do
   grep -rqa "$n" "$WORK/store" && fail "the store holds $n in the clear"
 done
 "$KIM" --config "$WORK/kim.toml" audit verify >/dev/null || fail "audit verify"
+
+echo "== implicit TLS: tls = \"implicit\" on port 465"
+sed -e 's/^port = 25$/port = 465/' -e 's/^tls = "starttls"$/tls = "implicit"/' "$WORK/kim.toml" > "$WORK/kim-implicit.toml"
+grep -q 'tls = "implicit"' "$WORK/kim-implicit.toml" || fail "could not write the implicit-TLS config"
+KIM_LOG=info "$KIM" --config "$WORK/kim-implicit.toml" serve 2>"$WORK/kim2.log" &
+KIM_PID=$!
+trap 'kill $KIM_PID 2>/dev/null || true' EXIT
+ADDR=""
+for _ in $(seq 1 100); do
+  ADDR=$(sed -n 's/.*listening for police systems addr=\([0-9.:]*\).*/\1/p' "$WORK/kim2.log" | head -1)
+  [ -n "$ADDR" ] && break
+  sleep 0.1
+done
+[ -n "$ADDR" ] || { cat "$WORK/kim2.log"; fail "kim did not start (implicit)"; }
+before=$(find "$VMAIL/maidstone.example/dsl/new" -type f | wc -l)
+R2=$(post <<EOF | python3 -c 'import json,sys; print(json.load(sys.stdin)["receipt_id"])'
+{"police_reference":"KNT/26/SYS2","incident":{"occurred_at":"$OCC","category":"domestic_abuse"},
+ "children":[{"given_name":"Zebediah","family_name":"Quixotic-Marsh","date_of_birth":"2013-05-17","involvement":"witnessed"}]}
+EOF
+)
+for _ in $(seq 1 100); do
+  n=$(find "$VMAIL/maidstone.example/dsl/new" -type f | wc -l)
+  [ "$n" -gt "$before" ] && break
+  sleep 0.2
+done
+R2ID=$(echo "$R2" | tr 'A-Z' 'a-z')
+grep -rlq "Message-ID: <$R2ID.0@council.example>" "$VMAIL/maidstone.example/dsl/new" || { tail -5 /var/log/postfix.log; fail "not delivered over implicit TLS"; }
+grep -q "postfix/smtps" /var/log/postfix.log || fail "postfix did not log the smtps (implicit TLS) service"
+echo "   delivered over implicit TLS (port 465)"
+kill -TERM $KIM_PID
+wait $KIM_PID || fail "kim did not stop cleanly (implicit)"
+trap - EXIT
 echo "system test (postfix): ok — CA for benchmarks: $WORK/certs/ca.crt"
