@@ -198,13 +198,17 @@ impl Deliverer {
                 break;
             }
         }
-        // Let sends in flight finish and record their outcome.
+        // Let sends in flight finish and record their outcome, briefly: the
+        // daemon's stop must fit systemd's TimeoutStopSec. One cut off stays
+        // `sending` and is resent at the next start with the same Message-ID.
         let all = self.policy.delivery.concurrency as u32;
-        let _ = tokio::time::timeout(
-            self.policy.delivery.send_timeout.0 + Duration::from_secs(1),
-            self.permits.acquire_many(all),
-        )
-        .await;
+        let drain = self.policy.delivery.send_timeout.0.min(Duration::from_secs(5));
+        if tokio::time::timeout(drain, self.permits.acquire_many(all))
+            .await
+            .is_err()
+        {
+            tracing::warn!("stopping with sends in flight; they resume at the next start");
+        }
     }
 
     /// One pass over the active alerts: escalations, missed deadlines, and
