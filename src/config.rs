@@ -83,7 +83,7 @@ pub struct Config {
     #[serde(default)]
     pub retention: Reserved,
     #[serde(default)]
-    pub audit: Reserved,
+    pub audit: AuditConfig,
     #[serde(default)]
     pub metrics: MetricsConfig,
     #[serde(default)]
@@ -169,6 +169,34 @@ impl Default for AlertConfig {
             voice_of_child: true,
             officer_contact: true,
             local_contact: None,
+        }
+    }
+}
+
+/// `[audit]`: signed checkpoints of the hash chain (DESIGN §9).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditConfig {
+    /// The Ed25519 signing key (PKCS#8, `kim keys signing-init`), mode 0400…
+    pub signing_key_file: Option<PathBuf>,
+    /// …or the name of a systemd credential holding it.
+    pub signing_key_credential: Option<String>,
+    /// A checkpoint after this many events…
+    pub checkpoint_every: u64,
+    /// …or after this long, if the chain moved.
+    pub checkpoint_interval: HumanDuration,
+    /// Every checkpoint is also appended here (one JSON line), to ship off the host.
+    pub checkpoint_file: Option<PathBuf>,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        Self {
+            signing_key_file: None,
+            signing_key_credential: None,
+            checkpoint_every: 1000,
+            checkpoint_interval: HumanDuration(Duration::from_secs(300)),
+            checkpoint_file: None,
         }
     }
 }
@@ -402,6 +430,12 @@ impl Config {
             }
         }
         fix(&mut self.admin.socket);
+        if let Some(p) = self.audit.signing_key_file.as_mut() {
+            fix(p);
+        }
+        if let Some(p) = self.audit.checkpoint_file.as_mut() {
+            fix(p);
+        }
     }
 
     fn invalid(&self, key: &str, message: impl Into<String>) -> ConfigError {
@@ -506,6 +540,29 @@ impl Config {
         if !self.mail.from.contains('@') {
             return Err(self.invalid("mail.from", "must contain an email address"));
         }
+        if self.audit.signing_key_file.is_some() && self.audit.signing_key_credential.is_some() {
+            return Err(self.invalid(
+                "audit.signing_key_credential",
+                "set only one of signing_key_file and signing_key_credential",
+            ));
+        }
+        if self
+            .audit
+            .signing_key_credential
+            .as_deref()
+            .is_some_and(|n| n.is_empty() || n.contains('/'))
+        {
+            return Err(self.invalid(
+                "audit.signing_key_credential",
+                "must be a credential name without '/'",
+            ));
+        }
+        if self.audit.checkpoint_every == 0 {
+            return Err(self.invalid("audit.checkpoint_every", "must be at least 1"));
+        }
+        if self.audit.checkpoint_interval.0.is_zero() {
+            return Err(self.invalid("audit.checkpoint_interval", "must be more than zero"));
+        }
         let d = &self.delivery;
         for (key, v) in [
             ("delivery.escalate_after", d.escalate_after),
@@ -567,6 +624,23 @@ impl Config {
 
     /// Where the master key comes from, resolved (systemd credentials live in
     /// `$CREDENTIALS_DIRECTORY`).
+    /// Where the audit signing key comes from, if one is configured.
+    pub fn signing_key_path(&self) -> Result<Option<PathBuf>, ConfigError> {
+        if let Some(p) = &self.audit.signing_key_file {
+            return Ok(Some(p.clone()));
+        }
+        let Some(name) = self.audit.signing_key_credential.as_deref() else {
+            return Ok(None);
+        };
+        match std::env::var_os("CREDENTIALS_DIRECTORY") {
+            Some(dir) => Ok(Some(PathBuf::from(dir).join(name))),
+            None => Err(self.invalid(
+                "audit.signing_key_credential",
+                "CREDENTIALS_DIRECTORY is not set (run under systemd with LoadCredential=)",
+            )),
+        }
+    }
+
     pub fn master_key_path(&self) -> Result<PathBuf, ConfigError> {
         if let Some(p) = &self.store.master_key_file {
             return Ok(p.clone());

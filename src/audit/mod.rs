@@ -2,6 +2,9 @@
 //! states and codes only — never a child's name, date of birth or postcode.
 //! Appending happens inside store transactions (see `store`).
 
+pub mod checkpoint;
+pub mod export;
+
 use ring::digest;
 use serde::{Deserialize, Serialize};
 
@@ -78,7 +81,7 @@ impl Default for Head {
     }
 }
 
-fn hex(bytes: &[u8]) -> String {
+pub(crate) fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write;
     bytes
         .iter()

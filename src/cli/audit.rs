@@ -1,21 +1,26 @@
-//! `kim audit verify|list`: recompute the hash chain and name the first bad
-//! event; list events by time, receipt or school. Audit events hold
+//! `kim audit verify|list|export`: recompute the hash chain, check the signed
+//! checkpoints and name the first bad event; export and verify an export; list events by time, receipt or school. Audit events hold
 //! identifiers only, so listing them reveals no personal data.
 
 use std::path::Path;
 
 use super::{open_store, CliResult, Failure};
+use crate::audit::checkpoint::{read_public_key, Signer};
+use crate::audit::export::{read_checkpoint_file, verify_checkpoints, verify_export, write_export};
 use crate::audit::{verify_chain, AuditEvent, Head};
 use crate::config::HumanDuration;
 
 pub fn verify(config: &Path) -> CliResult {
+    let cfg = crate::config::Config::load(config).map_err(Failure::usage)?;
     let store = open_store(config)?;
     let events: Vec<AuditEvent> = store
         .audit_events()
         .collect::<Result<_, _>>()
         .map_err(Failure::failed)?;
-    let head = verify_chain(&Head::default(), &events)
-        .map_err(|e| Failure::failed(anyhow::anyhow!("the audit chain is broken: {e}")))?;
+    let broken = |e: crate::audit::ChainError| {
+        Failure::failed(anyhow::anyhow!("the audit chain is broken: {e}"))
+    };
+    let head = verify_chain(&Head::default(), &events).map_err(broken)?;
     let stored = store.audit_head().map_err(Failure::failed)?;
     if stored != head {
         return Err(Failure::failed(anyhow::anyhow!(
@@ -24,9 +29,101 @@ pub fn verify(config: &Path) -> CliResult {
             head.seq
         )));
     }
+    let hash_at = |seq: u64| {
+        events
+            .get((seq as usize).wrapping_sub(1))
+            .filter(|e| e.seq == seq)
+            .map(|e| e.hash.clone())
+    };
+    let mut checked = Vec::new();
+    match cfg.signing_key_path().map_err(Failure::usage)? {
+        None => checked.push("no [audit] signing key configured: checkpoints not checked".to_owned()),
+        Some(key) => {
+            let signer = Signer::load(&key).map_err(Failure::usage)?;
+            let public = signer.public_key();
+            let stored_cps = store.checkpoints().map_err(Failure::failed)?;
+            let n = verify_checkpoints(&stored_cps, public, &head, hash_at, "store")
+                .map_err(broken)?;
+            checked.push(format!("{n} stored checkpoints"));
+            if let Some(path) = &cfg.audit.checkpoint_file {
+                match std::fs::File::open(path) {
+                    Ok(f) => {
+                        let cps = read_checkpoint_file(std::io::BufReader::new(f)).map_err(|e| {
+                            Failure::failed(anyhow::anyhow!("the checkpoint file {}: {e}", path.display()))
+                        })?;
+                        let n = verify_checkpoints(&cps, public, &head, hash_at, "checkpoint file")
+                            .map_err(broken)?;
+                        checked.push(format!("{n} checkpoints in {}", path.display()));
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                        checked.push(format!("no checkpoint file yet at {}", path.display()))
+                    }
+                    Err(e) => return Err(Failure::failed(anyhow::anyhow!("{}: {e}", path.display()))),
+                }
+            }
+            let last = stored_cps.last().map(|c| c.seq).unwrap_or(0);
+            if head.seq > last {
+                checked.push(format!(
+                    "{} events after the last checkpoint (covered by the chain only)",
+                    head.seq - last
+                ));
+            }
+        }
+    }
     println!(
-        "the audit chain verifies: {} events, head {}",
-        head.seq, head.hash
+        "the audit chain verifies: {} events, head {}; {}",
+        head.seq,
+        head.hash,
+        checked.join("; ")
+    );
+    Ok(())
+}
+
+/// `kim audit verify --file F --public-key K`: an export, anywhere.
+pub fn verify_file(file: &Path, public_key: &Path) -> CliResult {
+    let public = read_public_key(public_key).map_err(Failure::usage)?;
+    let f = std::fs::File::open(file)
+        .map_err(|e| Failure::usage(anyhow::anyhow!("cannot open {}: {e}", file.display())))?;
+    let r = verify_export(std::io::BufReader::with_capacity(1 << 20, f), &public).map_err(|e| {
+        Failure::failed(anyhow::anyhow!("the export {} does not verify: {e}", file.display()))
+    })?;
+    println!(
+        "the export verifies: {} events, head {}, {} signed checkpoints",
+        r.head.seq, r.head.hash, r.checkpoints
+    );
+    if r.checkpoints == 0 || r.after_last_checkpoint > 0 {
+        println!(
+            "warning: {} events after the last signed checkpoint are covered by the chain only (a cut-off tail there would not show)",
+            r.after_last_checkpoint
+        );
+    }
+    Ok(())
+}
+
+/// `kim audit export --out FILE`: JSON lines, events and checkpoints.
+pub fn export(config: &Path, out: &Path) -> CliResult {
+    let store = open_store(config)?;
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(out)
+        .map_err(|e| {
+            if e.kind() == std::io::ErrorKind::AlreadyExists {
+                Failure::usage(anyhow::anyhow!("{} already exists; kim never overwrites an export", out.display()))
+            } else {
+                Failure::failed(anyhow::anyhow!("cannot create {}: {e}", out.display()))
+            }
+        })?;
+    let cps = store.checkpoints().map_err(Failure::failed)?;
+    let mut w = std::io::BufWriter::with_capacity(1 << 20, f);
+    let lines = write_export(&mut w, store.audit_events(), &cps).map_err(|e| Failure::failed(anyhow::anyhow!("{e}")))?;
+    let f = w.into_inner().map_err(|e| Failure::failed(anyhow::anyhow!("{e}")))?;
+    f.sync_all().map_err(Failure::failed)?;
+    println!(
+        "wrote {lines} lines ({} checkpoints) to {}; check it anywhere with `kim audit verify --file {} --public-key KEY.pub`",
+        cps.len(),
+        out.display(),
+        out.display()
     );
     Ok(())
 }

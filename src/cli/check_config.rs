@@ -19,6 +19,12 @@ pub fn load_checked(
     let key_path = cfg.master_key_path().map_err(Failure::usage)?;
     let master = MasterKey::load(&key_path)
         .map_err(|e| Failure::usage(anyhow::anyhow!("{}: [store]: {e}", path.display())))?;
+    if let Some(k) = cfg.signing_key_path().map_err(Failure::usage)? {
+        crate::audit::checkpoint::Signer::load(&k)
+            .map_err(|e| Failure::usage(anyhow::anyhow!("{}: [audit]: {e}", path.display())))?;
+    }
+    crate::deliver::Policy::from_config(&cfg)
+        .map_err(|e| Failure::usage(anyhow::anyhow!("{}: [mail]: {e}", path.display())))?;
     Ok((cfg, tls, master))
 }
 

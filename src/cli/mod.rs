@@ -42,7 +42,7 @@ pub enum Command {
         /// The file to check (defaults to --config).
         file: Option<PathBuf>,
     },
-    /// Master key management.
+    /// Key management: the master key and the audit signing key.
     #[command(subcommand)]
     Keys(KeysCommand),
     /// Certificates for development and tests.
@@ -80,8 +80,22 @@ pub enum Command {
 
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
-    /// Recompute the hash chain; exit 1 naming the first bad event.
-    Verify,
+    /// Recompute the hash chain and check every signed checkpoint (stored
+    /// and in `[audit] checkpoint_file`); exit 1 naming the first bad event.
+    /// With --file, check an export instead (no config or store needed).
+    Verify {
+        /// An export made by `kim audit export`.
+        #[arg(long, requires = "public_key")]
+        file: Option<PathBuf>,
+        /// The signing key's public half (the `.pub` file of `kim keys signing-init`).
+        #[arg(long, requires = "file")]
+        public_key: Option<PathBuf>,
+    },
+    /// Write every event and checkpoint as JSON lines (never overwrites).
+    Export {
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// List audit events (identifiers only).
     List {
         /// Only events newer than this, e.g. 24h, 30m, 7d.
@@ -146,6 +160,12 @@ pub enum RollCommand {
 pub enum KeysCommand {
     /// Write a new 32-byte master key (mode 0400); never overwrites.
     Init {
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Write a new Ed25519 audit signing key (PKCS#8, mode 0400) and its
+    /// public half as OUT.pub (hex); never overwrites.
+    SigningInit {
         #[arg(long)]
         out: PathBuf,
     },
@@ -242,6 +262,7 @@ pub fn main() -> ExitCode {
         Command::Serve => serve::main(&cli.config),
         Command::CheckConfig { file } => check_config::main(file.as_deref().unwrap_or(&cli.config)),
         Command::Keys(KeysCommand::Init { out }) => keys::init(&out),
+        Command::Keys(KeysCommand::SigningInit { out }) => keys::signing_init(&out),
         Command::Certs(CertsCommand::Dev { out }) => certs::dev(&out),
         Command::Demo { keep } => demo::main(keep),
         Command::Schools(SchoolsCommand::Import { file }) => {
@@ -251,7 +272,12 @@ pub fn main() -> ExitCode {
         Command::Roll(RollCommand::Import { file }) => roll::roll_import(&cli.config, &file),
         Command::Roll(RollCommand::Stats { json }) => roll::roll_stats(&cli.config, json),
         Command::Review(ReviewCommand::List { json }) => review::list(&cli.config, json),
-        Command::Audit(AuditCommand::Verify) => audit::verify(&cli.config),
+        Command::Audit(AuditCommand::Verify {
+            file: Some(file),
+            public_key: Some(key),
+        }) => audit::verify_file(&file, &key),
+        Command::Audit(AuditCommand::Verify { .. }) => audit::verify(&cli.config),
+        Command::Audit(AuditCommand::Export { out }) => audit::export(&cli.config, &out),
         Command::Status {
             receipt,
             reveal,

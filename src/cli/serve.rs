@@ -109,6 +109,28 @@ pub async fn start(
         cfg.matching.name_threshold,
     ));
 
+    let signer = match cfg.signing_key_path()? {
+        Some(p) => Some(Arc::new(
+            crate::audit::checkpoint::Signer::load(&p).map_err(anyhow::Error::from)?,
+        )),
+        None => {
+            tracing::warn!("no [audit] signing key: the audit chain runs without signed checkpoints");
+            None
+        }
+    };
+    let checkpoint_file = cfg.audit.checkpoint_file.clone();
+    let (ckpt_stop, ckpt_stop_rx) = tokio::sync::watch::channel(false);
+    let checkpointer = signer.clone().map(|s| {
+        tokio::spawn(run_checkpointer(
+            store.clone(),
+            s,
+            cfg.audit.checkpoint_every,
+            cfg.audit.checkpoint_interval.0,
+            checkpoint_file.clone(),
+            ckpt_stop_rx,
+        ))
+    });
+
     let (deliver_stop, deliver_stop_rx) = tokio::sync::watch::channel(false);
     let deliverer = tokio::spawn(
         crate::deliver::Deliverer::new(
@@ -142,6 +164,14 @@ pub async fn start(
             Default::default(),
         )?;
         serve_store.durable(t).await?;
+        let _ = ckpt_stop.send(true);
+        if let Some(c) = checkpointer {
+            let _ = c.await;
+        }
+        // A last checkpoint covers everything up to `stopped`.
+        if let Some(s) = &signer {
+            checkpoint_once(&serve_store, s, checkpoint_file.as_deref()).await?;
+        }
         serve_store.flush_now()?;
         Ok(())
     });
@@ -214,6 +244,62 @@ async fn spawn_metrics(
         }
     });
     Ok(bound)
+}
+
+/// Signs a checkpoint of the chain's head (if it moved), makes it durable,
+/// and appends it to the checkpoint file (fsynced), so it can be shipped.
+async fn checkpoint_once(
+    store: &Store,
+    signer: &crate::audit::checkpoint::Signer,
+    file: Option<&Path>,
+) -> anyhow::Result<()> {
+    let Some((cp, ticket)) = store.checkpoint(signer, jiff::Timestamp::now())? else {
+        return Ok(());
+    };
+    store.durable(ticket).await?;
+    if let Some(path) = file {
+        use std::io::Write;
+        let mut line = serde_json::to_vec(&cp)?;
+        line.push(b'\n');
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .with_context(|| format!("cannot open the checkpoint file {}", path.display()))?;
+        f.write_all(&line)?;
+        f.sync_data()?;
+    }
+    tracing::info!(seq = cp.seq, key = %cp.key_id, "audit checkpoint signed");
+    Ok(())
+}
+
+/// Every `every` events or `interval` (if the chain moved), a checkpoint.
+async fn run_checkpointer(
+    store: Arc<Store>,
+    signer: Arc<crate::audit::checkpoint::Signer>,
+    every: u64,
+    interval: Duration,
+    file: Option<std::path::PathBuf>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut last_at = tokio::time::Instant::now();
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+            _ = stop.changed() => return,
+        }
+        let (Ok(head), Ok(last)) = (store.audit_head(), store.last_checkpoint_seq()) else {
+            continue;
+        };
+        let due = head.seq >= last + every || (head.seq > last && last_at.elapsed() >= interval);
+        if !due {
+            continue;
+        }
+        match checkpoint_once(&store, &signer, file.as_deref()).await {
+            Ok(()) => last_at = tokio::time::Instant::now(),
+            Err(e) => tracing::error!(error = %e, "audit checkpoint failed; retrying"),
+        }
+    }
 }
 
 /// Resolves on the first SIGTERM or SIGINT.

@@ -18,6 +18,7 @@ use sled::transaction::{ConflictableTransactionError, TransactionError, Transact
 use sled::Transactional;
 use tokio::sync::{watch, Notify};
 
+use crate::audit::checkpoint::{Checkpoint, Signer};
 use crate::audit::{AuditEvent, EventKind, Head, Refs};
 use crate::deliver::deadline::SchoolCalendar;
 use crypto::{CryptoError, Keyring, MasterKey};
@@ -42,6 +43,7 @@ pub mod trees {
     pub const OUTBOX: &str = "outbox";
     pub const OUTBOX_ACTIVE: &str = "outbox_active";
     pub const WITHDRAWALS: &str = "withdrawals";
+    pub const CHECKPOINTS: &str = "checkpoints";
 }
 
 const KEY_CHECK: &[u8] = b"key_check";
@@ -109,6 +111,7 @@ pub(crate) struct Trees {
     pub outbox: sled::Tree,
     pub outbox_active: sled::Tree,
     pub withdrawals: sled::Tree,
+    pub checkpoints: sled::Tree,
 }
 
 pub struct Store {
@@ -189,6 +192,7 @@ impl Store {
             outbox: db.open_tree(trees::OUTBOX)?,
             outbox_active: db.open_tree(trees::OUTBOX_ACTIVE)?,
             withdrawals: db.open_tree(trees::WITHDRAWALS)?,
+            checkpoints: db.open_tree(trees::CHECKPOINTS)?,
         };
         let keys = Keyring::new(master);
         match t.meta.get(KEY_CHECK)? {
@@ -350,6 +354,61 @@ impl Store {
         self.t.audit.iter().values().map(|v| {
             let v = v?;
             serde_json::from_slice(&v).map_err(|e| StoreError::Corrupt(format!("audit event: {e}")))
+        })
+    }
+
+    /// The hash of audit event `seq`, if it is stored.
+    pub fn audit_hash_at(&self, seq: u64) -> Result<Option<String>, StoreError> {
+        match self.t.audit.get(seq.to_be_bytes())? {
+            None => Ok(None),
+            Some(v) => {
+                let ev: AuditEvent = serde_json::from_slice(&v)
+                    .map_err(|e| StoreError::Corrupt(format!("audit event: {e}")))?;
+                Ok(Some(ev.hash))
+            }
+        }
+    }
+
+    /// Every stored checkpoint, oldest first.
+    pub fn checkpoints(&self) -> Result<Vec<Checkpoint>, StoreError> {
+        self.t
+            .checkpoints
+            .iter()
+            .values()
+            .map(|v| {
+                serde_json::from_slice(&v?)
+                    .map_err(|e| StoreError::Corrupt(format!("checkpoint: {e}")))
+            })
+            .collect()
+    }
+
+    /// Signs the chain's head as a checkpoint and stores it, unless the
+    /// last checkpoint already covers the head. Holds the writer lock, so
+    /// the head cannot move meanwhile.
+    pub fn checkpoint(
+        &self,
+        signer: &Signer,
+        now: jiff::Timestamp,
+    ) -> Result<Option<(Checkpoint, FlushTicket)>, StoreError> {
+        let _w = self.lock_writer();
+        let head = self.audit_head()?;
+        if head.seq == 0 || self.last_checkpoint_seq()? >= head.seq {
+            return Ok(None);
+        }
+        let cp = signer.sign(&head, now);
+        let bytes = serde_json::to_vec(&cp).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        self.t.checkpoints.insert(cp.seq.to_be_bytes(), bytes)?;
+        Ok(Some((cp, self.ticket())))
+    }
+
+    pub fn last_checkpoint_seq(&self) -> Result<u64, StoreError> {
+        Ok(match self.t.checkpoints.last()? {
+            Some((k, _)) => u64::from_be_bytes(
+                k.as_ref()
+                    .try_into()
+                    .map_err(|_| StoreError::Corrupt("checkpoint key".into()))?,
+            ),
+            None => 0,
         })
     }
 

@@ -142,3 +142,136 @@ fn status_shows_states_and_reveal_is_audited() {
     assert_eq!(env.kim(&["status", "nonsense"]).0, 2);
     assert_eq!(env.kim(&["audit", "verify"]).0, 0);
 }
+
+/// An installation with an audit signing key, checkpoints every 4 events and
+/// a checkpoint file; the daemon run with 10 notifications and stopped.
+fn signed() -> Env {
+    let env = Env::with(crate::support::Options {
+        extra: Some(
+            "[audit]\nsigning_key_file = \"audit.key\"\ncheckpoint_every = 4\ncheckpoint_file = \"checkpoints.jsonl\"\n"
+                .into(),
+        ),
+        ..Default::default()
+    });
+    let key = env.path("audit.key");
+    let (code, out, err) = env.kim(&["keys", "signing-init", "--out", key.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("audit.key.pub"), "{out}");
+    // Never overwrites.
+    assert_eq!(env.kim(&["keys", "signing-init", "--out", key.to_str().unwrap()]).0, 2);
+    let k = env.start();
+    for i in 0..10 {
+        let body = notification(&format!("KNT/SIG/{i}"), "Zebediah", "Quixotic-Marsh", "2013-05-17", "QX9 7ZZ");
+        let a = rt()
+            .block_on(env.kent().once(k.addr, Method::POST, "/v1/notifications", Some(&body)))
+            .unwrap();
+        assert_eq!(a.status, 202);
+        std::thread::sleep(std::time::Duration::from_millis(150));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    assert!(k.terminate(std::time::Duration::from_secs(30)).success());
+    env
+}
+
+#[test]
+fn the_daemon_signs_checkpoints_into_the_store_and_the_checkpoint_file() {
+    let env = signed();
+    let file = std::fs::read_to_string(env.path("checkpoints.jsonl")).unwrap();
+    assert!(file.lines().count() >= 2, "{file}");
+    for secret in ["Zebediah", "Quixotic", "2013-05-17", "QX9"] {
+        assert!(!file.contains(secret));
+    }
+    let (code, out, err) = env.kim(&["audit", "verify"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("stored checkpoints") && out.contains("checkpoints.jsonl"), "{out}");
+
+    // Export, then verify it with only the public key.
+    let export = env.path("audit-export.jsonl");
+    let (code, out, err) = env.kim(&["audit", "export", "--out", export.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("checkpoints"), "{out}");
+    assert_eq!(env.kim(&["audit", "export", "--out", export.to_str().unwrap()]).0, 2, "never overwrites");
+    let public = env.path("audit.key.pub");
+    let verify = |f: &std::path::Path| {
+        std::process::Command::new(crate::support::KIM)
+            .args(["audit", "verify", "--file", f.to_str().unwrap(), "--public-key", public.to_str().unwrap()])
+            .output()
+            .unwrap()
+    };
+    let o = verify(&export);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("the export verifies"));
+
+    // One flipped byte in the third event's line: exit 1 naming event 3.
+    let text = std::fs::read(&export).unwrap();
+    let third = text.split(|b| *b == b'\n').take(2).map(|l| l.len() + 1).sum::<usize>();
+    let mut bad = text.clone();
+    bad[third + 40] ^= 0x01;
+    let tampered = env.path("tampered.jsonl");
+    std::fs::write(&tampered, &bad).unwrap();
+    let o = verify(&tampered);
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("event 3 (line 3)"), "{err}");
+
+    // Checked against another key: rejected.
+    let other = env.path("other.key");
+    assert_eq!(env.kim(&["keys", "signing-init", "--out", other.to_str().unwrap()]).0, 0);
+    let o = std::process::Command::new(crate::support::KIM)
+        .args(["audit", "verify", "--file", export.to_str().unwrap(), "--public-key", env.path("other.key.pub").to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("checkpoint"));
+}
+
+#[test]
+fn a_tail_cut_behind_the_last_checkpoint_is_caught_by_the_checkpoint_file() {
+    let env = signed();
+    {
+        // An attacker with the store removes the last events, the stored
+        // checkpoints that cover them, and moves the head back: the chain
+        // that is left is internally consistent.
+        let db = sled::open(env.path("store")).unwrap();
+        let audit = db.open_tree("audit").unwrap();
+        let cps = db.open_tree("checkpoints").unwrap();
+        let meta = db.open_tree("meta").unwrap();
+        let last: u64 = audit.len() as u64;
+        let keep = last - 6;
+        for seq in keep + 1..=last {
+            audit.remove(seq.to_be_bytes()).unwrap();
+        }
+        for k in cps.iter().keys() {
+            let k = k.unwrap();
+            if u64::from_be_bytes(k.as_ref().try_into().unwrap()) > keep {
+                cps.remove(k).unwrap();
+            }
+        }
+        let ev: serde_json::Value =
+            serde_json::from_slice(&audit.get(keep.to_be_bytes()).unwrap().unwrap()).unwrap();
+        let head = serde_json::json!({"seq": keep, "hash": ev["hash"]});
+        meta.insert("audit_head", serde_json::to_vec(&head).unwrap()).unwrap();
+        db.flush().unwrap();
+    }
+    let (code, out, err) = env.kim(&["audit", "verify"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(err.contains("checkpoint file vouches for sequence"), "{err}");
+
+    // A checkpoint line re-signed with another key: rejected too.
+    let env = signed();
+    let other = env.path("other.key");
+    assert_eq!(env.kim(&["keys", "signing-init", "--out", other.to_str().unwrap()]).0, 0);
+    let text = std::fs::read_to_string(env.path("checkpoints.jsonl")).unwrap();
+    let mut first: kim::audit::checkpoint::Checkpoint =
+        serde_json::from_str(text.lines().next().unwrap()).unwrap();
+    let forged = kim::audit::checkpoint::Signer::load(&other)
+        .unwrap()
+        .sign(&kim::audit::Head { seq: first.seq, hash: first.hash.clone() }, first.time);
+    first.signature = forged.signature;
+    let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+    lines[0] = serde_json::to_string(&first).unwrap();
+    std::fs::write(env.path("checkpoints.jsonl"), lines.join("\n") + "\n").unwrap();
+    let (code, _, err) = env.kim(&["audit", "verify"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("checkpoint") && err.contains("not valid"), "{err}");
+}

@@ -1,0 +1,245 @@
+//! Signed checkpoints of the audit chain: (sequence, head hash, time) signed
+//! with an Ed25519 key (ring), so that a rewritten or truncated chain is
+//! caught against checkpoints kept elsewhere. Owns the signing key file
+//! (PKCS#8, mode 0400, plus a `.pub` file of the raw public key in hex), the
+//! signed byte string, and the checks of one checkpoint.
+
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+
+use ring::rand::SystemRandom;
+use ring::signature::{Ed25519KeyPair, KeyPair, UnparsedPublicKey, ED25519};
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
+
+use super::{hex, Head};
+
+/// One signed checkpoint: the chain had `seq` events ending in `hash` at `time`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Checkpoint {
+    pub seq: u64,
+    pub hash: String,
+    pub time: jiff::Timestamp,
+    /// The first 8 bytes (hex) of SHA-256 of the public key.
+    pub key_id: String,
+    /// Ed25519 over [`Checkpoint::signed_bytes`], hex.
+    pub signature: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SigningKeyError {
+    #[error("{0} already exists; kim never overwrites a key")]
+    Exists(String),
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("cannot read the signing key {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{0} is not an Ed25519 PKCS#8 key (make one with `kim keys signing-init`)")]
+    Invalid(String),
+    #[error("{0} is not a public key (64 hex characters, the `.pub` file of `kim keys signing-init`)")]
+    InvalidPublic(String),
+    #[error("the system random generator failed")]
+    Random,
+}
+
+/// The daemon's signing key.
+pub struct Signer {
+    pair: Ed25519KeyPair,
+    key_id: String,
+}
+
+impl std::fmt::Debug for Signer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Signer({})", self.key_id)
+    }
+}
+
+/// The key id of a raw Ed25519 public key.
+pub fn key_id(public: &[u8]) -> String {
+    hex(&ring::digest::digest(&ring::digest::SHA256, public).as_ref()[..8])
+}
+
+/// Makes a new signing key at `out` (0400) and its public half at `out.pub`.
+/// Returns the public key in hex.
+pub fn write_new_signing_key(out: &Path) -> Result<String, SigningKeyError> {
+    let pkcs8 = Ed25519KeyPair::generate_pkcs8(&SystemRandom::new())
+        .map_err(|_| SigningKeyError::Random)?;
+    let pair = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref())
+        .map_err(|_| SigningKeyError::Invalid(out.display().to_string()))?;
+    let public = hex(pair.public_key().as_ref());
+    let pub_path = out.with_extension(match out.extension() {
+        Some(e) => format!("{}.pub", e.to_string_lossy()),
+        None => "pub".into(),
+    });
+    for (path, bytes, mode) in [
+        (out, pkcs8.as_ref().to_vec(), 0o400),
+        (pub_path.as_path(), format!("{public}\n").into_bytes(), 0o444),
+    ] {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(mode)
+            .open(path)
+            .map_err(|source| {
+                if source.kind() == std::io::ErrorKind::AlreadyExists {
+                    SigningKeyError::Exists(path.display().to_string())
+                } else {
+                    SigningKeyError::Write {
+                        path: path.display().to_string(),
+                        source,
+                    }
+                }
+            })?;
+        f.write_all(&bytes)
+            .and_then(|_| f.sync_all())
+            .map_err(|source| SigningKeyError::Write {
+                path: path.display().to_string(),
+                source,
+            })?;
+    }
+    Ok(public)
+}
+
+/// The public-key file of a signing key: `KEY.pub` beside it.
+pub fn public_key_path(key: &Path) -> std::path::PathBuf {
+    key.with_extension(match key.extension() {
+        Some(e) => format!("{}.pub", e.to_string_lossy()),
+        None => "pub".into(),
+    })
+}
+
+/// Reads a public key file (hex, as `kim keys signing-init` writes it).
+pub fn read_public_key(path: &Path) -> Result<Vec<u8>, SigningKeyError> {
+    let text = std::fs::read_to_string(path).map_err(|source| SigningKeyError::Read {
+        path: path.display().to_string(),
+        source,
+    })?;
+    let t = text.trim();
+    let bad = || SigningKeyError::InvalidPublic(path.display().to_string());
+    if t.len() != 64 {
+        return Err(bad());
+    }
+    (0..32)
+        .map(|i| u8::from_str_radix(&t[2 * i..2 * i + 2], 16).map_err(|_| bad()))
+        .collect()
+}
+
+impl Signer {
+    pub fn load(path: &Path) -> Result<Self, SigningKeyError> {
+        let bytes = Zeroizing::new(std::fs::read(path).map_err(|source| SigningKeyError::Read {
+            path: path.display().to_string(),
+            source,
+        })?);
+        let pair = Ed25519KeyPair::from_pkcs8(&bytes)
+            .map_err(|_| SigningKeyError::Invalid(path.display().to_string()))?;
+        let key_id = key_id(pair.public_key().as_ref());
+        Ok(Self { pair, key_id })
+    }
+
+    pub fn public_key(&self) -> &[u8] {
+        self.pair.public_key().as_ref()
+    }
+
+    pub fn sign(&self, head: &Head, time: jiff::Timestamp) -> Checkpoint {
+        let mut cp = Checkpoint {
+            seq: head.seq,
+            hash: head.hash.clone(),
+            time,
+            key_id: self.key_id.clone(),
+            signature: String::new(),
+        };
+        cp.signature = hex(self.pair.sign(&cp.signed_bytes()).as_ref());
+        cp
+    }
+}
+
+impl Checkpoint {
+    /// What the signature covers (fixed text, so another implementation
+    /// can check it): a domain line, then sequence, hash, time and key id.
+    pub fn signed_bytes(&self) -> Vec<u8> {
+        format!(
+            "kim audit checkpoint v1\n{}\n{}\n{}\n{}\n",
+            self.seq, self.hash, self.time, self.key_id
+        )
+        .into_bytes()
+    }
+
+    /// Checks the signature against `public` (raw 32-byte Ed25519 key).
+    pub fn verify_signature(&self, public: &[u8]) -> Result<(), String> {
+        if self.key_id != key_id(public) {
+            return Err(format!(
+                "signed by key {}, not by the given key {}",
+                self.key_id,
+                key_id(public)
+            ));
+        }
+        let sig = unhex(&self.signature).ok_or("the signature is not hex")?;
+        UnparsedPublicKey::new(&ED25519, public)
+            .verify(&self.signed_bytes(), &sig)
+            .map_err(|_| "the signature does not verify (altered, or another key)".to_owned())
+    }
+}
+
+fn unhex(s: &str) -> Option<Vec<u8>> {
+    if s.len() % 2 != 0 {
+        return None;
+    }
+    (0..s.len() / 2)
+        .map(|i| u8::from_str_radix(s.get(2 * i..2 * i + 2)?, 16).ok())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn signer(dir: &Path, name: &str) -> Signer {
+        write_new_signing_key(&dir.join(name)).unwrap();
+        Signer::load(&dir.join(name)).unwrap()
+    }
+
+    #[test]
+    fn a_checkpoint_verifies_only_unaltered_and_with_its_own_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = signer(dir.path(), "audit.key");
+        let other = signer(dir.path(), "other.key");
+        let head = Head {
+            seq: 42,
+            hash: "ab".repeat(32),
+        };
+        let cp = s.sign(&head, jiff::Timestamp::from_second(1_800_000_000).unwrap());
+        cp.verify_signature(s.public_key()).unwrap();
+        let public = read_public_key(&public_key_path(&dir.path().join("audit.key"))).unwrap();
+        cp.verify_signature(&public).unwrap();
+        assert!(cp.verify_signature(other.public_key()).is_err());
+        let mut altered = cp.clone();
+        altered.seq = 41;
+        assert!(altered.verify_signature(s.public_key()).is_err());
+        let mut altered = cp.clone();
+        altered.hash = "cd".repeat(32);
+        assert!(altered.verify_signature(s.public_key()).is_err());
+        // Signed by another key but claiming this key's id: the signature fails.
+        let mut forged = other.sign(&head, cp.time);
+        forged.key_id = cp.key_id.clone();
+        assert!(forged.verify_signature(s.public_key()).is_err());
+    }
+
+    #[test]
+    fn keys_are_never_overwritten_and_private_keys_are_0400() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let k = dir.path().join("audit.key");
+        write_new_signing_key(&k).unwrap();
+        let mode = std::fs::metadata(&k).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o400);
+        assert!(matches!(write_new_signing_key(&k), Err(SigningKeyError::Exists(_))));
+        assert!(Signer::load(&public_key_path(&k)).is_err(), "a public key is no signing key");
+    }
+}
