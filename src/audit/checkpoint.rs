@@ -43,7 +43,9 @@ pub enum SigningKeyError {
     },
     #[error("{0} is not an Ed25519 PKCS#8 key (make one with `kim keys signing-init`)")]
     Invalid(String),
-    #[error("{0} is not a public key (64 hex characters, the `.pub` file of `kim keys signing-init`)")]
+    #[error(
+        "{0} is not a public key (64 hex characters, the `.pub` file of `kim keys signing-init`)"
+    )]
     InvalidPublic(String),
     #[error("the system random generator failed")]
     Random,
@@ -80,7 +82,11 @@ pub fn write_new_signing_key(out: &Path) -> Result<String, SigningKeyError> {
     });
     for (path, bytes, mode) in [
         (out, pkcs8.as_ref().to_vec(), 0o400),
-        (pub_path.as_path(), format!("{public}\n").into_bytes(), 0o444),
+        (
+            pub_path.as_path(),
+            format!("{public}\n").into_bytes(),
+            0o444,
+        ),
     ] {
         let mut f = std::fs::OpenOptions::new()
             .write(true)
@@ -133,10 +139,11 @@ pub fn read_public_key(path: &Path) -> Result<Vec<u8>, SigningKeyError> {
 
 impl Signer {
     pub fn load(path: &Path) -> Result<Self, SigningKeyError> {
-        let bytes = Zeroizing::new(std::fs::read(path).map_err(|source| SigningKeyError::Read {
-            path: path.display().to_string(),
-            source,
-        })?);
+        let bytes =
+            Zeroizing::new(std::fs::read(path).map_err(|source| SigningKeyError::Read {
+                path: path.display().to_string(),
+                source,
+            })?);
         let pair = Ed25519KeyPair::from_pkcs8(&bytes)
             .map_err(|_| SigningKeyError::Invalid(path.display().to_string()))?;
         let key_id = key_id(pair.public_key().as_ref());
@@ -239,7 +246,13 @@ mod tests {
         write_new_signing_key(&k).unwrap();
         let mode = std::fs::metadata(&k).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o400);
-        assert!(matches!(write_new_signing_key(&k), Err(SigningKeyError::Exists(_))));
-        assert!(Signer::load(&public_key_path(&k)).is_err(), "a public key is no signing key");
+        assert!(matches!(
+            write_new_signing_key(&k),
+            Err(SigningKeyError::Exists(_))
+        ));
+        assert!(
+            Signer::load(&public_key_path(&k)).is_err(),
+            "a public key is no signing key"
+        );
     }
 }

@@ -101,9 +101,8 @@ pub fn verify_export(input: impl BufRead, public: &[u8]) -> Result<ExportReport,
         })?;
         match parsed {
             Line::Event(ev) => {
-                head = super::verify_chain(&head, std::iter::once(&ev)).map_err(
-                    |ChainError { seq, why }| ExportError { seq, line: n, why },
-                )?;
+                head = super::verify_chain(&head, std::iter::once(&ev))
+                    .map_err(|ChainError { seq, why }| ExportError { seq, line: n, why })?;
             }
             Line::Checkpoint(cp) => {
                 cp.verify_signature(public).map_err(|why| ExportError {

@@ -37,20 +37,26 @@ pub fn verify(config: &Path) -> CliResult {
     };
     let mut checked = Vec::new();
     match cfg.signing_key_path().map_err(Failure::usage)? {
-        None => checked.push("no [audit] signing key configured: checkpoints not checked".to_owned()),
+        None => {
+            checked.push("no [audit] signing key configured: checkpoints not checked".to_owned())
+        }
         Some(key) => {
             let signer = Signer::load(&key).map_err(Failure::usage)?;
             let public = signer.public_key();
             let stored_cps = store.checkpoints().map_err(Failure::failed)?;
-            let n = verify_checkpoints(&stored_cps, public, &head, hash_at, "store")
-                .map_err(broken)?;
+            let n =
+                verify_checkpoints(&stored_cps, public, &head, hash_at, "store").map_err(broken)?;
             checked.push(format!("{n} stored checkpoints"));
             if let Some(path) = &cfg.audit.checkpoint_file {
                 match std::fs::File::open(path) {
                     Ok(f) => {
-                        let cps = read_checkpoint_file(std::io::BufReader::new(f)).map_err(|e| {
-                            Failure::failed(anyhow::anyhow!("the checkpoint file {}: {e}", path.display()))
-                        })?;
+                        let cps =
+                            read_checkpoint_file(std::io::BufReader::new(f)).map_err(|e| {
+                                Failure::failed(anyhow::anyhow!(
+                                    "the checkpoint file {}: {e}",
+                                    path.display()
+                                ))
+                            })?;
                         let n = verify_checkpoints(&cps, public, &head, hash_at, "checkpoint file")
                             .map_err(broken)?;
                         checked.push(format!("{n} checkpoints in {}", path.display()));
@@ -58,7 +64,9 @@ pub fn verify(config: &Path) -> CliResult {
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                         checked.push(format!("no checkpoint file yet at {}", path.display()))
                     }
-                    Err(e) => return Err(Failure::failed(anyhow::anyhow!("{}: {e}", path.display()))),
+                    Err(e) => {
+                        return Err(Failure::failed(anyhow::anyhow!("{}: {e}", path.display())))
+                    }
                 }
             }
             let last = stored_cps.last().map(|c| c.seq).unwrap_or(0);
@@ -85,7 +93,10 @@ pub fn verify_file(file: &Path, public_key: &Path) -> CliResult {
     let f = std::fs::File::open(file)
         .map_err(|e| Failure::usage(anyhow::anyhow!("cannot open {}: {e}", file.display())))?;
     let r = verify_export(std::io::BufReader::with_capacity(1 << 20, f), &public).map_err(|e| {
-        Failure::failed(anyhow::anyhow!("the export {} does not verify: {e}", file.display()))
+        Failure::failed(anyhow::anyhow!(
+            "the export {} does not verify: {e}",
+            file.display()
+        ))
     })?;
     println!(
         "the export verifies: {} events, head {}, {} signed checkpoints",
@@ -109,15 +120,21 @@ pub fn export(config: &Path, out: &Path) -> CliResult {
         .open(out)
         .map_err(|e| {
             if e.kind() == std::io::ErrorKind::AlreadyExists {
-                Failure::usage(anyhow::anyhow!("{} already exists; kim never overwrites an export", out.display()))
+                Failure::usage(anyhow::anyhow!(
+                    "{} already exists; kim never overwrites an export",
+                    out.display()
+                ))
             } else {
                 Failure::failed(anyhow::anyhow!("cannot create {}: {e}", out.display()))
             }
         })?;
     let cps = store.checkpoints().map_err(Failure::failed)?;
     let mut w = std::io::BufWriter::with_capacity(1 << 20, f);
-    let lines = write_export(&mut w, store.audit_events(), &cps).map_err(|e| Failure::failed(anyhow::anyhow!("{e}")))?;
-    let f = w.into_inner().map_err(|e| Failure::failed(anyhow::anyhow!("{e}")))?;
+    let lines = write_export(&mut w, store.audit_events(), &cps)
+        .map_err(|e| Failure::failed(anyhow::anyhow!("{e}")))?;
+    let f = w
+        .into_inner()
+        .map_err(|e| Failure::failed(anyhow::anyhow!("{e}")))?;
     f.sync_all().map_err(Failure::failed)?;
     println!(
         "wrote {lines} lines ({} checkpoints) to {}; check it anywhere with `kim audit verify --file {} --public-key KEY.pub`",

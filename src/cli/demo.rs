@@ -38,6 +38,11 @@ from = "Keep in mind <kim@council.example>"
 admin_email = "safeguarding@council.example"
 file_dir = "outbox"
 
+[audit]
+signing_key_file = "audit.key"
+checkpoint_every = 10
+checkpoint_file = "checkpoints.jsonl"
+
 [admin]
 socket = "{}/admin.sock"
 
@@ -141,9 +146,11 @@ pub fn main(keep: bool) -> CliResult {
         dir.display()
     );
 
-    println!("1. Development certificates (kim certs dev) and a master key (kim keys init)");
+    println!("1. Development certificates (kim certs dev), a master key (kim keys init) and an audit signing key (kim keys signing-init)");
     let certs = write_dev_certs(&dir.join("certs")).map_err(Failure::failed)?;
     write_new_key(&dir.join("master.key")).map_err(Failure::failed)?;
+    crate::audit::checkpoint::write_new_signing_key(&dir.join("audit.key"))
+        .map_err(Failure::failed)?;
     let config_path = dir.join("kim.toml");
     std::fs::write(&config_path, demo_config(&dir)).context("cannot write the demo config")?;
     println!(
@@ -297,6 +304,19 @@ pub fn main(keep: bool) -> CliResult {
             );
         }
         println!("   Identifiers, URNs, states and SMTP codes only: no child's name, date of birth or postcode.");
+        let cps = store.checkpoints()?;
+        let signer = crate::audit::checkpoint::Signer::load(&dir.join("audit.key"))?;
+        let n = crate::audit::export::verify_checkpoints(
+            &cps,
+            signer.public_key(),
+            &head,
+            |seq| events.get(seq as usize - 1).map(|e| e.hash.clone()),
+            "store",
+        )
+        .map_err(anyhow::Error::from)?;
+        println!(
+            "   Signed checkpoints: {n} (Ed25519, every 10 events and at the stop; also in checkpoints.jsonl to ship elsewhere); they verify (kim audit verify)."
+        );
         Ok::<_, anyhow::Error>(())
     })
     .map_err(Failure::failed)?;

@@ -114,7 +114,9 @@ pub async fn start(
             crate::audit::checkpoint::Signer::load(&p).map_err(anyhow::Error::from)?,
         )),
         None => {
-            tracing::warn!("no [audit] signing key: the audit chain runs without signed checkpoints");
+            tracing::warn!(
+                "no [audit] signing key: the audit chain runs without signed checkpoints"
+            );
             None
         }
     };

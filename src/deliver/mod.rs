@@ -202,7 +202,12 @@ impl Deliverer {
         // daemon's stop must fit systemd's TimeoutStopSec. One cut off stays
         // `sending` and is resent at the next start with the same Message-ID.
         let all = self.policy.delivery.concurrency as u32;
-        let drain = self.policy.delivery.send_timeout.0.min(Duration::from_secs(5));
+        let drain = self
+            .policy
+            .delivery
+            .send_timeout
+            .0
+            .min(Duration::from_secs(5));
         if tokio::time::timeout(drain, self.permits.acquire_many(all))
             .await
             .is_err()

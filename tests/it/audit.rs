@@ -158,12 +158,25 @@ fn signed() -> Env {
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("audit.key.pub"), "{out}");
     // Never overwrites.
-    assert_eq!(env.kim(&["keys", "signing-init", "--out", key.to_str().unwrap()]).0, 2);
+    assert_eq!(
+        env.kim(&["keys", "signing-init", "--out", key.to_str().unwrap()])
+            .0,
+        2
+    );
     let k = env.start();
     for i in 0..10 {
-        let body = notification(&format!("KNT/SIG/{i}"), "Zebediah", "Quixotic-Marsh", "2013-05-17", "QX9 7ZZ");
+        let body = notification(
+            &format!("KNT/SIG/{i}"),
+            "Zebediah",
+            "Quixotic-Marsh",
+            "2013-05-17",
+            "QX9 7ZZ",
+        );
         let a = rt()
-            .block_on(env.kent().once(k.addr, Method::POST, "/v1/notifications", Some(&body)))
+            .block_on(
+                env.kent()
+                    .once(k.addr, Method::POST, "/v1/notifications", Some(&body)),
+            )
             .unwrap();
         assert_eq!(a.status, 202);
         std::thread::sleep(std::time::Duration::from_millis(150));
@@ -183,18 +196,33 @@ fn the_daemon_signs_checkpoints_into_the_store_and_the_checkpoint_file() {
     }
     let (code, out, err) = env.kim(&["audit", "verify"]);
     assert_eq!(code, 0, "{out}{err}");
-    assert!(out.contains("stored checkpoints") && out.contains("checkpoints.jsonl"), "{out}");
+    assert!(
+        out.contains("stored checkpoints") && out.contains("checkpoints.jsonl"),
+        "{out}"
+    );
 
     // Export, then verify it with only the public key.
     let export = env.path("audit-export.jsonl");
     let (code, out, err) = env.kim(&["audit", "export", "--out", export.to_str().unwrap()]);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("checkpoints"), "{out}");
-    assert_eq!(env.kim(&["audit", "export", "--out", export.to_str().unwrap()]).0, 2, "never overwrites");
+    assert_eq!(
+        env.kim(&["audit", "export", "--out", export.to_str().unwrap()])
+            .0,
+        2,
+        "never overwrites"
+    );
     let public = env.path("audit.key.pub");
     let verify = |f: &std::path::Path| {
         std::process::Command::new(crate::support::KIM)
-            .args(["audit", "verify", "--file", f.to_str().unwrap(), "--public-key", public.to_str().unwrap()])
+            .args([
+                "audit",
+                "verify",
+                "--file",
+                f.to_str().unwrap(),
+                "--public-key",
+                public.to_str().unwrap(),
+            ])
             .output()
             .unwrap()
     };
@@ -204,7 +232,11 @@ fn the_daemon_signs_checkpoints_into_the_store_and_the_checkpoint_file() {
 
     // One flipped byte in the third event's line: exit 1 naming event 3.
     let text = std::fs::read(&export).unwrap();
-    let third = text.split(|b| *b == b'\n').take(2).map(|l| l.len() + 1).sum::<usize>();
+    let third = text
+        .split(|b| *b == b'\n')
+        .take(2)
+        .map(|l| l.len() + 1)
+        .sum::<usize>();
     let mut bad = text.clone();
     bad[third + 40] ^= 0x01;
     let tampered = env.path("tampered.jsonl");
@@ -216,9 +248,20 @@ fn the_daemon_signs_checkpoints_into_the_store_and_the_checkpoint_file() {
 
     // Checked against another key: rejected.
     let other = env.path("other.key");
-    assert_eq!(env.kim(&["keys", "signing-init", "--out", other.to_str().unwrap()]).0, 0);
+    assert_eq!(
+        env.kim(&["keys", "signing-init", "--out", other.to_str().unwrap()])
+            .0,
+        0
+    );
     let o = std::process::Command::new(crate::support::KIM)
-        .args(["audit", "verify", "--file", export.to_str().unwrap(), "--public-key", env.path("other.key.pub").to_str().unwrap()])
+        .args([
+            "audit",
+            "verify",
+            "--file",
+            export.to_str().unwrap(),
+            "--public-key",
+            env.path("other.key.pub").to_str().unwrap(),
+        ])
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(1));
@@ -250,28 +293,43 @@ fn a_tail_cut_behind_the_last_checkpoint_is_caught_by_the_checkpoint_file() {
         let ev: serde_json::Value =
             serde_json::from_slice(&audit.get(keep.to_be_bytes()).unwrap().unwrap()).unwrap();
         let head = serde_json::json!({"seq": keep, "hash": ev["hash"]});
-        meta.insert("audit_head", serde_json::to_vec(&head).unwrap()).unwrap();
+        meta.insert("audit_head", serde_json::to_vec(&head).unwrap())
+            .unwrap();
         db.flush().unwrap();
     }
     let (code, out, err) = env.kim(&["audit", "verify"]);
     assert_eq!(code, 1, "{out}");
-    assert!(err.contains("checkpoint file vouches for sequence"), "{err}");
+    assert!(
+        err.contains("checkpoint file vouches for sequence"),
+        "{err}"
+    );
 
     // A checkpoint line re-signed with another key: rejected too.
     let env = signed();
     let other = env.path("other.key");
-    assert_eq!(env.kim(&["keys", "signing-init", "--out", other.to_str().unwrap()]).0, 0);
+    assert_eq!(
+        env.kim(&["keys", "signing-init", "--out", other.to_str().unwrap()])
+            .0,
+        0
+    );
     let text = std::fs::read_to_string(env.path("checkpoints.jsonl")).unwrap();
     let mut first: kim::audit::checkpoint::Checkpoint =
         serde_json::from_str(text.lines().next().unwrap()).unwrap();
-    let forged = kim::audit::checkpoint::Signer::load(&other)
-        .unwrap()
-        .sign(&kim::audit::Head { seq: first.seq, hash: first.hash.clone() }, first.time);
+    let forged = kim::audit::checkpoint::Signer::load(&other).unwrap().sign(
+        &kim::audit::Head {
+            seq: first.seq,
+            hash: first.hash.clone(),
+        },
+        first.time,
+    );
     first.signature = forged.signature;
     let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
     lines[0] = serde_json::to_string(&first).unwrap();
     std::fs::write(env.path("checkpoints.jsonl"), lines.join("\n") + "\n").unwrap();
     let (code, _, err) = env.kim(&["audit", "verify"]);
     assert_eq!(code, 1);
-    assert!(err.contains("checkpoint") && err.contains("not valid"), "{err}");
+    assert!(
+        err.contains("checkpoint") && err.contains("not valid"),
+        "{err}"
+    );
 }

@@ -38,7 +38,10 @@ fn export(events: &[AuditEvent], cps: &[Checkpoint]) -> Vec<u8> {
     let mut out = Vec::new();
     write_export(
         &mut out,
-        events.iter().cloned().map(Ok::<_, std::convert::Infallible>),
+        events
+            .iter()
+            .cloned()
+            .map(Ok::<_, std::convert::Infallible>),
         cps,
     )
     .unwrap();
@@ -100,7 +103,10 @@ fn flipping_any_byte_is_caught_and_names_the_line_and_its_event() {
                 + 1;
             assert_eq!(err.seq, seq, "byte {pos}: {err}");
         } else {
-            assert!(err.why.contains("checkpoint") || err.why.contains("not a valid"), "{err}");
+            assert!(
+                err.why.contains("checkpoint") || err.why.contains("not a valid"),
+                "{err}"
+            );
         }
         tried += 1;
     }
@@ -132,8 +138,11 @@ fn deleted_swapped_and_foreign_signed_lines_are_caught() {
     assert!(err.why.contains("checkpoint"), "{err}");
 
     // The whole export re-signed with another key does not pass either.
-    let err = verify_export(&export(&events, &checkpoints(&other, &events, 10))[..], s.public_key())
-        .unwrap_err();
+    let err = verify_export(
+        &export(&events, &checkpoints(&other, &events, 10))[..],
+        s.public_key(),
+    )
+    .unwrap_err();
     assert!(err.why.contains("key"), "{err}");
 }
 
@@ -147,7 +156,8 @@ fn a_chain_cut_short_behind_its_checkpoints_is_caught() {
     let kept = &events[..20];
     let head = kept.last().unwrap().head();
     let hash_at = |seq: u64| kept.get(seq as usize - 1).map(|e| e.hash.clone());
-    let err = verify_checkpoints(&cps, s.public_key(), &head, hash_at, "checkpoint file").unwrap_err();
+    let err =
+        verify_checkpoints(&cps, s.public_key(), &head, hash_at, "checkpoint file").unwrap_err();
     assert_eq!(err.seq, 21);
     assert!(err.why.contains("vouches for sequence 30"), "{err}");
     // A rewritten event under a checkpoint.
@@ -171,5 +181,7 @@ fn a_chain_cut_short_behind_its_checkpoints_is_caught() {
     }
     assert_eq!(read_checkpoint_file(&file[..]).unwrap(), cps);
     file[5] ^= 1;
-    assert!(read_checkpoint_file(&file[..]).unwrap_err().contains("line 1"));
+    assert!(read_checkpoint_file(&file[..])
+        .unwrap_err()
+        .contains("line 1"));
 }
