@@ -86,6 +86,9 @@ ca_file = "{}"
 [metrics]
 listen = "127.0.0.1:0"
 
+[admin]
+socket = "admin.sock"
+
 [delivery]
 concurrency = {}
 "#,

@@ -302,12 +302,24 @@ fn empty_path_is_none<'de, D: Deserializer<'de>>(d: D) -> Result<Option<PathBuf>
 pub struct AdminConfig {
     #[serde(default = "default_admin_socket")]
     pub socket: PathBuf,
+    /// OS users admitted on the socket (root and the daemon's user always are).
+    #[serde(default)]
+    pub users: Vec<String>,
+    /// OS groups whose members are admitted.
+    #[serde(default)]
+    pub groups: Vec<String>,
+    /// Give the socket this group and mode 0660 (default: 0600, owner only).
+    #[serde(default)]
+    pub group: Option<String>,
 }
 
 impl Default for AdminConfig {
     fn default() -> Self {
         Self {
             socket: default_admin_socket(),
+            users: Vec::new(),
+            groups: Vec::new(),
+            group: None,
         }
     }
 }

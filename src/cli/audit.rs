@@ -4,15 +4,15 @@
 
 use std::path::Path;
 
-use super::{open_store, CliResult, Failure};
+use super::{CliResult, Ctx, Failure};
 use crate::audit::checkpoint::{read_public_key, Signer};
 use crate::audit::export::{read_checkpoint_file, verify_checkpoints, verify_export, write_export};
 use crate::audit::{verify_chain, AuditEvent, Head};
 use crate::config::HumanDuration;
 
-pub fn verify(config: &Path) -> CliResult {
-    let cfg = crate::config::Config::load(config).map_err(Failure::usage)?;
-    let store = open_store(config)?;
+pub fn verify(ctx: &mut Ctx<'_>) -> CliResult {
+    let cfg = ctx.cfg;
+    let store = ctx.store;
     let events: Vec<AuditEvent> = store
         .audit_events()
         .collect::<Result<_, _>>()
@@ -78,7 +78,8 @@ pub fn verify(config: &Path) -> CliResult {
             }
         }
     }
-    println!(
+    say!(
+        ctx,
         "the audit chain verifies: {} events, head {}; {}",
         head.seq,
         head.hash,
@@ -112,8 +113,8 @@ pub fn verify_file(file: &Path, public_key: &Path) -> CliResult {
 }
 
 /// `kim audit export --out FILE`: JSON lines, events and checkpoints.
-pub fn export(config: &Path, out: &Path) -> CliResult {
-    let store = open_store(config)?;
+pub fn export(ctx: &mut Ctx<'_>, out: &Path) -> CliResult {
+    let store = ctx.store;
     let f = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
@@ -136,7 +137,7 @@ pub fn export(config: &Path, out: &Path) -> CliResult {
         .into_inner()
         .map_err(|e| Failure::failed(anyhow::anyhow!("{e}")))?;
     f.sync_all().map_err(Failure::failed)?;
-    println!(
+    say!(ctx,
         "wrote {lines} lines ({} checkpoints) to {}; check it anywhere with `kim audit verify --file {} --public-key KEY.pub`",
         cps.len(),
         out.display(),
@@ -152,7 +153,7 @@ pub struct Filter {
     pub json: bool,
 }
 
-pub fn list(config: &Path, f: &Filter) -> CliResult {
+pub fn list(ctx: &mut Ctx<'_>, f: &Filter) -> CliResult {
     let since = match &f.since {
         Some(s) => {
             let d = HumanDuration::parse(s)
@@ -164,7 +165,7 @@ pub fn list(config: &Path, f: &Filter) -> CliResult {
         None => None,
     };
     let receipt = f.receipt.as_ref().map(|r| r.to_ascii_uppercase());
-    let store = open_store(config)?;
+    let store = ctx.store;
     let mut shown = Vec::new();
     for ev in store.audit_events() {
         let ev = ev.map_err(Failure::failed)?;
@@ -181,19 +182,28 @@ pub fn list(config: &Path, f: &Filter) -> CliResult {
         shown.push(ev);
     }
     if f.json {
-        println!(
+        say!(
+            ctx,
             "{}",
             serde_json::to_string_pretty(&shown).map_err(anyhow::Error::from)?
         );
         return Ok(());
     }
-    println!(
+    say!(
+        ctx,
         "{:>6}  {:<20} {:<15} {:<16} {:<20} {:>5} {:<8} DETAIL",
-        "SEQ", "TIME (UTC)", "KIND", "ACTOR", "RECEIPT", "CHILD", "SCHOOL"
+        "SEQ",
+        "TIME (UTC)",
+        "KIND",
+        "ACTOR",
+        "RECEIPT",
+        "CHILD",
+        "SCHOOL"
     );
     for ev in &shown {
         let kind = serde_json::to_value(ev.kind).ok();
-        println!(
+        say!(
+            ctx,
             "{:>6}  {:<20} {:<15} {:<16} {:<20} {:>5} {:<8} {}",
             ev.seq,
             ev.time.strftime("%Y-%m-%d %H:%M:%S"),
@@ -217,6 +227,6 @@ pub fn list(config: &Path, f: &Filter) -> CliResult {
                 .join(" ")
         );
     }
-    println!("{} event(s)", shown.len());
+    say!(ctx, "{} event(s)", shown.len());
     Ok(())
 }

@@ -2,6 +2,25 @@
 //! mapping of outcomes to exit codes (0 success, 1 a check failed or the
 //! operation failed, 2 usage or configuration error).
 
+/// `println!` into a handler's answer.
+macro_rules! say {
+    ($ctx:expr) => {
+        $ctx.out.push('\n')
+    };
+    ($ctx:expr, $($arg:tt)*) => {{
+        use std::fmt::Write as _;
+        let _ = writeln!($ctx.out, $($arg)*);
+    }};
+}
+
+/// `print!` into a handler's answer.
+macro_rules! say_part {
+    ($ctx:expr, $($arg:tt)*) => {{
+        use std::fmt::Write as _;
+        let _ = write!($ctx.out, $($arg)*);
+    }};
+}
+
 pub mod audit;
 pub mod certs;
 pub mod check_config;
@@ -16,6 +35,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+
+use crate::admin::Request;
 
 /// kim, the keep-in-mind relay.
 #[derive(Debug, Parser)]
@@ -181,6 +202,16 @@ pub enum CertsCommand {
     },
 }
 
+/// What an admin handler works with: the store (opened by the CLI, or the
+/// daemon's own), the config, the OS user it acts for, and the text it
+/// answers with (printed by the CLI, or sent back over the admin socket).
+pub struct Ctx<'a> {
+    pub store: &'a crate::store::Store,
+    pub cfg: &'a crate::config::Config,
+    pub actor: String,
+    pub out: String,
+}
+
 /// A failure with the exit code it deserves.
 #[derive(Debug)]
 pub struct Failure {
@@ -241,7 +272,29 @@ pub fn open_store(config: &std::path::Path) -> Result<crate::store::Store, Failu
             Ok(s)
         }
         Err(e @ crate::store::StoreError::Locked(_)) => Err(Failure::failed(anyhow::anyhow!(
-            "{e}; stop it to run this command (the admin socket that works alongside it is not built yet)"
+            "{e}; stop it to run this command"
+        ))),
+        Err(e) => Err(Failure::failed(e)),
+    }
+}
+
+/// Opens the store for an admin command when no daemon answered on
+/// `socket`: a locked store then means the daemon runs but its socket
+/// cannot be reached.
+pub fn open_store_for(
+    cfg: &crate::config::Config,
+    socket: &std::path::Path,
+) -> Result<crate::store::Store, Failure> {
+    let key = cfg.master_key_path().map_err(Failure::usage)?;
+    let master = crate::store::crypto::MasterKey::load(&key).map_err(Failure::usage)?;
+    match crate::store::Store::open(&cfg.store.path, &master) {
+        Ok(s) => {
+            s.set_calendar(cfg.delivery.calendar());
+            Ok(s)
+        }
+        Err(crate::store::StoreError::Locked(p)) => Err(Failure::failed(anyhow::anyhow!(
+            "the store at {p} is in use by a running daemon, but its admin socket {} does not answer; check [admin] socket in this config against the daemon's",
+            socket.display()
         ))),
         Err(e) => Err(Failure::failed(e)),
     }
@@ -256,6 +309,17 @@ pub fn admin_actor() -> String {
     }
 }
 
+/// Runs an admin verb through the daemon's socket, or on the store when no
+/// daemon runs. `build` gets a function that makes paths absolute (the
+/// daemon does not share this shell's working directory).
+fn admin(
+    config: &std::path::Path,
+    build: impl FnOnce(&dyn Fn(&std::path::Path) -> PathBuf) -> Request,
+) -> CliResult {
+    let absolute = |p: &std::path::Path| std::path::absolute(p).unwrap_or_else(|_| p.to_owned());
+    crate::admin::client::run(config, build(&absolute))
+}
+
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
@@ -266,47 +330,66 @@ pub fn main() -> ExitCode {
         Command::Certs(CertsCommand::Dev { out }) => certs::dev(&out),
         Command::Demo { keep } => demo::main(keep),
         Command::Schools(SchoolsCommand::Import { file }) => {
-            roll::schools_import(&cli.config, &file)
+            admin(&cli.config, |f| Request::SchoolsImport { file: f(&file) })
         }
-        Command::Schools(SchoolsCommand::List { json }) => roll::schools_list(&cli.config, json),
-        Command::Roll(RollCommand::Import { file }) => roll::roll_import(&cli.config, &file),
-        Command::Roll(RollCommand::Stats { json }) => roll::roll_stats(&cli.config, json),
-        Command::Review(ReviewCommand::List { json }) => review::list(&cli.config, json),
+        Command::Schools(SchoolsCommand::List { json }) => {
+            admin(&cli.config, |_| Request::SchoolsList { json })
+        }
+        Command::Roll(RollCommand::Import { file }) => {
+            admin(&cli.config, |f| Request::RollImport { file: f(&file) })
+        }
+        Command::Roll(RollCommand::Stats { json }) => {
+            admin(&cli.config, |_| Request::RollStats { json })
+        }
+        Command::Review(ReviewCommand::List { json }) => {
+            admin(&cli.config, |_| Request::ReviewList { json })
+        }
         Command::Audit(AuditCommand::Verify {
             file: Some(file),
             public_key: Some(key),
         }) => audit::verify_file(&file, &key),
-        Command::Audit(AuditCommand::Verify { .. }) => audit::verify(&cli.config),
-        Command::Audit(AuditCommand::Export { out }) => audit::export(&cli.config, &out),
+        Command::Audit(AuditCommand::Verify { .. }) => admin(&cli.config, |_| Request::AuditVerify),
+        Command::Audit(AuditCommand::Export { out }) => {
+            admin(&cli.config, |f| Request::AuditExport { out: f(&out) })
+        }
         Command::Status {
             receipt,
             reveal,
             json,
-        } => status::main(&cli.config, &receipt, reveal, json),
+        } => admin(&cli.config, |_| Request::Status {
+            receipt,
+            reveal,
+            json,
+        }),
         Command::Audit(AuditCommand::List {
             since,
             receipt,
             school,
             json,
-        }) => audit::list(
-            &cli.config,
-            &audit::Filter {
-                since,
-                receipt,
-                school,
-                json,
-            },
-        ),
+        }) => admin(&cli.config, |_| Request::AuditList {
+            since,
+            receipt,
+            school,
+            json,
+        }),
         Command::Review(ReviewCommand::Assign {
             receipt,
             index,
             urn,
-        }) => review::assign(&cli.config, &receipt, index, &urn),
+        }) => admin(&cli.config, |_| Request::ReviewAssign {
+            receipt,
+            index,
+            urn,
+        }),
         Command::Review(ReviewCommand::Dismiss {
             receipt,
             index,
             reason,
-        }) => review::dismiss(&cli.config, &receipt, index, &reason),
+        }) => admin(&cli.config, |_| Request::ReviewDismiss {
+            receipt,
+            index,
+            reason,
+        }),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -2,9 +2,7 @@
 //! stage would not decide. Listings show identifiers and reasons only; every
 //! decision is audited with the admin's OS user name.
 
-use std::path::Path;
-
-use super::{admin_actor, open_store, CliResult, Failure};
+use super::{CliResult, Ctx, Failure};
 use crate::store::review::ReviewError;
 use crate::store::ReceiptId;
 
@@ -23,26 +21,33 @@ fn failed(e: ReviewError) -> Failure {
     }
 }
 
-pub fn list(config: &Path, json: bool) -> CliResult {
-    let store = open_store(config)?;
+pub fn list(ctx: &mut Ctx<'_>, json: bool) -> CliResult {
+    let store = ctx.store;
     let items = store.review_list().map_err(Failure::failed)?;
     if json {
-        println!(
+        say!(
+            ctx,
             "{}",
             serde_json::to_string_pretty(&items).map_err(anyhow::Error::from)?
         );
         return Ok(());
     }
     if items.is_empty() {
-        println!("the review queue is empty");
+        say!(ctx, "the review queue is empty");
         return Ok(());
     }
-    println!(
+    say!(
+        ctx,
         "{:<20} {:>5}  {:<18} {:<8} {:<20} RECEIVED",
-        "RECEIPT", "CHILD", "REASON", "FORCE", "POLICE REFERENCE"
+        "RECEIPT",
+        "CHILD",
+        "REASON",
+        "FORCE",
+        "POLICE REFERENCE"
     );
     for i in &items {
-        println!(
+        say!(
+            ctx,
             "{:<20} {:>5}  {:<18} {:<8} {:<20} {}",
             i.receipt_id,
             i.index,
@@ -52,34 +57,34 @@ pub fn list(config: &Path, json: bool) -> CliResult {
             i.received_at.strftime("%Y-%m-%d %H:%M UTC")
         );
     }
-    println!(
+    say!(ctx,
         "{} child(ren) waiting. Decide with `kim review assign RECEIPT CHILD URN` or `kim review dismiss RECEIPT CHILD --reason TEXT`.",
         items.len()
     );
     Ok(())
 }
 
-pub fn assign(config: &Path, r: &str, index: u32, urn: &str) -> CliResult {
+pub fn assign(ctx: &mut Ctx<'_>, r: &str, index: u32, urn: &str) -> CliResult {
     let rid = receipt(r)?;
-    let store = open_store(config)?;
+    let store = ctx.store;
     let _ = store
-        .review_assign(&rid, index, urn, &admin_actor())
+        .review_assign(&rid, index, urn, &ctx.actor)
         .map_err(failed)?;
     store.flush_now().map_err(Failure::failed)?;
-    println!("child {index} of {rid} assigned to school {urn}");
+    say!(ctx, "child {index} of {rid} assigned to school {urn}");
     Ok(())
 }
 
-pub fn dismiss(config: &Path, r: &str, index: u32, reason: &str) -> CliResult {
+pub fn dismiss(ctx: &mut Ctx<'_>, r: &str, index: u32, reason: &str) -> CliResult {
     let rid = receipt(r)?;
     if reason.trim().is_empty() {
         return Err(Failure::usage(anyhow::anyhow!("--reason must say why")));
     }
-    let store = open_store(config)?;
+    let store = ctx.store;
     let _ = store
-        .review_dismiss(&rid, index, reason, &admin_actor())
+        .review_dismiss(&rid, index, reason, &ctx.actor)
         .map_err(failed)?;
     store.flush_now().map_err(Failure::failed)?;
-    println!("child {index} of {rid} dismissed; the police status shows `failed` (no school told by kim)");
+    say!(ctx, "child {index} of {rid} dismissed; the police status shows `failed` (no school told by kim)");
     Ok(())
 }

@@ -1,12 +1,12 @@
 //! `kim schools import|list` and `kim roll import|stats`: atomic CSV imports
-//! into the sealed store (DESIGN §4). While `kim serve` runs the store is
-//! locked and these say so; the admin socket (a later issue) lifts that.
+//! into the sealed store (DESIGN §4). The same handlers run in the CLI on
+//! the store, or in the daemon for a CLI that asked over the admin socket.
 
 use std::path::Path;
 
 use anyhow::Context;
 
-use super::{admin_actor, open_store, CliResult, Failure};
+use super::{CliResult, Ctx, Failure};
 use crate::audit::{EventKind, Refs};
 use crate::import::{parse_roll_each, parse_schools, ImportError};
 
@@ -20,23 +20,23 @@ fn rejected(e: ImportError, file: &Path) -> Failure {
     Failure::failed(anyhow::anyhow!("{}: {e}", file.display()))
 }
 
-fn audit(store: &crate::store::Store, action: &str, count: u64) -> Result<(), Failure> {
+fn audit(
+    store: &crate::store::Store,
+    actor: &str,
+    action: &str,
+    count: u64,
+) -> Result<(), Failure> {
     let mut detail = serde_json::Map::new();
     detail.insert("action".into(), action.into());
     detail.insert("records".into(), count.into());
     let _ = store
-        .audit_append(
-            EventKind::AdminAccess,
-            &admin_actor(),
-            Refs::default(),
-            detail,
-        )
+        .audit_append(EventKind::AdminAccess, actor, Refs::default(), detail)
         .map_err(Failure::failed)?;
     store.flush_now().map_err(Failure::failed)
 }
 
-pub fn schools_import(config: &Path, file: &Path) -> CliResult {
-    let store = open_store(config)?;
+pub fn schools_import(ctx: &mut Ctx<'_>, file: &Path) -> CliResult {
+    let store = ctx.store;
     let schools = parse_schools(read(file)?).map_err(|e| rejected(e, file))?;
     match store.replace_schools(&schools).map_err(Failure::failed)? {
         Ok(()) => {}
@@ -49,8 +49,9 @@ pub fn schools_import(config: &Path, file: &Path) -> CliResult {
             )))
         }
     }
-    audit(&store, "schools_import", schools.len() as u64)?;
-    println!(
+    audit(store, &ctx.actor, "schools_import", schools.len() as u64)?;
+    say!(
+        ctx,
         "imported {} schools from {} (the directory was replaced)",
         schools.len(),
         file.display()
@@ -58,22 +59,28 @@ pub fn schools_import(config: &Path, file: &Path) -> CliResult {
     Ok(())
 }
 
-pub fn schools_list(config: &Path, json: bool) -> CliResult {
-    let store = open_store(config)?;
+pub fn schools_list(ctx: &mut Ctx<'_>, json: bool) -> CliResult {
+    let store = ctx.store;
     let schools = store.schools().map_err(Failure::failed)?;
     if json {
-        println!(
+        say!(
+            ctx,
             "{}",
             serde_json::to_string_pretty(&schools).map_err(anyhow::Error::from)?
         );
         return Ok(());
     }
-    println!(
+    say!(
+        ctx,
         "{:<8} {:<40} {:<28} {:<7} PHONE",
-        "URN", "NAME", "DSL EMAIL", "DEPUTY"
+        "URN",
+        "NAME",
+        "DSL EMAIL",
+        "DEPUTY"
     );
     for s in &schools {
-        println!(
+        say!(
+            ctx,
             "{:<8} {:<40} {:<28} {:<7} {}",
             s.urn,
             truncate(&s.name, 40),
@@ -86,7 +93,7 @@ pub fn schools_list(config: &Path, json: bool) -> CliResult {
             s.phone.as_deref().unwrap_or("")
         );
     }
-    println!("{} school(s)", schools.len());
+    say!(ctx, "{} school(s)", schools.len());
     Ok(())
 }
 
@@ -100,8 +107,8 @@ fn truncate(s: &str, n: usize) -> String {
     }
 }
 
-pub fn roll_import(config: &Path, file: &Path) -> CliResult {
-    let store = open_store(config)?;
+pub fn roll_import(ctx: &mut Ctx<'_>, file: &Path) -> CliResult {
+    let store = ctx.store;
     let urns = store.school_urns().map_err(Failure::failed)?;
     if urns.is_empty() {
         return Err(Failure::failed(anyhow::anyhow!(
@@ -126,8 +133,9 @@ pub fn roll_import(config: &Path, file: &Path) -> CliResult {
             RollImportError::Store(e) => Failure::failed(e),
         })?;
     let n = stats.pupils;
-    audit(&store, "roll_import", n)?;
-    println!(
+    audit(store, &ctx.actor, "roll_import", n)?;
+    say!(
+        ctx,
         "imported {n} pupils at {} schools from {} in {:.1}s; the roll was replaced",
         stats.schools,
         file.display(),
@@ -154,23 +162,27 @@ impl From<crate::store::StoreError> for RollImportError {
     }
 }
 
-pub fn roll_stats(config: &Path, json: bool) -> CliResult {
-    let store = open_store(config)?;
+pub fn roll_stats(ctx: &mut Ctx<'_>, json: bool) -> CliResult {
+    let store = ctx.store;
     let stats = store.roll_stats().map_err(Failure::failed)?;
     if json {
-        println!(
+        say!(
+            ctx,
             "{}",
             serde_json::to_string_pretty(&stats).map_err(anyhow::Error::from)?
         );
         return Ok(());
     }
-    println!(
+    say!(
+        ctx,
         "roll generation {}: {} pupils at {} schools",
-        stats.generation, stats.pupils, stats.schools
+        stats.generation,
+        stats.pupils,
+        stats.schools
     );
-    println!("{:<8} PUPILS", "URN");
+    say!(ctx, "{:<8} PUPILS", "URN");
     for (urn, n) in &stats.per_school {
-        println!("{urn:<8} {n}");
+        say!(ctx, "{urn:<8} {n}");
     }
     Ok(())
 }

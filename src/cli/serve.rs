@@ -133,6 +133,13 @@ pub async fn start(
         ))
     });
 
+    let admin_server = crate::admin::server::AdminServer::bind(&cfg.admin)?;
+    tracing::info!(socket = %admin_server.path().display(), "admin socket ready");
+    let (admin_stop, mut admin_stop_rx) = tokio::sync::watch::channel(false);
+    let admin_task = tokio::spawn(admin_server.serve(store.clone(), cfg.clone(), async move {
+        let _ = admin_stop_rx.changed().await;
+    }));
+
     let (deliver_stop, deliver_stop_rx) = tokio::sync::watch::channel(false);
     let deliverer = tokio::spawn(
         crate::deliver::Deliverer::new(
@@ -157,6 +164,8 @@ pub async fn start(
             let _ = stop_rx.await;
         })
         .await;
+        let _ = admin_stop.send(true);
+        let _ = admin_task.await;
         let _ = deliver_stop.send(true);
         let _ = deliverer.await;
         let t = serve_store.audit_append(

@@ -2,21 +2,19 @@
 //! admin. `--reveal` opens the sealed notification and shows the children's
 //! details; that read is itself an `admin_access` audit event.
 
-use std::path::Path;
-
 use serde_json::json;
 
-use super::{admin_actor, open_store, CliResult, Failure};
+use super::{CliResult, Ctx, Failure};
 use crate::audit::{EventKind, Refs};
 use crate::store::ReceiptId;
 
-pub fn main(config: &Path, receipt: &str, reveal: bool, as_json: bool) -> CliResult {
+pub fn main(ctx: &mut Ctx<'_>, receipt: &str, reveal: bool, as_json: bool) -> CliResult {
     let rid = ReceiptId::parse(receipt).ok_or_else(|| {
         Failure::usage(anyhow::anyhow!(
             "`{receipt}` is not a receipt id (like V398-5BRG-PWXE-JR9Y)"
         ))
     })?;
-    let store = open_store(config)?;
+    let store = ctx.store;
     let rec = store
         .record(rid.as_str())
         .map_err(Failure::failed)?
@@ -27,7 +25,7 @@ pub fn main(config: &Path, receipt: &str, reveal: bool, as_json: bool) -> CliRes
         let _ = store
             .audit_append(
                 EventKind::AdminAccess,
-                &admin_actor(),
+                &ctx.actor,
                 Refs {
                     receipt: Some(rid.to_string()),
                     ..Refs::default()
@@ -53,23 +51,29 @@ pub fn main(config: &Path, receipt: &str, reveal: bool, as_json: bool) -> CliRes
         if let Some(n) = &revealed {
             v["notification"] = serde_json::to_value(n).map_err(anyhow::Error::from)?;
         }
-        println!(
+        say!(
+            ctx,
             "{}",
             serde_json::to_string_pretty(&v).map_err(anyhow::Error::from)?
         );
         return Ok(());
     }
-    println!(
+    say!(
+        ctx,
         "receipt {}  force {}  police reference {}",
-        rec.receipt_id, rec.force, rec.police_reference
+        rec.receipt_id,
+        rec.force,
+        rec.police_reference
     );
-    println!(
+    say!(
+        ctx,
         "received {}",
         rec.received_at.strftime("%Y-%m-%d %H:%M:%S UTC")
     );
     for c in &rec.children {
         let state = serde_json::to_value(c.state).map_err(anyhow::Error::from)?;
-        print!(
+        say_part!(
+            ctx,
             "  child {}: {}{}",
             c.index,
             state.as_str().unwrap_or("?"),
@@ -82,7 +86,8 @@ pub fn main(config: &Path, receipt: &str, reveal: bool, as_json: bool) -> CliRes
             .as_ref()
             .and_then(|n| n.children.get(c.index as usize))
         {
-            print!(
+            say_part!(
+                ctx,
                 " — {} {}, born {}, {}",
                 child.given_name,
                 child.family_name,
@@ -90,12 +95,13 @@ pub fn main(config: &Path, receipt: &str, reveal: bool, as_json: bool) -> CliRes
                 child.involvement.as_str()
             );
         }
-        println!();
+        say!(ctx);
     }
     if reveal {
-        println!(
+        say!(
+            ctx,
             "(this reveal was recorded in the audit as {})",
-            admin_actor()
+            ctx.actor
         );
     }
     Ok(())

@@ -1,0 +1,280 @@
+//! The daemon side of the admin API: a Unix socket at `[admin] socket`,
+//! mode 0600 (0660 with `[admin] group`), the caller identified by
+//! SO_PEERCRED and admitted only if it is root, the daemon's own user, or
+//! listed in `[admin] users` / `groups`. A refusal is audited. Each admitted
+//! request runs the same handler as the CLI, on a blocking thread.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{UnixListener, UnixStream};
+
+use super::{answer, Answer, Request};
+use crate::audit::{EventKind, Refs};
+use crate::cli::Ctx;
+use crate::config::{AdminConfig, Config};
+use crate::store::Store;
+
+/// Most bytes of one request line.
+const MAX_REQUEST: u64 = 64 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AdminSocketError {
+    #[error("cannot create the admin socket's folder {path}: {source}")]
+    Dir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot listen on the admin socket {path}: {source}")]
+    Bind {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot set the admin socket's permissions: {0}")]
+    Permissions(String),
+    #[error("[admin] group `{0}` does not exist")]
+    NoGroup(String),
+}
+
+/// Who is calling, from SO_PEERCRED.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    pub uid: u32,
+    pub gid: u32,
+    pub name: Option<String>,
+}
+
+impl Caller {
+    /// `admin:NAME`, or `uid:N` for a uid without a name.
+    pub fn actor(&self) -> String {
+        match &self.name {
+            Some(n) => format!("admin:{n}"),
+            None => format!("uid:{}", self.uid),
+        }
+    }
+}
+
+/// Whether `caller` may use the admin API: root, the daemon's own user,
+/// a listed user, or a member (primary or supplementary) of a listed group.
+pub fn admitted(caller: &Caller, cfg: &AdminConfig, daemon_uid: u32) -> bool {
+    if caller.uid == 0 || caller.uid == daemon_uid {
+        return true;
+    }
+    if let Some(name) = &caller.name {
+        if cfg.users.iter().any(|u| u == name) {
+            return true;
+        }
+    }
+    cfg.groups.iter().any(|g| {
+        let Ok(Some(group)) = nix::unistd::Group::from_name(g) else {
+            return false;
+        };
+        group.gid.as_raw() == caller.gid
+            || caller
+                .name
+                .as_ref()
+                .is_some_and(|n| group.mem.iter().any(|m| m == n))
+    })
+}
+
+/// A listening admin socket.
+pub struct AdminServer {
+    listener: UnixListener,
+    path: PathBuf,
+}
+
+impl AdminServer {
+    /// Binds `[admin] socket` (a stale file from a crash is removed first;
+    /// the store lock guarantees no other daemon uses it) and sets its mode.
+    pub fn bind(cfg: &AdminConfig) -> Result<Self, AdminSocketError> {
+        let path = cfg.socket.clone();
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|source| AdminSocketError::Dir {
+                path: dir.to_owned(),
+                source,
+            })?;
+        }
+        if std::os::unix::net::UnixStream::connect(&path).is_ok() {
+            return Err(AdminSocketError::Bind {
+                path: path.clone(),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::AddrInUse,
+                    "another kim daemon answers on it",
+                ),
+            });
+        }
+        let _ = std::fs::remove_file(&path);
+        let listener = UnixListener::bind(&path).map_err(|source| AdminSocketError::Bind {
+            path: path.clone(),
+            source,
+        })?;
+        let mode = match &cfg.group {
+            Some(g) => {
+                let group = nix::unistd::Group::from_name(g)
+                    .ok()
+                    .flatten()
+                    .ok_or_else(|| AdminSocketError::NoGroup(g.clone()))?;
+                std::os::unix::fs::chown(&path, None, Some(group.gid.as_raw()))
+                    .map_err(|e| AdminSocketError::Permissions(e.to_string()))?;
+                0o660
+            }
+            None => 0o600,
+        };
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode))
+            .map_err(|e| AdminSocketError::Permissions(e.to_string()))?;
+        Ok(Self { listener, path })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Serves until `stop` resolves, then removes the socket file.
+    pub async fn serve(
+        self,
+        store: Arc<Store>,
+        cfg: Arc<Config>,
+        stop: impl std::future::Future<Output = ()>,
+    ) {
+        let daemon_uid = nix::unistd::getuid().as_raw();
+        tokio::pin!(stop);
+        loop {
+            tokio::select! {
+                _ = &mut stop => break,
+                r = self.listener.accept() => {
+                    let Ok((stream, _)) = r else { continue };
+                    let store = store.clone();
+                    let cfg = cfg.clone();
+                    tokio::spawn(async move {
+                        if let Err(e) = connection(stream, store, cfg, daemon_uid).await {
+                            tracing::warn!(error = %e, "admin connection failed");
+                        }
+                    });
+                }
+            }
+        }
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+fn caller_of(stream: &UnixStream) -> std::io::Result<Caller> {
+    let cred = stream.peer_cred()?;
+    let name = nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(cred.uid()))
+        .ok()
+        .flatten()
+        .map(|u| u.name);
+    Ok(Caller {
+        uid: cred.uid(),
+        gid: cred.gid(),
+        name,
+    })
+}
+
+async fn connection(
+    stream: UnixStream,
+    store: Arc<Store>,
+    cfg: Arc<Config>,
+    daemon_uid: u32,
+) -> std::io::Result<()> {
+    let caller = caller_of(&stream)?;
+    let (read, mut write) = stream.into_split();
+    let mut reader = BufReader::new(read.take(MAX_REQUEST));
+    let mut line = Vec::new();
+    reader.read_until(b'\n', &mut line).await?;
+    let req: Result<Request, _> = serde_json::from_slice(&line);
+    let verb = req.as_ref().map(Request::verb).unwrap_or("unreadable");
+    let ans = if !admitted(&caller, &cfg.admin, daemon_uid) {
+        tracing::warn!(uid = caller.uid, actor = %caller.actor(), verb, "admin request refused: caller not admitted");
+        let mut detail = serde_json::Map::new();
+        detail.insert("outcome".into(), "refused".into());
+        detail.insert("verb".into(), verb.into());
+        let s2 = store.clone();
+        let actor = caller.actor();
+        let audited = tokio::task::spawn_blocking(move || {
+            s2.audit_append(EventKind::AdminAccess, &actor, Refs::default(), detail)
+                .and_then(|_| s2.flush_now())
+        })
+        .await;
+        if !matches!(audited, Ok(Ok(()))) {
+            tracing::error!("could not audit a refused admin request");
+        }
+        Answer {
+            code: 1,
+            stdout: String::new(),
+            error: format!(
+                "the daemon refused this request: {} is not admitted (add it to [admin] users or groups)",
+                caller.actor()
+            ),
+        }
+    } else {
+        match req {
+            Err(_) => Answer {
+                code: 2,
+                stdout: String::new(),
+                error: "the daemon could not read the request (is the CLI the same version as the daemon?)".into(),
+            },
+            Ok(req) => {
+                let actor = caller.actor();
+                tracing::info!(actor = %actor, verb, "admin request");
+                tokio::task::spawn_blocking(move || {
+                    let mut ctx = Ctx {
+                        store: &store,
+                        cfg: &cfg,
+                        actor,
+                        out: String::new(),
+                    };
+                    answer(&mut ctx, &req)
+                })
+                .await
+                .unwrap_or_else(|_| Answer {
+                    code: 1,
+                    stdout: String::new(),
+                    error: "the request failed inside the daemon (see its log)".into(),
+                })
+            }
+        }
+    };
+    let mut out = serde_json::to_vec(&ans)?;
+    out.push(b'\n');
+    write.write_all(&out).await?;
+    write.shutdown().await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn root_the_daemon_user_and_listed_users_are_admitted_others_not() {
+        let cfg = AdminConfig {
+            users: vec!["alice".into()],
+            ..AdminConfig::default()
+        };
+        let c = |uid, name: Option<&str>| Caller {
+            uid,
+            gid: 60000,
+            name: name.map(str::to_owned),
+        };
+        assert!(admitted(&c(0, Some("root")), &cfg, 999));
+        assert!(admitted(&c(999, Some("kim")), &cfg, 999));
+        assert!(admitted(&c(1001, Some("alice")), &cfg, 999));
+        assert!(!admitted(&c(1002, Some("mallory")), &cfg, 999));
+        assert!(!admitted(&c(1003, None), &cfg, 999));
+        let by_group = AdminConfig {
+            groups: vec!["root".into()],
+            ..AdminConfig::default()
+        };
+        // gid 0 is the root group on every Linux.
+        assert!(admitted(
+            &Caller {
+                uid: 1004,
+                gid: 0,
+                name: None
+            },
+            &by_group,
+            999
+        ));
+    }
+}

@@ -1,0 +1,237 @@
+//! The admin socket: the CLI answers the same with the daemon running (over
+//! the socket) and stopped (on the store); changes through the socket are
+//! audited with the caller's OS user; the socket is 0600; a user the socket
+//! does not let in gets a clear message (exit 2); a caller the daemon does
+//! not admit is refused and the refusal is audited.
+
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
+use std::process::Command;
+use std::time::Duration;
+
+use hyper::Method;
+use serde_json::json;
+
+use crate::support::{rt, Env, Options, KIM};
+
+const SCHOOLS: &str = "urn,name,dsl_name,dsl_email,deputy_email,phone\n\
+118765,Maidstone Primary,Ms Dee,dsl@maidstone.example,,\n\
+118766,Oakwood School,Mr Oak,dsl@oakwood.example,,\n";
+
+const ROLL: &str =
+    "pupil_id,given_name,family_name,other_names,date_of_birth,postcode,school_urn\n\
+KCC-1,Zebediah,Quixotic-Marsh,Zeb,2013-05-17,QX9 7ZZ,118765\n\
+KCC-2,Jack,Smith,,2015-05-05,ME1 1AA,118765\n\
+KCC-3,Jack,Smith,,2015-05-05,ME2 2BB,118766\n";
+
+fn installed(opts: Options) -> Env {
+    let env = Env::with(opts);
+    std::fs::write(env.path("schools.csv"), SCHOOLS).unwrap();
+    std::fs::write(env.path("roll.csv"), ROLL).unwrap();
+    let s = env.path("schools.csv");
+    let r = env.path("roll.csv");
+    assert_eq!(env.kim(&["schools", "import", s.to_str().unwrap()]).0, 0);
+    assert_eq!(env.kim(&["roll", "import", r.to_str().unwrap()]).0, 0);
+    env
+}
+
+fn post(
+    env: &Env,
+    addr: std::net::SocketAddr,
+    reference: &str,
+    given: &str,
+    family: &str,
+    dob: &str,
+) -> String {
+    let occurred = (jiff::Timestamp::now() - jiff::SignedDuration::from_hours(3)).to_string();
+    let body = serde_json::to_vec(&json!({
+        "police_reference": reference,
+        "incident": {"occurred_at": occurred, "category": "domestic_abuse"},
+        "children": [{"given_name": given, "family_name": family, "date_of_birth": dob, "involvement": "present"}]
+    }))
+    .unwrap();
+    let a = rt()
+        .block_on(
+            env.kent()
+                .once(addr, Method::POST, "/v1/notifications", Some(&body)),
+        )
+        .unwrap();
+    assert_eq!(a.status, 202);
+    a.json()["receipt_id"].as_str().unwrap().to_owned()
+}
+
+#[test]
+fn the_cli_answers_the_same_with_the_daemon_running_and_stopped() {
+    let env = installed(Options::default());
+    let k = env.start();
+    let matched = post(
+        &env,
+        k.addr,
+        "KNT/ADM/1",
+        "Zebediah",
+        "Quixotic-Marsh",
+        "2013-05-17",
+    );
+    let review = post(&env, k.addr, "KNT/ADM/2", "Jack", "Smith", "2015-05-05");
+    std::thread::sleep(Duration::from_millis(800));
+
+    let socket = env.path("admin.sock");
+    let mode = std::fs::metadata(&socket).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "the admin socket is owner-only");
+
+    let verbs: Vec<Vec<&str>> = vec![
+        vec!["schools", "list", "--json"],
+        vec!["schools", "list"],
+        vec!["roll", "stats", "--json"],
+        vec!["review", "list", "--json"],
+        vec!["review", "list"],
+        vec!["status", &matched, "--json"],
+        vec!["status", &review],
+    ];
+    let running: Vec<(i32, String)> = verbs
+        .iter()
+        .map(|v| {
+            let (c, out, err) = env.kim(v);
+            assert_eq!(c, 0, "{v:?}: {err}");
+            (c, out)
+        })
+        .collect();
+    let (code, out, err) = env.kim(&["audit", "verify"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("verifies"));
+    let (code, _, err) = env.kim(&["status", "0000-0000-0000-0000"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("no such receipt"), "{err}");
+
+    // A decision through the socket, while the daemon runs: audited with
+    // the OS user, and the daemon's delivery worker sends the alert.
+    let (code, out, err) = env.kim(&["review", "assign", &review, "0", "118766"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("assigned"), "{out}");
+    let start = std::time::Instant::now();
+    while start.elapsed() < Duration::from_secs(10)
+        && !env.path("outbox").join(format!("{review}.0.eml")).exists()
+    {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(env.path("outbox").join(format!("{review}.0.eml")).exists());
+    assert!(k.terminate(Duration::from_secs(30)).success());
+    assert!(!socket.exists(), "the socket is removed at a clean stop");
+
+    // Stopped: the same commands on the store give the same answers (the
+    // review queue and status changed only by the assign, so compare the
+    // ones it did not touch, and re-check the queue's new state).
+    for (i, v) in verbs.iter().enumerate() {
+        if v.contains(&review.as_str()) || v[0] == "review" {
+            continue;
+        }
+        let (c, out, err) = env.kim(v);
+        assert_eq!(
+            (c, &out),
+            (running[i].0, &running[i].1),
+            "{v:?} differs: {err}"
+        );
+    }
+    let (_, out, _) = env.kim(&["review", "list"]);
+    assert!(out.contains("empty"), "{out}");
+    let (code, out, _) = env.kim(&["audit", "list", "--receipt", &review, "--json"]);
+    assert_eq!(code, 0);
+    let events: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let reviewed = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["kind"] == "reviewed")
+        .expect("the assign is audited");
+    assert_eq!(reviewed["actor"], "admin:root");
+}
+
+#[test]
+fn a_user_the_socket_does_not_let_in_gets_a_clear_message() {
+    if !nix::unistd::getuid().is_root() {
+        eprintln!("SKIPPED: needs root to run the CLI as another user");
+        return;
+    }
+    let env = installed(Options::default());
+    let k = env.start();
+    // The CLI must be able to read the config to find the socket.
+    std::fs::set_permissions(env.dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(&env.config, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = Command::new(KIM)
+        .args(["--config", env.config.to_str().unwrap(), "review", "list"])
+        .uid(65534)
+        .gid(65534)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("permission denied on the admin socket"),
+        "{err}"
+    );
+    assert!(k.terminate(Duration::from_secs(30)).success());
+}
+
+#[test]
+fn a_caller_the_daemon_does_not_admit_is_refused_and_audited() {
+    if !nix::unistd::getuid().is_root() {
+        eprintln!("SKIPPED: needs root to run the CLI as another user");
+        return;
+    }
+    let nogroup = nix::unistd::Group::from_gid(nix::unistd::Gid::from_raw(65534))
+        .unwrap()
+        .expect("group 65534")
+        .name;
+    // The socket is 0660 for that group, but the group is not admitted.
+    let env = installed(Options {
+        extra: None,
+        ..Options::default()
+    });
+    let text = std::fs::read_to_string(&env.config).unwrap().replace(
+        "[admin]\nsocket = \"admin.sock\"",
+        &format!(
+            "[admin]\nsocket = \"admin.sock\"\ngroup = \"{nogroup}\"\nusers = [\"someone-else\"]"
+        ),
+    );
+    std::fs::write(&env.config, text).unwrap();
+    let k = env.start();
+    let socket = env.path("admin.sock");
+    let mode = std::fs::metadata(&socket).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o660);
+    std::fs::set_permissions(env.dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(&env.config, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = Command::new(KIM)
+        .args([
+            "--config",
+            env.config.to_str().unwrap(),
+            "review",
+            "list",
+            "--json",
+        ])
+        .uid(65534)
+        .gid(65534)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("refused") && err.contains("not admitted"),
+        "{err}"
+    );
+    assert!(out.stdout.is_empty(), "nothing answered");
+    assert!(k.terminate(Duration::from_secs(30)).success());
+    let (code, out, _) = env.kim(&["audit", "list", "--json"]);
+    assert_eq!(code, 0);
+    let events: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let refused = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["kind"] == "admin_access" && e["detail"]["outcome"] == "refused")
+        .expect("the refusal is audited");
+    assert_eq!(refused["detail"]["verb"], "review_list");
+    assert!(
+        refused["actor"] == "admin:nobody" || refused["actor"] == "uid:65534",
+        "{refused}"
+    );
+}
