@@ -88,6 +88,10 @@ pub enum Command {
     /// The tamper-evident audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Print shell completions (bash, zsh, fish, elvish, powershell) to stdout.
+    Completions { shell: clap_complete::Shell },
+    /// Print the manual page (roff) to stdout: `kim man > kim.1`.
+    Man,
     /// A notification's state; --reveal shows the children's details (audited).
     Status {
         receipt: String,
@@ -320,6 +324,39 @@ fn admin(
     crate::admin::client::run(config, build(&absolute))
 }
 
+/// The manual page: kim(1) with every subcommand's usage and options.
+pub fn man(out: &mut dyn std::io::Write) -> std::io::Result<()> {
+    let cmd = <Cli as clap::CommandFactory>::command();
+    clap_mangen::Man::new(cmd.clone()).render(out)?;
+    // One section per subcommand (and sub-subcommand), as clap_mangen
+    // renders only the top level.
+    fn walk(
+        cmd: &clap::Command,
+        prefix: &str,
+        out: &mut dyn std::io::Write,
+    ) -> std::io::Result<()> {
+        for sub in cmd.get_subcommands().filter(|s| s.get_name() != "help") {
+            let name = format!("{prefix} {}", sub.get_name());
+            writeln!(out, ".SH \"{}\"", name.trim().to_uppercase())?;
+            let mut sub = sub.clone().bin_name(name.trim().to_owned());
+            let help = sub.render_long_help().to_string();
+            for line in help.lines() {
+                let line = line.replace('\\', "\\\\");
+                let line = if line.starts_with('.') || line.starts_with('\'') {
+                    format!("\\&{line}")
+                } else {
+                    line
+                };
+                writeln!(out, "{line}")?;
+                writeln!(out, ".br")?;
+            }
+            walk(&sub, &name, out)?;
+        }
+        Ok(())
+    }
+    walk(&cmd, "kim", out)
+}
+
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
@@ -329,6 +366,14 @@ pub fn main() -> ExitCode {
         Command::Keys(KeysCommand::SigningInit { out }) => keys::signing_init(&out),
         Command::Certs(CertsCommand::Dev { out }) => certs::dev(&out),
         Command::Demo { keep } => demo::main(keep),
+        Command::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut cmd, "kim", &mut std::io::stdout());
+            Ok(())
+        }
+        Command::Man => {
+            man(&mut std::io::stdout()).map_err(|e| Failure::failed(anyhow::Error::from(e)))
+        }
         Command::Schools(SchoolsCommand::Import { file }) => {
             admin(&cli.config, |f| Request::SchoolsImport { file: f(&file) })
         }

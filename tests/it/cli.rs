@@ -203,3 +203,62 @@ fn the_demo_runs_end_to_end_and_cleans_up() {
         "{dir} was left behind"
     );
 }
+
+#[test]
+fn the_man_page_and_completions_come_from_the_clap_definitions() {
+    let out = Command::new(KIM).arg("man").output().unwrap();
+    assert!(out.status.success());
+    let man = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        man.starts_with(".ie") || man.contains(".TH kim"),
+        "{}",
+        &man[..200.min(man.len())]
+    );
+    for sub in [
+        "KIM SERVE",
+        "KIM CHECK-CONFIG",
+        "KIM KEYS INIT",
+        "KIM KEYS SIGNING-INIT",
+        "KIM CERTS DEV",
+        "KIM SCHOOLS IMPORT",
+        "KIM SCHOOLS LIST",
+        "KIM ROLL IMPORT",
+        "KIM ROLL STATS",
+        "KIM STATUS",
+        "KIM AUDIT LIST",
+        "KIM AUDIT VERIFY",
+        "KIM AUDIT EXPORT",
+        "KIM REVIEW LIST",
+        "KIM REVIEW ASSIGN",
+        "KIM REVIEW DISMISS",
+        "KIM DEMO",
+        "KIM COMPLETIONS",
+    ] {
+        assert!(
+            man.contains(&format!(".SH \"{sub}\"")),
+            "the man page lacks {sub}"
+        );
+    }
+    assert!(man.contains("--public-key") && man.contains("--reveal") && man.contains("--since"));
+    for shell in ["bash", "zsh", "fish"] {
+        let out = Command::new(KIM)
+            .args(["completions", shell])
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            text.contains("signing-init") && text.contains("review"),
+            "{shell}"
+        );
+    }
+    let out = Command::new(KIM)
+        .args(["completions", "tcsh"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "an unknown shell is a usage error"
+    );
+}
