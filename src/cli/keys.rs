@@ -31,3 +31,77 @@ pub fn signing_init(out: &Path) -> CliResult {
     );
     Ok(())
 }
+
+/// `kim keys rotate`: a new master key; the whole store re-sealed under it
+/// (offline, into a fresh folder, then swapped in). The old key and the old
+/// store are kept beside them until the admin deletes them.
+pub fn rotate(config: &Path) -> CliResult {
+    let cfg = crate::config::Config::load(config).map_err(Failure::usage)?;
+    let Some(key_path) = cfg.store.master_key_file.clone() else {
+        return Err(Failure::usage(anyhow::anyhow!(
+            "{}: rotation needs [store] master_key_file (with a systemd credential, rotate the credential's source file with a config that names it as master_key_file)",
+            config.display()
+        )));
+    };
+    let old_key = crate::store::crypto::MasterKey::load(&key_path).map_err(Failure::usage)?;
+    let store_path = cfg.store.path.clone();
+    let old = match crate::store::Store::open(&store_path, &old_key) {
+        Ok(s) => s,
+        Err(crate::store::StoreError::Locked(_)) => {
+            return Err(Failure::failed(anyhow::anyhow!(
+                "the daemon is running: stop it first (rotation rewrites the whole store)"
+            )))
+        }
+        Err(e) => return Err(Failure::failed(e)),
+    };
+    let stamp = jiff::Timestamp::now().as_second();
+    let with_suffix = |p: &Path, suffix: &str| {
+        let mut s = p.as_os_str().to_owned();
+        s.push(suffix);
+        std::path::PathBuf::from(s)
+    };
+    let new_key_path = with_suffix(&key_path, ".new");
+    write_new_key(&new_key_path).map_err(|e| match e {
+        CryptoError::KeyExists(_) => Failure::usage(anyhow::anyhow!(
+            "{} exists (an earlier rotation stopped half way?): move it away first",
+            new_key_path.display()
+        )),
+        other => Failure::failed(other),
+    })?;
+    let new_key = crate::store::crypto::MasterKey::load(&new_key_path).map_err(Failure::failed)?;
+    let staging = with_suffix(&store_path, ".rotating");
+    if staging.exists() {
+        std::fs::remove_dir_all(&staging).map_err(Failure::failed)?;
+    }
+    let new = crate::store::Store::open(&staging, &new_key).map_err(Failure::failed)?;
+    let started = std::time::Instant::now();
+    let r = old
+        .rotate_into(&new, &super::admin_actor())
+        .map_err(Failure::failed)?;
+    new.flush_now().map_err(Failure::failed)?;
+    drop(new);
+    drop(old);
+    let old_store = with_suffix(&store_path, &format!(".pre-rotation-{stamp}"));
+    let old_key_kept = with_suffix(&key_path, &format!(".old-{stamp}"));
+    std::fs::rename(&store_path, &old_store).map_err(Failure::failed)?;
+    std::fs::rename(&staging, &store_path).map_err(Failure::failed)?;
+    std::fs::rename(&key_path, &old_key_kept).map_err(Failure::failed)?;
+    std::fs::rename(&new_key_path, &key_path).map_err(Failure::failed)?;
+    println!(
+        "rotated the master key {:08x} -> {:08x} in {:.1}s: {} notifications, {} pupils, {} schools re-sealed; {} audit events kept (plus key_rotated).",
+        r.old_key_id,
+        r.new_key_id,
+        started.elapsed().as_secs_f64(),
+        r.notifications,
+        r.pupils,
+        r.schools,
+        r.audit_events
+    );
+    println!(
+        "{} now holds the new key. Kept until you delete them: the old key at {} and the old store at {} (it opens only with the old key). Update your offline key copy.",
+        key_path.display(),
+        old_key_kept.display(),
+        old_store.display()
+    );
+    Ok(())
+}

@@ -188,6 +188,10 @@ pub enum KeysCommand {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Replace the master key: a new key, every sealed value and blind index
+    /// re-made under it (the daemon must be stopped). The old key and store
+    /// are kept beside the new ones.
+    Rotate,
     /// Write a new Ed25519 audit signing key (PKCS#8, mode 0400) and its
     /// public half as OUT.pub (hex); never overwrites.
     SigningInit {
@@ -364,6 +368,7 @@ pub fn main() -> ExitCode {
         Command::CheckConfig { file } => check_config::main(file.as_deref().unwrap_or(&cli.config)),
         Command::Keys(KeysCommand::Init { out }) => keys::init(&out),
         Command::Keys(KeysCommand::SigningInit { out }) => keys::signing_init(&out),
+        Command::Keys(KeysCommand::Rotate) => keys::rotate(&cli.config),
         Command::Certs(CertsCommand::Dev { out }) => certs::dev(&out),
         Command::Demo { keep } => demo::main(keep),
         Command::Completions { shell } => {

@@ -8,6 +8,7 @@ pub mod notifications;
 pub mod outbox;
 pub mod review;
 pub mod roll;
+pub mod rotate;
 pub mod writer;
 
 use std::path::Path;

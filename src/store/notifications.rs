@@ -135,7 +135,7 @@ fn ref_key(force: &str, reference: &str) -> Vec<u8> {
 /// The `payloads` value: the data key sealed by the master-derived key, then
 /// the notification sealed by the data key: `len(dk) u16 BE | dk | payload`.
 /// Retention destroys the data key part to shred the payload.
-fn pack_sealed(sealed_dk: &[u8], payload: &[u8]) -> Vec<u8> {
+pub(crate) fn pack_sealed(sealed_dk: &[u8], payload: &[u8]) -> Vec<u8> {
     let mut v = Vec::with_capacity(2 + sealed_dk.len() + payload.len());
     v.extend_from_slice(&(sealed_dk.len() as u16).to_be_bytes());
     v.extend_from_slice(sealed_dk);
@@ -143,7 +143,7 @@ fn pack_sealed(sealed_dk: &[u8], payload: &[u8]) -> Vec<u8> {
     v
 }
 
-fn unpack_sealed(v: &[u8]) -> Result<(&[u8], &[u8]), StoreError> {
+pub(crate) fn unpack_sealed(v: &[u8]) -> Result<(&[u8], &[u8]), StoreError> {
     let corrupt = || StoreError::Corrupt("payload framing".into());
     let len = u16::from_be_bytes(
         v.get(..2)
@@ -182,6 +182,14 @@ impl fmt::Debug for Prepared {
 }
 
 impl Store {
+    /// The keyed fingerprint of a notification's canonical content.
+    pub(crate) fn fingerprint(&self, force: &str, canonical: &[u8]) -> String {
+        hex(&self.keys.blind_index(
+            "notification fingerprint v1",
+            &[force.as_bytes(), canonical],
+        ))
+    }
+
     /// Seals a validated notification from `force` for `commit_batch`.
     pub fn prepare(
         &self,
@@ -190,10 +198,7 @@ impl Store {
         now: jiff::Timestamp,
     ) -> Result<Prepared, StoreError> {
         let canonical = Zeroizing::new(n.canonical_bytes());
-        let fingerprint = hex(&self.keys.blind_index(
-            "notification fingerprint v1",
-            &[force.as_bytes(), &canonical],
-        ));
+        let fingerprint = self.fingerprint(force, &canonical);
         let receipt = ReceiptId::generate()?;
         let rk = receipt.as_str().as_bytes();
         let dk = DataKey::generate()?;

@@ -386,6 +386,52 @@ impl Store {
         Ok(out)
     }
 
+    /// Every pupil of the roll in force, opened, in row order (key rotation
+    /// re-imports them under the new key).
+    pub fn for_each_pupil<E: From<StoreError>>(
+        &self,
+        mut f: impl FnMut(Pupil) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let (generation, layout) = self.roll_generation()?;
+        let prefix = gen_prefix(generation);
+        let parse = |plain: &[u8]| -> Result<Pupil, StoreError> {
+            serde_json::from_slice(plain).map_err(|_| StoreError::Corrupt("roll record".into()))
+        };
+        for kv in self.t.roll.scan_prefix(prefix) {
+            let (k, v) = kv.map_err(StoreError::from)?;
+            match layout {
+                Layout::Bucketed { .. } => {
+                    let n = u32::from_be_bytes(
+                        k.get(4..8)
+                            .and_then(|b| b.try_into().ok())
+                            .ok_or_else(|| StoreError::Corrupt("roll bucket key".into()))?,
+                    );
+                    for i in 0..ROWS_PER_BUCKET {
+                        let Some(sealed) = nth_record(&v, i) else {
+                            break;
+                        };
+                        let row = n * ROWS_PER_BUCKET + i;
+                        let plain = self
+                            .keys
+                            .seal_key()
+                            .open(trees::ROLL, &record_key(generation, row), sealed)
+                            .map_err(StoreError::from)?;
+                        f(parse(&plain)?)?;
+                    }
+                }
+                Layout::PerPupil => {
+                    let plain = self
+                        .keys
+                        .seal_key()
+                        .open(trees::ROLL, &k, &v)
+                        .map_err(StoreError::from)?;
+                    f(parse(&plain)?)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Lookup in a generation written before buckets: one index key per
     /// (blind index, pupil key), one record per pupil key.
     fn per_pupil_candidates(
