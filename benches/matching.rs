@@ -209,7 +209,10 @@ fn read_cases(path: &Path) -> Vec<Case> {
 fn match_phase(dir: &Path) {
     let set_cases = read_cases(&dir.join("cases.jsonl"));
     let path = dir.join("store");
-    let store = Store::open(&path, &MasterKey::from_bytes(KEY)).expect("reopen the store");
+    // As `kim serve` opens it: with the daemon's page cache ([store] cache_mb).
+    let cache_mb: u64 = common::env_num("KIM_BENCH_CACHE_MB", 1536);
+    let store = Store::open_with_cache(&path, &MasterKey::from_bytes(KEY), cache_mb << 20)
+        .expect("reopen the store");
     println!(
         "match phase (a new process, store reopened): RSS {}",
         mib(status_kib("VmRSS:"))

@@ -245,6 +245,14 @@ pub struct StoreConfig {
     pub master_key_file: Option<PathBuf>,
     #[serde(default)]
     pub master_key_credential: Option<String>,
+    /// The daemon's page cache in MiB (sled): the roll's hot part stays in
+    /// memory for matching. RSS grows up to about this much.
+    #[serde(default = "default_cache_mb")]
+    pub cache_mb: u64,
+}
+
+fn default_cache_mb() -> u64 {
+    1536
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -551,6 +559,9 @@ impl Config {
         }
         if !self.mail.from.contains('@') {
             return Err(self.invalid("mail.from", "must contain an email address"));
+        }
+        if !(64..=65536).contains(&self.store.cache_mb) {
+            return Err(self.invalid("store.cache_mb", "must be between 64 and 65536"));
         }
         if self.audit.signing_key_file.is_some() && self.audit.signing_key_credential.is_some() {
             return Err(self.invalid(

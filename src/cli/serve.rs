@@ -55,10 +55,12 @@ pub async fn start(
 ) -> anyhow::Result<Running> {
     let cfg = Arc::new(cfg);
     let store_path = cfg.store.path.clone();
+    let cache_mb = cfg.store.cache_mb;
     let store = tokio::task::spawn_blocking(move || {
         std::fs::create_dir_all(&store_path)
             .with_context(|| format!("cannot create the store folder {}", store_path.display()))?;
-        Store::open(&store_path, &master).map_err(anyhow::Error::from)
+        Store::open_with_cache(&store_path, &master, cache_mb * 1024 * 1024)
+            .map_err(anyhow::Error::from)
     })
     .await??;
     let store = Arc::new(store);

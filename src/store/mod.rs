@@ -156,8 +156,19 @@ fn abort<T>(e: impl Into<StoreError>) -> Result<T, ConflictableTransactionError<
 }
 
 impl Store {
-    /// Opens (or creates) the store at `path` with `master`.
+    /// Opens (or creates) the store at `path` with `master` and the default
+    /// page cache (512 MiB: what a one-off admin command needs).
     pub fn open(path: &Path, master: &MasterKey) -> Result<Self, StoreError> {
+        Self::open_with_cache(path, master, CACHE_CAPACITY)
+    }
+
+    /// As [`open`](Self::open) with a page cache of `cache_bytes` (the
+    /// daemon's `[store] cache_mb`: the roll's working set for matching).
+    pub fn open_with_cache(
+        path: &Path,
+        master: &MasterKey,
+        cache_bytes: u64,
+    ) -> Result<Self, StoreError> {
         let db = sled::Config::new()
             .path(path)
             .mode(sled::Mode::HighThroughput)
@@ -167,7 +178,7 @@ impl Store {
             // sled's default is 1 GiB. 512 MiB keeps a national roll import
             // (9 M pupils) near 0.8 GiB peak RSS instead of ~1.2 GiB, with
             // no measurable slowdown (benches/roll_import.rs).
-            .cache_capacity(CACHE_CAPACITY)
+            .cache_capacity(cache_bytes)
             .open()
             .map_err(|e| match &e {
                 sled::Error::Io(io)
