@@ -252,7 +252,7 @@ pub struct StoreConfig {
 }
 
 fn default_cache_mb() -> u64 {
-    1536
+    512
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

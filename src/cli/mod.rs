@@ -268,24 +268,6 @@ pub fn init_logging(format: crate::config::LogFormat, default_filter: &str) {
     };
 }
 
-/// Opens the store directly for an admin command (the daemon must not be
-/// running: sled admits one process).
-pub fn open_store(config: &std::path::Path) -> Result<crate::store::Store, Failure> {
-    let cfg = crate::config::Config::load(config).map_err(Failure::usage)?;
-    let key = cfg.master_key_path().map_err(Failure::usage)?;
-    let master = crate::store::crypto::MasterKey::load(&key).map_err(Failure::usage)?;
-    match crate::store::Store::open(&cfg.store.path, &master) {
-        Ok(s) => {
-            s.set_calendar(cfg.delivery.calendar());
-            Ok(s)
-        }
-        Err(e @ crate::store::StoreError::Locked(_)) => Err(Failure::failed(anyhow::anyhow!(
-            "{e}; stop it to run this command"
-        ))),
-        Err(e) => Err(Failure::failed(e)),
-    }
-}
-
 /// Opens the store for an admin command when no daemon answered on
 /// `socket`: a locked store then means the daemon runs but its socket
 /// cannot be reached.

@@ -323,6 +323,23 @@ impl Batch {
     }
 }
 
+/// A send that did not deliver, for an alert the police withdrew meanwhile:
+/// it ends `withdrawn` (audited) instead of retrying or failing.
+fn withdrawn_while_sending(a: &mut AlertRecord, batch: &mut Batch) -> bool {
+    if !a.withdraw_pending {
+        return false;
+    }
+    a.withdraw_pending = false;
+    a.state = AlertState::Withdrawn;
+    batch.event(
+        EventKind::Withdrawn,
+        "system",
+        a.refs(),
+        detail(&[("was", "sending".into())]),
+    );
+    true
+}
+
 fn json<T: Serialize>(v: &T) -> Result<Vec<u8>, StoreError> {
     serde_json::to_vec(v).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
@@ -491,16 +508,7 @@ impl Store {
                 );
                 a.last_code = *code;
                 a.last_reply = Some(reply.clone());
-                if a.withdraw_pending {
-                    a.withdraw_pending = false;
-                    a.state = AlertState::Withdrawn;
-                    batch.event(
-                        EventKind::Withdrawn,
-                        "system",
-                        a.refs(),
-                        detail(&[("was", "sending".into())]),
-                    );
-                } else {
+                if !withdrawn_while_sending(&mut a, &mut batch) {
                     a.state = AlertState::RetryWait;
                     a.next_attempt_at = *next;
                 }
@@ -514,16 +522,7 @@ impl Store {
                 );
                 a.last_code = *code;
                 a.last_reply = Some(reply.clone());
-                if a.withdraw_pending {
-                    a.withdraw_pending = false;
-                    a.state = AlertState::Withdrawn;
-                    batch.event(
-                        EventKind::Withdrawn,
-                        "system",
-                        a.refs(),
-                        detail(&[("was", "sending".into())]),
-                    );
-                } else {
+                if !withdrawn_while_sending(&mut a, &mut batch) {
                     a.state = AlertState::Failed;
                     batch.event(
                         EventKind::Failed,

@@ -26,12 +26,7 @@ KCC-3,Jack,Smith,,2015-05-05,ME2 2BB,118766\n";
 
 fn installed(opts: Options) -> Env {
     let env = Env::with(opts);
-    std::fs::write(env.path("schools.csv"), SCHOOLS).unwrap();
-    std::fs::write(env.path("roll.csv"), ROLL).unwrap();
-    let s = env.path("schools.csv");
-    let r = env.path("roll.csv");
-    assert_eq!(env.kim(&["schools", "import", s.to_str().unwrap()]).0, 0);
-    assert_eq!(env.kim(&["roll", "import", r.to_str().unwrap()]).0, 0);
+    env.import(SCHOOLS, ROLL);
     env
 }
 

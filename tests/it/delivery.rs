@@ -44,12 +44,7 @@ fn env_with(port: u16, extra: &str) -> Env {
         extra: Some(extra.to_owned()),
         ..Options::default()
     });
-    std::fs::write(env.path("schools.csv"), SCHOOLS).unwrap();
-    std::fs::write(env.path("roll.csv"), ROLL).unwrap();
-    let s = env.path("schools.csv");
-    let r = env.path("roll.csv");
-    assert_eq!(env.kim(&["schools", "import", s.to_str().unwrap()]).0, 0);
-    assert_eq!(env.kim(&["roll", "import", r.to_str().unwrap()]).0, 0);
+    env.import(SCHOOLS, ROLL);
     env
 }
 
@@ -531,12 +526,7 @@ fn a_relay_whose_certificate_is_not_trusted_gets_nothing_and_the_metrics_show_th
         extra: Some("[delivery]\nretry_initial = \"1s\"\nretry_max = \"1s\"\n".into()),
         ..Options::default()
     });
-    std::fs::write(env.path("schools.csv"), SCHOOLS).unwrap();
-    std::fs::write(env.path("roll.csv"), ROLL).unwrap();
-    let s = env.path("schools.csv");
-    let r = env.path("roll.csv");
-    assert_eq!(env.kim(&["schools", "import", s.to_str().unwrap()]).0, 0);
-    assert_eq!(env.kim(&["roll", "import", r.to_str().unwrap()]).0, 0);
+    env.import(SCHOOLS, ROLL);
     let smtp = smtp_for(&env, port);
     let k = env.start();
     let receipt = post(&env, k.addr, body("KNT/26/UNTRUSTED", 0));
@@ -588,12 +578,7 @@ fn the_relay_login_comes_from_password_file_and_only_over_tls() {
         ..Options::default()
     });
     std::fs::write(env.path("smtp.password"), "s3cret-relay-pass\n").unwrap();
-    std::fs::write(env.path("schools.csv"), SCHOOLS).unwrap();
-    std::fs::write(env.path("roll.csv"), ROLL).unwrap();
-    let s = env.path("schools.csv");
-    let r = env.path("roll.csv");
-    assert_eq!(env.kim(&["schools", "import", s.to_str().unwrap()]).0, 0);
-    assert_eq!(env.kim(&["roll", "import", r.to_str().unwrap()]).0, 0);
+    env.import(SCHOOLS, ROLL);
     let smtp = SmtpServer::start_with_login(
         port,
         Some((&env.certs.server_cert, &env.certs.server_key)),

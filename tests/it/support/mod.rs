@@ -159,6 +159,17 @@ listen = "127.0.0.1:0"
         )
     }
 
+    /// Imports `schools` and `roll` (CSV text) through the real CLI.
+    pub fn import(&self, schools: &str, roll: &str) {
+        std::fs::write(self.path("schools.csv"), schools).unwrap();
+        std::fs::write(self.path("roll.csv"), roll).unwrap();
+        for (verb, file) in [("schools", "schools.csv"), ("roll", "roll.csv")] {
+            let f = self.path(file);
+            let (code, _, err) = self.kim(&[verb, "import", f.to_str().unwrap()]);
+            assert_eq!(code, 0, "{verb} import: {err}");
+        }
+    }
+
     /// Starts `kim serve` on this installation.
     pub fn start(&self) -> Kim {
         Kim::start(&self.config, &self.path("kim.log"))
