@@ -38,8 +38,17 @@ pub fn run(config: &Path, req: Request) -> Result<(), Failure> {
             answer(&mut ctx, &req)
         }
     };
-    print!("{}", answer.stdout);
-    let _ = std::io::stdout().flush();
+    // `kim audit list | head` closes the pipe early: not an error to panic on.
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(answer.stdout.as_bytes())
+        .and_then(|_| stdout.flush())
+    {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            return Err(Failure::failed(anyhow::anyhow!("writing the answer: {e}")))
+        }
+        _ => {}
+    }
     if answer.code == 0 {
         Ok(())
     } else {

@@ -262,3 +262,33 @@ fn the_man_page_and_completions_come_from_the_clap_definitions() {
         "an unknown shell is a usage error"
     );
 }
+
+#[test]
+fn a_listing_piped_into_a_reader_that_stops_early_does_not_panic() {
+    let env = crate::support::Env::new();
+    // A listing long enough to outgrow the pipe's buffer.
+    let mut schools = String::from("urn,name,dsl_name,dsl_email,deputy_email,phone\n");
+    for i in 0..3000 {
+        schools.push_str(&format!(
+            "{},School number {i},Ms Dee,dsl{i}@school.example,,\n",
+            200000 + i
+        ));
+    }
+    std::fs::write(env.path("many.csv"), schools).unwrap();
+    assert_eq!(
+        env.kim(&["schools", "import", env.path("many.csv").to_str().unwrap()])
+            .0,
+        0
+    );
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "{KIM} --config {} schools list | head -1; echo \"status ${{PIPESTATUS:-0}}\"",
+            env.config.display()
+        ))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("URN"));
+}
