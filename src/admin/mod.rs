@@ -32,6 +32,8 @@ pub enum Request {
     },
     ReviewList {
         json: bool,
+        #[serde(default)]
+        reveal: bool,
     },
     ReviewAssign {
         receipt: String,
@@ -96,7 +98,7 @@ pub fn dispatch(ctx: &mut Ctx<'_>, req: &Request) -> Result<(), Failure> {
         Request::SchoolsList { json } => cli::roll::schools_list(ctx, *json),
         Request::RollImport { file } => cli::roll::roll_import(ctx, file),
         Request::RollStats { json } => cli::roll::roll_stats(ctx, *json),
-        Request::ReviewList { json } => cli::review::list(ctx, *json),
+        Request::ReviewList { json, reveal } => cli::review::list(ctx, *json, *reveal),
         Request::ReviewAssign {
             receipt,
             index,

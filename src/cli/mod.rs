@@ -139,10 +139,15 @@ pub enum AuditCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum ReviewCommand {
-    /// The children waiting for a decision (identifiers and reasons only).
+    /// The children waiting for a decision (identifiers and reasons only;
+    /// --reveal adds each child's details, recorded in the audit).
     List {
         #[arg(long)]
         json: bool,
+        /// Show each child's names, date of birth, postcode and the police's
+        /// school hint, to decide (an `admin_access` audit event).
+        #[arg(long)]
+        reveal: bool,
     },
     /// Decide the school of child INDEX of RECEIPT.
     Assign {
@@ -373,8 +378,8 @@ pub fn main() -> ExitCode {
         Command::Roll(RollCommand::Stats { json }) => {
             admin(&cli.config, |_| Request::RollStats { json })
         }
-        Command::Review(ReviewCommand::List { json }) => {
-            admin(&cli.config, |_| Request::ReviewList { json })
+        Command::Review(ReviewCommand::List { json, reveal }) => {
+            admin(&cli.config, |_| Request::ReviewList { json, reveal })
         }
         Command::Audit(AuditCommand::Verify {
             file: Some(file),

@@ -21,14 +21,67 @@ fn failed(e: ReviewError) -> Failure {
     }
 }
 
-pub fn list(ctx: &mut Ctx<'_>, json: bool) -> CliResult {
+/// One child's details for the admin deciding a review (revealed only).
+#[derive(serde::Serialize)]
+struct Revealed {
+    given_name: String,
+    family_name: String,
+    other_names: Vec<String>,
+    date_of_birth: String,
+    postcode: Option<String>,
+    police_school_hint: Option<String>,
+}
+
+pub fn list(ctx: &mut Ctx<'_>, json: bool, reveal: bool) -> CliResult {
     let store = ctx.store;
     let items = store.review_list().map_err(Failure::failed)?;
+    let mut revealed: Vec<Option<Revealed>> = Vec::with_capacity(items.len());
+    if reveal && !items.is_empty() {
+        let mut detail = serde_json::Map::new();
+        detail.insert("action".into(), "reveal_review".into());
+        detail.insert("children".into(), items.len().into());
+        let _ = store
+            .audit_append(
+                crate::audit::EventKind::AdminAccess,
+                &ctx.actor,
+                crate::audit::Refs::default(),
+                detail,
+            )
+            .map_err(Failure::failed)?;
+        store.flush_now().map_err(Failure::failed)?;
+        for i in &items {
+            let n = store
+                .load_notification(&i.receipt_id)
+                .map_err(Failure::failed)?;
+            revealed.push(
+                n.and_then(|n| n.children.get(i.index as usize).cloned())
+                    .map(|c| Revealed {
+                        given_name: c.given_name,
+                        family_name: c.family_name,
+                        other_names: c.other_names,
+                        date_of_birth: c.date_of_birth.to_string(),
+                        postcode: c.postcode,
+                        police_school_hint: c.school_urn,
+                    }),
+            );
+        }
+    }
     if json {
+        let rows: Vec<serde_json::Value> = items
+            .iter()
+            .enumerate()
+            .map(|(k, i)| {
+                let mut v = serde_json::to_value(i).unwrap_or_default();
+                if let Some(Some(r)) = revealed.get(k) {
+                    v["child"] = serde_json::to_value(r).unwrap_or_default();
+                }
+                v
+            })
+            .collect();
         say!(
             ctx,
             "{}",
-            serde_json::to_string_pretty(&items).map_err(anyhow::Error::from)?
+            serde_json::to_string_pretty(&rows).map_err(anyhow::Error::from)?
         );
         return Ok(());
     }
@@ -45,7 +98,7 @@ pub fn list(ctx: &mut Ctx<'_>, json: bool) -> CliResult {
         "FORCE",
         "POLICE REFERENCE"
     );
-    for i in &items {
+    for (k, i) in items.iter().enumerate() {
         say!(
             ctx,
             "{:<20} {:>5}  {:<18} {:<8} {:<20} {}",
@@ -56,11 +109,41 @@ pub fn list(ctx: &mut Ctx<'_>, json: bool) -> CliResult {
             i.police_reference,
             i.received_at.strftime("%Y-%m-%d %H:%M UTC")
         );
+        if let Some(Some(r)) = revealed.get(k) {
+            say!(
+                ctx,
+                "      {} {}{}, born {}{}{}",
+                r.given_name,
+                r.family_name,
+                if r.other_names.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (also {})", r.other_names.join(", "))
+                },
+                r.date_of_birth,
+                r.postcode
+                    .as_deref()
+                    .map(|p| format!(", postcode {p}"))
+                    .unwrap_or_default(),
+                r.police_school_hint
+                    .as_deref()
+                    .map(|u| format!(", police think school {u}"))
+                    .unwrap_or_default()
+            );
+        }
     }
-    say!(ctx,
+    say!(
+        ctx,
         "{} child(ren) waiting. Decide with `kim review assign RECEIPT CHILD URN` or `kim review dismiss RECEIPT CHILD --reason TEXT`.",
         items.len()
     );
+    if reveal {
+        say!(
+            ctx,
+            "(this reveal was recorded in the audit as {})",
+            ctx.actor
+        );
+    }
     Ok(())
 }
 

@@ -95,6 +95,26 @@ pub async fn start(
         None => None,
     };
 
+    // Which configuration this run uses: its path and a hash of its text
+    // (the text itself holds addresses, not for the audit).
+    let config_hash = std::fs::read(&cfg.source)
+        .map(|b| {
+            ring::digest::digest(&ring::digest::SHA256, &b)
+                .as_ref()
+                .iter()
+                .map(|x| format!("{x:02x}"))
+                .collect::<String>()
+        })
+        .unwrap_or_default();
+    let _ = store.audit_append(
+        EventKind::ConfigLoaded,
+        "system",
+        Refs::default(),
+        detail(&[
+            ("path", cfg.source.display().to_string().into()),
+            ("sha256", config_hash.into()),
+        ]),
+    )?;
     let ticket = store.audit_append(
         EventKind::Started,
         "system",

@@ -97,6 +97,15 @@ fn the_cli_answers_the_same_with_the_daemon_running_and_stopped() {
     let (code, _, err) = env.kim(&["status", "0000-0000-0000-0000"]);
     assert_eq!(code, 1);
     assert!(err.contains("no such receipt"), "{err}");
+    // Without --reveal the queue holds no names; with it, it does, and the
+    // reveal is audited with the OS user.
+    assert!(!running[4].1.contains("Jack"));
+    let (code, out, err) = env.kim(&["review", "list", "--reveal"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("Jack Smith, born 2015-05-05"), "{out}");
+    let (code, out, _) = env.kim(&["review", "list", "--json", "--reveal"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("\"given_name\": \"Jack\""), "{out}");
 
     // A decision through the socket, while the daemon runs: audited with
     // the OS user, and the daemon's delivery worker sends the alert.
@@ -139,6 +148,16 @@ fn the_cli_answers_the_same_with_the_daemon_running_and_stopped() {
         .find(|e| e["kind"] == "reviewed")
         .expect("the assign is audited");
     assert_eq!(reviewed["actor"], "admin:root");
+    let (_, out, _) = env.kim(&["audit", "list", "--json"]);
+    let all: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let reveals = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "admin_access" && e["detail"]["action"] == "reveal_review")
+        .count();
+    assert_eq!(reveals, 2, "each reveal is audited");
+    assert!(!out.contains("Jack"), "the audit holds no names");
 }
 
 #[test]

@@ -46,7 +46,13 @@ fn an_intact_chain_verifies_and_lists_without_personal_data() {
 
     let (code, out, _) = env.kim(&["audit", "list"]);
     assert_eq!(code, 0);
-    for kind in ["started", "received", "needs_review", "stopped"] {
+    for kind in [
+        "config_loaded",
+        "started",
+        "received",
+        "needs_review",
+        "stopped",
+    ] {
         assert!(out.contains(kind), "{kind} missing:\n{out}");
     }
     for secret in ["Zebediah", "Quixotic", "2013-05-17", "QX9"] {
