@@ -3,6 +3,7 @@
 //! group flush that makes an accepted notification durable before its 202.
 //! Keys of trees carry no personal data; values that do are sealed.
 
+pub mod batch;
 pub mod crypto;
 pub mod notifications;
 pub mod outbox;

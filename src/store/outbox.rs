@@ -6,13 +6,10 @@
 //! the notification record, so a state is on disk before its side effect.
 //! Records hold identifiers, states, times and SMTP codes: no personal data.
 
+use super::batch::Batch;
+use super::{trees, ChildState, FlushTicket, NotificationRecord, Store, StoreError};
+use crate::audit::{EventKind, Refs};
 use serde::{Deserialize, Serialize};
-use sled::Transactional;
-
-use super::{
-    abort, append_in_tx, trees, ChildState, FlushTicket, NotificationRecord, Store, StoreError,
-};
-use crate::audit::{AuditEvent, EventKind, Head, Refs};
 
 /// Whom a message is for and what it says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -96,7 +93,7 @@ pub struct AlertRecord {
 }
 
 impl AlertRecord {
-    fn new(
+    pub(crate) fn new(
         id: String,
         kind: AlertKind,
         receipt: &str,
@@ -130,7 +127,7 @@ impl AlertRecord {
         matches!(self.kind, AlertKind::Dsl | AlertKind::Deputy)
     }
 
-    fn refs(&self) -> Refs {
+    pub(crate) fn refs(&self) -> Refs {
         Refs {
             receipt: Some(self.receipt.clone()),
             child: Some(self.child),
@@ -165,164 +162,6 @@ pub enum SendOutcome {
     },
 }
 
-/// Changes that commit together: records, alerts, review items, audit events.
-pub(crate) struct Batch {
-    head: Head,
-    now: jiff::Timestamp,
-    events: Vec<AuditEvent>,
-    alerts: Vec<AlertRecord>,
-    records: Vec<NotificationRecord>,
-    review_put: Vec<(Vec<u8>, Vec<u8>)>,
-    review_del: Vec<Vec<u8>>,
-    /// The matching work item this batch completes (must still exist).
-    work_done: Option<String>,
-    /// A matching work item to drop if present (a withdrawal).
-    work_drop: Option<String>,
-    wake_delivery: bool,
-}
-
-impl Batch {
-    pub(crate) fn new(store: &Store, now: jiff::Timestamp) -> Result<Self, StoreError> {
-        Ok(Self {
-            head: store.audit_head()?,
-            now,
-            events: Vec::new(),
-            alerts: Vec::new(),
-            records: Vec::new(),
-            review_put: Vec::new(),
-            review_del: Vec::new(),
-            work_done: None,
-            work_drop: None,
-            wake_delivery: false,
-        })
-    }
-
-    pub(crate) fn now(&self) -> jiff::Timestamp {
-        self.now
-    }
-
-    pub(crate) fn event(
-        &mut self,
-        kind: EventKind,
-        actor: &str,
-        refs: Refs,
-        detail: serde_json::Map<String, serde_json::Value>,
-    ) {
-        let ev = AuditEvent::next(&self.head, self.now, kind, actor.to_owned(), refs, detail);
-        self.head = ev.head();
-        self.events.push(ev);
-    }
-
-    pub(crate) fn put_alert(&mut self, a: AlertRecord) {
-        if a.state.is_active() {
-            self.wake_delivery = true;
-        }
-        self.alerts.retain(|x| x.id != a.id);
-        self.alerts.push(a);
-    }
-
-    pub(crate) fn put_record(&mut self, r: NotificationRecord) {
-        self.records.retain(|x| x.receipt_id != r.receipt_id);
-        self.records.push(r);
-    }
-
-    pub(crate) fn put_review(&mut self, key: Vec<u8>, value: Vec<u8>) {
-        self.review_put.push((key, value));
-    }
-
-    pub(crate) fn del_review(&mut self, key: Vec<u8>) {
-        self.review_del.push(key);
-    }
-
-    pub(crate) fn complete_work(&mut self, receipt: &str) {
-        self.work_done = Some(receipt.to_owned());
-    }
-
-    /// Queues the DSL alert for a child just matched to `urn`, with its
-    /// deadline, and records `alert_queued`. The child gets the deadline too.
-    pub(crate) fn queue_alert(
-        &mut self,
-        store: &Store,
-        rec: &mut NotificationRecord,
-        index: u32,
-        urn: &str,
-    ) {
-        let mut a = AlertRecord::new(
-            alert_id(rec.receipt_id.as_str(), index),
-            AlertKind::Dsl,
-            rec.receipt_id.as_str(),
-            index,
-            urn,
-            self.now,
-        );
-        let deadline = store.calendar().deadline(rec.received_at);
-        a.deadline = Some(deadline);
-        if let Some(c) = rec.children.get_mut(index as usize) {
-            c.deadline = Some(deadline);
-        }
-        let mut detail = serde_json::Map::new();
-        detail.insert("deadline".into(), deadline.to_string().into());
-        self.event(EventKind::AlertQueued, "system", a.refs(), detail);
-        self.put_alert(a);
-    }
-
-    pub(crate) fn commit(self, store: &Store) -> Result<FlushTicket, StoreError> {
-        let mut alert_bytes = Vec::with_capacity(self.alerts.len());
-        for a in &self.alerts {
-            alert_bytes.push((a.id.as_bytes(), json(a)?, a.state.is_active()));
-        }
-        let mut record_bytes = Vec::with_capacity(self.records.len());
-        for r in &self.records {
-            record_bytes.push((r.receipt_id.as_str().as_bytes(), json(r)?));
-        }
-        let t = &store.t;
-        (
-            &t.notifications,
-            &t.work_match,
-            &t.review,
-            &t.audit,
-            &t.meta,
-            &t.outbox,
-            &t.outbox_active,
-        )
-            .transaction(|(tn, tw, tr, ta, tm, to, tact)| {
-                if let Some(w) = &self.work_done {
-                    if tw.remove(w.as_bytes())?.is_none() {
-                        return abort(StoreError::Corrupt("work item raced".into()));
-                    }
-                }
-                if let Some(w) = &self.work_drop {
-                    tw.remove(w.as_bytes())?;
-                }
-                for (k, v) in &record_bytes {
-                    tn.insert(*k, v.as_slice())?;
-                }
-                for (k, v) in &self.review_put {
-                    tr.insert(k.as_slice(), v.as_slice())?;
-                }
-                for k in &self.review_del {
-                    tr.remove(k.as_slice())?;
-                }
-                for (k, v, active) in &alert_bytes {
-                    to.insert(*k, v.as_slice())?;
-                    if *active {
-                        tact.insert(*k, &[][..])?;
-                    } else {
-                        tact.remove(*k)?;
-                    }
-                }
-                for ev in &self.events {
-                    append_in_tx(ta, tm, ev)?;
-                }
-                Ok(())
-            })?;
-        if self.wake_delivery {
-            store.deliver_wanted.notify_one();
-        }
-        Ok(store.ticket())
-    }
-}
-
 /// A send that did not deliver, for an alert the police withdrew meanwhile:
 /// it ends `withdrawn` (audited) instead of retrying or failing.
 fn withdrawn_while_sending(a: &mut AlertRecord, batch: &mut Batch) -> bool {
@@ -338,10 +177,6 @@ fn withdrawn_while_sending(a: &mut AlertRecord, batch: &mut Batch) -> bool {
         detail(&[("was", "sending".into())]),
     );
     true
-}
-
-fn json<T: Serialize>(v: &T) -> Result<Vec<u8>, StoreError> {
-    serde_json::to_vec(v).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
 fn detail(pairs: &[(&str, serde_json::Value)]) -> serde_json::Map<String, serde_json::Value> {

@@ -3,7 +3,7 @@
 //! events, the work item removed) in one transaction, so a crash matches
 //! nothing twice; and the admin's assign/dismiss of review items.
 
-use super::outbox::Batch;
+use super::batch::Batch;
 use super::{trees, ChildState, FlushTicket, NotificationRecord, Store, StoreError};
 use crate::audit::{EventKind, Refs};
 use crate::matching::decide::{Decision, ReviewReason};
