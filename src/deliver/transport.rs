@@ -39,6 +39,21 @@ pub trait Transport: Send + Sync {
     fn send<'a>(&'a self, id: &'a str, msg: &'a Message) -> SendFuture<'a>;
 }
 
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn replies_lose_their_addresses() {
+        assert_eq!(
+            super::scrub_addresses("550 5.1.1 <dsl@school.example>: Recipient address rejected"),
+            "550 5.1.1 [address] Recipient address rejected"
+        );
+        assert_eq!(
+            super::scrub_addresses("421 4.3.2 try later"),
+            "421 4.3.2 try later"
+        );
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum TransportError {
     #[error("cannot read {path}: {source}")]
@@ -71,6 +86,7 @@ pub fn from_config(
                 path: dir.clone(),
                 source,
             })?;
+            tracing::warn!(dir = %dir.display(), "mail.transport = \"file\": alerts, with children's details, are written unencrypted into this folder; for development and the demo only");
             Ok(Box::new(FileTransport { dir }))
         }
         TransportKind::Smtp => {
@@ -151,7 +167,16 @@ fn error_chain(e: &dyn std::error::Error) -> String {
         s.push_str(&inner.to_string());
         src = inner.source();
     }
-    s.chars().take(300).collect()
+    scrub_addresses(&s).chars().take(300).collect()
+}
+
+/// A relay's reply may quote the recipient ("<dsl@school>: Recipient address
+/// rejected"); the outbox keeps the reply in the clear, so addresses go.
+pub fn scrub_addresses(s: &str) -> String {
+    s.split(' ')
+        .map(|w| if w.contains('@') { "[address]" } else { w })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// `mail.transport = "file"`: one `.eml` file per message, named by alert
