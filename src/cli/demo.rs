@@ -135,7 +135,7 @@ fn show(label: &str, a: &Answer) {
 }
 
 pub fn main(keep: bool) -> CliResult {
-    super::init_logging(crate::config::LogFormat::Text, "warn");
+    let _log = super::init_logging(crate::config::LogFormat::Text, "warn");
     let tmp = tempfile::Builder::new()
         .prefix("kim-demo-")
         .tempdir()

@@ -256,21 +256,34 @@ impl From<anyhow::Error> for Failure {
 pub type CliResult = Result<(), Failure>;
 
 /// Sets up tracing to stderr: text (journald adds timestamps) or JSON lines.
-pub fn init_logging(format: crate::config::LogFormat, default_filter: &str) {
+/// Lines are written by a logging thread (never dropped: a full queue makes
+/// the caller wait), so request handlers do not each pay a write to the
+/// journal's pipe. Keep the returned guard alive until exit: dropping it
+/// writes what is queued.
+#[must_use = "dropping the guard stops the logging thread"]
+pub fn init_logging(
+    format: crate::config::LogFormat,
+    default_filter: &str,
+) -> tracing_appender::non_blocking::WorkerGuard {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("KIM_LOG")
         .unwrap_or_else(|_| EnvFilter::new(default_filter))
         // lettre logs whole messages (a child's details) at debug level:
         // never below info, whatever KIM_LOG asks for.
         .add_directive("lettre=info".parse().expect("a valid directive"));
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(false)
+        .thread_name("kim-log")
+        .finish(std::io::stderr());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(writer)
         .with_ansi(false);
     let _ = match format {
         crate::config::LogFormat::Text => builder.try_init(),
         crate::config::LogFormat::Json => builder.json().flatten_event(true).try_init(),
     };
+    guard
 }
 
 /// Opens the store for an admin command when no daemon answered on

@@ -361,7 +361,7 @@ fn spawn_watchdog() {
 
 pub fn main(config: &Path) -> CliResult {
     let (cfg, tls_config, master) = check_config::load_checked(config)?;
-    super::init_logging(cfg.log.format, "info");
+    let _log = super::init_logging(cfg.log.format, "info");
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("kim")

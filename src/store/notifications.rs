@@ -299,32 +299,34 @@ impl Store {
         let head_bytes =
             serde_json::to_vec(&head).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let t = &self.t;
-        // Five writes per notification, and the audit head once per batch:
-        // sled's transactions exclude its flushes, so every write here is
-        // time the next sync waits.
-        (
-            &t.notifications,
-            &t.payloads,
-            &t.refs,
-            &t.work_match,
-            &t.audit,
-            &t.meta,
-        )
-            .transaction(|(tn, tp, tr, tw, ta, tm)| {
+        // The sealed payloads (the largest values) go in first, as plain
+        // inserts: those share sled's lock with a flush in progress, where a
+        // transaction must wait for the flush to end, so this part of the
+        // commit overlaps the previous batch's sync. They precede the
+        // transaction in sled's log: a crash in between leaves at worst a
+        // sealed payload nothing refers to (never acknowledged), never a
+        // record without its payload.
+        for (p, _) in &fresh {
+            t.payloads
+                .insert(p.receipt.as_str().as_bytes(), p.sealed.as_slice())?;
+        }
+        // Four writes per notification, and the audit head once per batch.
+        (&t.notifications, &t.refs, &t.work_match, &t.audit, &t.meta).transaction(
+            |(tn, tr, tw, ta, tm)| {
                 for (p, ev) in &fresh {
                     let rk = p.receipt.as_str().as_bytes();
                     if tr.get(&p.ref_key)?.is_some() {
                         return abort(StoreError::Corrupt("reference raced".into()));
                     }
                     tn.insert(rk, p.record_bytes.as_slice())?;
-                    tp.insert(rk, p.sealed.as_slice())?;
                     tr.insert(p.ref_key.as_slice(), rk)?;
                     tw.insert(rk, &[][..])?;
                     append_event_in_tx(ta, ev)?;
                 }
                 tm.insert(AUDIT_HEAD, head_bytes.as_slice())?;
                 Ok(())
-            })?;
+            },
+        )?;
         self.match_wanted.notify_one();
         Ok(outcomes)
     }
