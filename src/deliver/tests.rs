@@ -86,6 +86,13 @@ fn policy(f: impl FnOnce(&mut DeliveryConfig)) -> Policy {
     }
 }
 
+/// No escalation and no giving up within a week: the deadline tests watch
+/// the clock alone.
+fn patient(d: &mut DeliveryConfig) {
+    d.escalate_after = HumanDuration(Duration::from_secs(7 * 24 * 3600));
+    d.give_up_after = HumanDuration(Duration::from_secs(7 * 24 * 3600));
+}
+
 struct Rig {
     _dir: tempfile::TempDir,
     store: Arc<Store>,
@@ -319,8 +326,7 @@ async fn friday_night_deadline_is_monday_eight_and_a_miss_is_recorded() {
         vec![],
         true,
         policy(|d| {
-            d.escalate_after = HumanDuration(Duration::from_secs(7 * 24 * 3600));
-            d.give_up_after = HumanDuration(Duration::from_secs(7 * 24 * 3600));
+            patient(d);
             d.retry_max = HumanDuration(Duration::from_secs(3600));
         }),
     )
@@ -361,8 +367,7 @@ async fn a_closure_moves_the_deadline_and_a_weekend_delivery_meets_it() {
         script,
         false,
         policy(|d| {
-            d.escalate_after = HumanDuration(Duration::from_secs(7 * 24 * 3600));
-            d.give_up_after = HumanDuration(Duration::from_secs(7 * 24 * 3600));
+            patient(d);
             d.retry_max = HumanDuration(Duration::from_secs(3600));
         }),
     )
@@ -413,8 +418,7 @@ async fn the_clocks_going_forward_move_the_deadline_to_seven_utc() {
         vec![],
         true,
         policy(|d| {
-            d.escalate_after = HumanDuration(Duration::from_secs(7 * 24 * 3600));
-            d.give_up_after = HumanDuration(Duration::from_secs(7 * 24 * 3600));
+            patient(d);
             d.retry_max = HumanDuration(Duration::from_secs(600));
         }),
     )
