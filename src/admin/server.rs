@@ -105,7 +105,23 @@ impl AdminServer {
                 ),
             });
         }
-        let _ = std::fs::remove_file(&path);
+        // A stale socket from a crash is replaced; anything else at that
+        // path (a mistyped `[admin] socket`) is left alone.
+        match std::fs::symlink_metadata(&path) {
+            Ok(m) if std::os::unix::fs::FileTypeExt::is_socket(&m.file_type()) => {
+                let _ = std::fs::remove_file(&path);
+            }
+            Ok(_) => {
+                return Err(AdminSocketError::Bind {
+                    path: path.clone(),
+                    source: std::io::Error::new(
+                        std::io::ErrorKind::AlreadyExists,
+                        "something other than a socket is there; kim will not remove it",
+                    ),
+                })
+            }
+            Err(_) => {}
+        }
         let listener = UnixListener::bind(&path).map_err(|source| AdminSocketError::Bind {
             path: path.clone(),
             source,
@@ -245,6 +261,38 @@ async fn connection(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_stale_socket_is_replaced_and_a_regular_file_is_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("run").join("admin.sock");
+        let cfg = AdminConfig {
+            socket: path.clone(),
+            ..AdminConfig::default()
+        };
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let s = AdminServer::bind(&cfg).unwrap();
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600);
+            drop(s); // the file stays behind, as after a crash
+            assert!(path.exists());
+            let _again = AdminServer::bind(&cfg).expect("a stale socket is replaced");
+        });
+        let file = dir.path().join("kim.toml");
+        std::fs::write(&file, "precious").unwrap();
+        let cfg = AdminConfig {
+            socket: file.clone(),
+            ..AdminConfig::default()
+        };
+        rt.block_on(async {
+            assert!(AdminServer::bind(&cfg).is_err());
+        });
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), "precious");
+    }
 
     #[test]
     fn root_the_daemon_user_and_listed_users_are_admitted_others_not() {

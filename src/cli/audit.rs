@@ -13,15 +13,27 @@ use crate::config::HumanDuration;
 pub fn verify(ctx: &mut Ctx<'_>) -> CliResult {
     let cfg = ctx.cfg;
     let store = ctx.store;
-    let events: Vec<AuditEvent> = store
-        .audit_events()
-        .collect::<Result<_, _>>()
-        .map_err(Failure::failed)?;
+    // Run inside the daemon, events may be appended while we read: read
+    // the head before and after, and only trust a read it did not move
+    // across (every append moves the head in the same transaction).
+    let mut attempt = 0;
+    let (events, stored) = loop {
+        let before = store.audit_head().map_err(Failure::failed)?;
+        let events: Vec<AuditEvent> = store
+            .audit_events()
+            .collect::<Result<_, _>>()
+            .map_err(Failure::failed)?;
+        let after = store.audit_head().map_err(Failure::failed)?;
+        attempt += 1;
+        if before == after || attempt >= 5 {
+            break (events, after);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
     let broken = |e: crate::audit::ChainError| {
         Failure::failed(anyhow::anyhow!("the audit chain is broken: {e}"))
     };
     let head = verify_chain(&Head::default(), &events).map_err(broken)?;
-    let stored = store.audit_head().map_err(Failure::failed)?;
     if stored != head {
         return Err(Failure::failed(anyhow::anyhow!(
             "the audit chain is broken: the recorded head is event {} but the chain ends at event {} (events removed from the tail?)",
