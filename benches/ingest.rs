@@ -371,6 +371,9 @@ max_connections = 1024
                         .filter(|w| !w.is_empty())
                         .nth(1)
                         .unwrap_or_default();
+                    if buf.windows(21).any(|w| w == b"accept journal closed") {
+                        eprintln!("  kim: {}", String::from_utf8_lossy(&buf).trim_end());
+                    }
                     if level == b"WARN" || level == b"ERROR" {
                         let n = st.warn_or_error.fetch_add(1, Ordering::Relaxed);
                         if n < 5 {

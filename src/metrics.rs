@@ -93,11 +93,12 @@ impl Metrics {
         let mut out = String::new();
         {
             use std::sync::atomic::Ordering::Relaxed;
-            let _ = writeln!(out, "# HELP kim_store_commit_batches_total Accept transactions (each commits a batch).\n# TYPE kim_store_commit_batches_total counter\nkim_store_commit_batches_total {}", writer.batches.load(Relaxed));
-            let _ = writeln!(out, "# HELP kim_store_committed_total Notifications committed through the group commit.\n# TYPE kim_store_committed_total counter\nkim_store_committed_total {}", writer.batched.load(Relaxed));
-            let _ = writeln!(out, "# HELP kim_store_commit_seconds_total Time spent in accept transactions.\n# TYPE kim_store_commit_seconds_total counter\nkim_store_commit_seconds_total {:.6}", writer.commit_us.load(Relaxed) as f64 / 1e6);
-            let _ = writeln!(out, "# HELP kim_store_syncs_total Flushes to disk by the group commit.\n# TYPE kim_store_syncs_total counter\nkim_store_syncs_total {}", writer.syncs.load(Relaxed));
-            let _ = writeln!(out, "# HELP kim_store_sync_seconds_total Time spent flushing to disk.\n# TYPE kim_store_sync_seconds_total counter\nkim_store_sync_seconds_total {:.6}", writer.sync_us.load(Relaxed) as f64 / 1e6);
+            let _ = writeln!(out, "# HELP kim_store_commit_batches_total Accept batches (each journaled in one write and sync).\n# TYPE kim_store_commit_batches_total counter\nkim_store_commit_batches_total {}", writer.batches.load(Relaxed));
+            let _ = writeln!(out, "# HELP kim_store_committed_total Notifications through the group commit (new and re-sent).\n# TYPE kim_store_committed_total counter\nkim_store_committed_total {}", writer.batched.load(Relaxed));
+            let _ = writeln!(out, "# HELP kim_store_commit_seconds_total Time spent applying journaled notifications to the store (transactions).\n# TYPE kim_store_commit_seconds_total counter\nkim_store_commit_seconds_total {:.6}", writer.commit_us.load(Relaxed) as f64 / 1e6);
+            let _ = writeln!(out, "# HELP kim_store_syncs_total Accept journal writes, each synced to disk.\n# TYPE kim_store_syncs_total counter\nkim_store_syncs_total {}", writer.syncs.load(Relaxed));
+            let _ = writeln!(out, "# HELP kim_store_sync_seconds_total Time spent writing and syncing the accept journal.\n# TYPE kim_store_sync_seconds_total counter\nkim_store_sync_seconds_total {:.6}", writer.sync_us.load(Relaxed) as f64 / 1e6);
+            let _ = writeln!(out, "# HELP kim_store_journal_unapplied Accepted notifications in the journal, not yet applied to the store.\n# TYPE kim_store_journal_unapplied gauge\nkim_store_journal_unapplied {}", writer.unapplied.load(Relaxed));
         }
         let mut scalar = |name: &str, kind: &str, help: &str, v: i64| {
             let _ = writeln!(

@@ -126,10 +126,7 @@ pub async fn start(
     )?;
     store.durable(ticket).await?;
 
-    tokio::spawn(crate::matching::stage::run(
-        store.clone(),
-        cfg.matching.name_threshold,
-    ));
+    crate::matching::stage::spawn(store.clone(), cfg.matching.name_threshold);
 
     let signer = match cfg.signing_key_path()? {
         Some(p) => Some(Arc::new(
@@ -173,9 +170,11 @@ pub async fn start(
         .run(deliver_stop_rx),
     );
 
+    let ingest = crate::store::writer::Ingest::spawn(store.clone())
+        .context("cannot start the accept journal")?;
     let state = Arc::new(AppState {
         store: store.clone(),
-        ingest: crate::store::writer::Ingest::spawn(store.clone()),
+        ingest: ingest.clone(),
         metrics,
         body_timeout: cfg.limits.body_timeout.0,
     });
@@ -186,6 +185,9 @@ pub async fn start(
             let _ = stop_rx.await;
         })
         .await;
+        // Every journaled notification into the trees before anything
+        // else stops (the matching stage and delivery pick them up).
+        ingest.shutdown().await;
         let _ = admin_stop.send(true);
         let _ = admin_task.await;
         let _ = deliver_stop.send(true);

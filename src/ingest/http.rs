@@ -456,6 +456,14 @@ async fn withdraw(
         Ok(r) => zeroize::Zeroizing::new(r),
         Err(r) => return r,
     };
+    // Just accepted: its record reaches the trees within milliseconds.
+    if !crate::store::writer::settled(&state.store, rid.as_str(), Duration::from_secs(10)).await {
+        tracing::error!(
+            force,
+            "withdrawal waited too long for its notification to be applied"
+        );
+        return unavailable();
+    }
     match state
         .store
         .withdraw(force, rid.as_str(), &reason, jiff::Timestamp::now())

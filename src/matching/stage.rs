@@ -117,20 +117,33 @@ pub fn run_pending(store: &Store, threshold: f64) -> Result<usize, StoreError> {
     Ok(done)
 }
 
-/// Runs the stage until the store is dropped: on every wake-up and at least
-/// every few seconds (so nothing waits on a lost wake-up).
-pub async fn run(store: Arc<Store>, threshold: f64) {
-    let wanted = store.match_wanted.clone();
-    loop {
-        let s = store.clone();
-        match tokio::task::spawn_blocking(move || run_pending(&s, threshold)).await {
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => tracing::error!(error = %e, "matching stage failed; retrying"),
-            Err(e) => tracing::error!(error = %e, "matching stage panicked; retrying"),
-        }
-        let _ = tokio::time::timeout(Duration::from_secs(5), wanted.notified()).await;
-    }
+/// Runs the stage on a thread of its own, at a lower CPU priority than
+/// the accept path (a burst of police notifications is answered first;
+/// matching follows within moments): on every wake-up and at least every
+/// few seconds (so nothing waits on a lost wake-up). It lives as long as
+/// the process.
+pub fn spawn(store: Arc<Store>, threshold: f64) {
+    std::thread::Builder::new()
+        .name("kim-match".into())
+        .spawn(move || {
+            crate::store::writer::lower_priority(MATCH_NICE);
+            loop {
+                let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    run_pending(&store, threshold)
+                }));
+                match ran {
+                    Ok(Ok(_)) => {}
+                    Ok(Err(e)) => tracing::error!(error = %e, "matching stage failed; retrying"),
+                    Err(_) => tracing::error!("matching stage panicked; retrying"),
+                }
+                store.match_wanted.wait(Duration::from_secs(5));
+            }
+        })
+        .expect("spawn the matching thread");
 }
+
+/// How much lower the matching thread's priority is (nice).
+const MATCH_NICE: i32 = 10;
 
 #[cfg(test)]
 mod tests {

@@ -5,10 +5,12 @@
 
 pub mod batch;
 pub mod crypto;
+mod journal;
 pub mod notifications;
 pub mod outbox;
 pub mod review;
 pub mod roll;
+mod rollfile;
 pub mod rotate;
 pub mod writer;
 
@@ -131,11 +133,16 @@ pub struct Store {
     /// One roll import at a time (each writes the generation after the
     /// current one).
     roll_import: Mutex<()>,
+    /// The roll generation in force, its files open (see `roll`).
+    roll_files: Mutex<Option<Arc<rollfile::RollFiles>>>,
+    /// Accepted notifications in the journal, not yet in the trees.
+    pending: Mutex<notifications::Pending>,
+    known_refs: notifications::KnownRefs,
     written: AtomicU64,
     flush_wanted: Arc<Notify>,
     flushed: watch::Sender<FlushState>,
     /// Woken when a notification is waiting for the matching stage.
-    pub match_wanted: Arc<Notify>,
+    pub match_wanted: Wake,
     /// Woken when an alert is waiting for the delivery worker.
     pub deliver_wanted: Arc<Notify>,
     /// Decides each alert's deadline (`[delivery]` closures and day start).
@@ -144,6 +151,31 @@ pub struct Store {
     inline_flush: std::sync::atomic::AtomicBool,
     /// Group-commit counters (see `writer`).
     pub stats: writer::WriterStats,
+}
+
+/// Wakes a background thread (the matching stage) that waits with a
+/// timeout; a wake while it works is kept for its next wait.
+#[derive(Debug, Default)]
+pub struct Wake {
+    wanted: Mutex<bool>,
+    cv: std::sync::Condvar,
+}
+
+impl Wake {
+    pub fn notify(&self) {
+        *self.wanted.lock().unwrap_or_else(|p| p.into_inner()) = true;
+        self.cv.notify_one();
+    }
+
+    /// Waits until notified (since the last wait) or `timeout` passes.
+    pub fn wait(&self, timeout: std::time::Duration) {
+        let guard = self.wanted.lock().unwrap_or_else(|p| p.into_inner());
+        let (mut guard, _) = self
+            .cv
+            .wait_timeout_while(guard, timeout, |wanted| !*wanted)
+            .unwrap_or_else(|p| p.into_inner());
+        *guard = false;
+    }
 }
 
 impl std::fmt::Debug for Store {
@@ -222,7 +254,7 @@ impl Store {
         }
         let (flushed, _) = watch::channel(FlushState::default());
         let data_file = std::fs::File::open(path.join("db")).ok();
-        Ok(Self {
+        let store = Self {
             db,
             data_file,
             dir: path.to_owned(),
@@ -230,15 +262,28 @@ impl Store {
             t,
             writer: Mutex::new(()),
             roll_import: Mutex::new(()),
+            roll_files: Mutex::new(None),
+            pending: Mutex::new(notifications::Pending::default()),
+            known_refs: notifications::KnownRefs::default(),
             written: AtomicU64::new(0),
             flush_wanted: Arc::new(Notify::new()),
             flushed,
-            match_wanted: Arc::new(Notify::new()),
+            match_wanted: Wake::default(),
             deliver_wanted: Arc::new(Notify::new()),
             calendar: std::sync::RwLock::new(SchoolCalendar::default()),
             inline_flush: std::sync::atomic::AtomicBool::new(false),
             stats: writer::WriterStats::default(),
-        })
+        };
+        // A kill after a 202 leaves notifications in the accept journal
+        // that the trees do not have yet.
+        let replayed = store.replay_journal()?;
+        if replayed > 0 {
+            tracing::info!(
+                notifications = replayed,
+                "applied accepted notifications from the journal"
+            );
+        }
+        Ok(store)
     }
 
     /// Sets the school calendar that alerts queued from now on use.

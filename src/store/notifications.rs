@@ -8,7 +8,10 @@ use serde::{Deserialize, Serialize};
 use sled::Transactional;
 use zeroize::Zeroizing;
 
+use std::collections::HashMap;
+
 use super::crypto::{random_id_bytes, DataKey};
+use super::journal::{self, Entry};
 use super::{abort, append_event_in_tx, trees, FlushTicket, Store, StoreError, AUDIT_HEAD};
 use crate::audit::{AuditEvent, EventKind, Refs};
 use crate::ingest::notification::Notification;
@@ -175,6 +178,58 @@ pub struct Prepared {
     record_bytes: Vec<u8>,
 }
 
+impl Prepared {
+    /// What the accept journal keeps of it.
+    pub(crate) fn journal_entry(&self) -> Entry {
+        Entry {
+            record: self.record_bytes.clone(),
+            sealed: self.sealed.clone(),
+        }
+    }
+
+    /// Rebuilds it from a journal entry (at replay).
+    pub(crate) fn from_journal(e: Entry) -> Result<Self, StoreError> {
+        let record: NotificationRecord = serde_json::from_slice(&e.record)
+            .map_err(|err| StoreError::Corrupt(format!("journal record: {err}")))?;
+        Ok(Self {
+            force: record.force.clone(),
+            police_reference: record.police_reference.clone(),
+            ref_key: ref_key(&record.force, &record.police_reference),
+            fingerprint: record.fingerprint.clone(),
+            receipt: record.receipt_id.clone(),
+            sealed: e.sealed,
+            record,
+            record_bytes: e.record,
+        })
+    }
+}
+
+/// Notifications in the accept journal, durable but not yet applied to the
+/// trees (see `super::journal`): re-sends and status answers see them here.
+#[derive(Debug, Default)]
+pub(crate) struct Pending {
+    by_ref: HashMap<Vec<u8>, NotificationRecord>,
+    by_receipt: HashMap<String, Vec<u8>>,
+}
+
+/// A hash of every reference the store holds or the journal holds, so the
+/// accept path tells a new notification from a re-send without reading
+/// sled (whose reads wait while the applier's transaction runs). Built on
+/// first use from the `refs` tree; 64-bit hashes under a per-process key:
+/// a hit is confirmed in sled, a miss is certain.
+#[derive(Debug, Default)]
+pub(crate) struct KnownRefs {
+    hasher: std::hash::RandomState,
+    set: std::sync::OnceLock<std::sync::Mutex<std::collections::HashSet<u64>>>,
+}
+
+impl KnownRefs {
+    fn hash(&self, ref_key: &[u8]) -> u64 {
+        use std::hash::BuildHasher;
+        self.hasher.hash_one(ref_key)
+    }
+}
+
 impl fmt::Debug for Prepared {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Prepared({}, {})", self.force, self.receipt)
@@ -243,27 +298,15 @@ impl Store {
     /// audit events chained in order). A re-send — of an earlier notification
     /// or of one earlier in the same batch — is answered from the original.
     /// The caller makes it durable (`durable`/`flush_now`) before answering.
-    pub fn commit_batch(&self, batch: Vec<Prepared>) -> Result<Vec<AcceptOutcome>, StoreError> {
+    pub fn commit_batch(&self, batch: &[Prepared]) -> Result<Vec<AcceptOutcome>, StoreError> {
         let _w = self.lock_writer();
         let mut head = self.audit_head()?;
         let mut outcomes = Vec::with_capacity(batch.len());
-        let mut fresh: Vec<(Prepared, AuditEvent)> = Vec::new();
+        let mut fresh: Vec<(&Prepared, AuditEvent)> = Vec::new();
         let mut in_batch: std::collections::HashMap<Vec<u8>, NotificationRecord> =
             Default::default();
         for p in batch {
-            let earlier = match in_batch.get(&p.ref_key) {
-                Some(rec) => Some(rec.clone()),
-                None => match self.t.refs.get(&p.ref_key)? {
-                    Some(existing) => {
-                        let rid = String::from_utf8_lossy(&existing).into_owned();
-                        Some(self.record(&rid)?.ok_or_else(|| {
-                            StoreError::Corrupt("reference without record".into())
-                        })?)
-                    }
-                    None => None,
-                },
-            };
-            if let Some(rec) = earlier {
+            if let Some(rec) = self.earlier(&p.ref_key, &in_batch, false)? {
                 outcomes.push(if rec.fingerprint == p.fingerprint {
                     AcceptOutcome::Duplicate(rec)
                 } else {
@@ -327,8 +370,166 @@ impl Store {
                 Ok(())
             },
         )?;
-        self.match_wanted.notify_one();
+        if let Some(known) = self.known_refs.set.get() {
+            let mut known = known.lock().unwrap_or_else(|p| p.into_inner());
+            for (p, _) in &fresh {
+                known.insert(self.known_refs.hash(&p.ref_key));
+            }
+        }
+        self.match_wanted.notify();
         Ok(outcomes)
+    }
+
+    /// The record an earlier notification with `ref_key` has: in this
+    /// batch, in the journal (if `journal`), or in the trees.
+    fn earlier(
+        &self,
+        ref_key: &[u8],
+        in_batch: &HashMap<Vec<u8>, NotificationRecord>,
+        journal: bool,
+    ) -> Result<Option<NotificationRecord>, StoreError> {
+        if let Some(rec) = in_batch.get(ref_key) {
+            return Ok(Some(rec.clone()));
+        }
+        // The journal before the trees: the applier removes an entry from
+        // `pending` only after its transaction, so nothing falls between.
+        if journal {
+            if let Some(rec) = self.pending().by_ref.get(ref_key) {
+                return Ok(Some(rec.clone()));
+            }
+            if !self.known_refs()?.contains(&self.known_refs.hash(ref_key)) {
+                return Ok(None);
+            }
+        }
+        match self.t.refs.get(ref_key)? {
+            Some(existing) => {
+                let rid = String::from_utf8_lossy(&existing).into_owned();
+                Ok(Some(self.record(&rid)?.ok_or_else(|| {
+                    StoreError::Corrupt("reference without record".into())
+                })?))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// Reads the [`KnownRefs`] now (the accept path calls this before it
+    /// journals anything, so no reference is applied while it reads).
+    pub(crate) fn load_known_refs(&self) -> Result<(), StoreError> {
+        self.known_refs().map(drop)
+    }
+
+    /// The set of [`KnownRefs`], read from the `refs` tree the first time.
+    fn known_refs(
+        &self,
+    ) -> Result<std::sync::MutexGuard<'_, std::collections::HashSet<u64>>, StoreError> {
+        let set = match self.known_refs.set.get() {
+            Some(set) => set,
+            None => {
+                let mut all = std::collections::HashSet::new();
+                for k in self.t.refs.iter().keys() {
+                    all.insert(self.known_refs.hash(&k?));
+                }
+                // Another thread may have built it meanwhile: either is whole.
+                let _ = self.known_refs.set.set(std::sync::Mutex::new(all));
+                self.known_refs.set.get().expect("just set")
+            }
+        };
+        Ok(set.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    fn pending(&self) -> std::sync::MutexGuard<'_, Pending> {
+        self.pending.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The accept path's first half (`super::writer`): answers re-sends and
+    /// conflicts (against this batch, the journal and the trees) and returns
+    /// the new notifications, which the caller journals. Writes nothing.
+    pub(crate) fn admit(
+        &self,
+        batch: Vec<Prepared>,
+    ) -> Result<(Vec<AcceptOutcome>, Vec<Prepared>), StoreError> {
+        let mut outcomes = Vec::with_capacity(batch.len());
+        let mut fresh = Vec::new();
+        let mut in_batch: HashMap<Vec<u8>, NotificationRecord> = HashMap::new();
+        for p in batch {
+            if let Some(rec) = self.earlier(&p.ref_key, &in_batch, true)? {
+                outcomes.push(if rec.fingerprint == p.fingerprint {
+                    AcceptOutcome::Duplicate(rec)
+                } else {
+                    AcceptOutcome::Conflict
+                });
+                continue;
+            }
+            in_batch.insert(p.ref_key.clone(), p.record.clone());
+            outcomes.push(AcceptOutcome::Accepted(p.record.clone()));
+            fresh.push(p);
+        }
+        Ok((outcomes, fresh))
+    }
+
+    /// Journaled notifications become visible to re-sends and status.
+    pub(crate) fn mark_pending(&self, batch: &[Prepared]) {
+        if let Some(known) = self.known_refs.set.get() {
+            let mut known = known.lock().unwrap_or_else(|p| p.into_inner());
+            for p in batch {
+                known.insert(self.known_refs.hash(&p.ref_key));
+            }
+        }
+        let mut pending = self.pending();
+        for p in batch {
+            pending
+                .by_receipt
+                .insert(p.receipt.as_str().to_owned(), p.ref_key.clone());
+            pending.by_ref.insert(p.ref_key.clone(), p.record.clone());
+        }
+    }
+
+    /// Applied to the trees: the trees answer for them from now on.
+    pub(crate) fn unmark_pending(&self, batch: &[Prepared]) {
+        let mut pending = self.pending();
+        for p in batch {
+            pending.by_receipt.remove(p.receipt.as_str());
+            pending.by_ref.remove(&p.ref_key);
+        }
+    }
+
+    /// Whether `receipt` is journaled but not yet in the trees (a change
+    /// to it, such as a withdrawal, waits until it is).
+    pub fn is_pending(&self, receipt: &str) -> bool {
+        self.pending().by_receipt.contains_key(receipt)
+    }
+
+    /// Applies what the accept journal holds and the trees do not (after a
+    /// crash or a kill), flushes, and deletes the journal. Returns how
+    /// many notifications it applied.
+    pub(crate) fn replay_journal(&self) -> Result<usize, StoreError> {
+        let dir = journal::journal_dir(&self.dir);
+        let segments = journal::segments(&dir)?;
+        let Some(&last) = segments.last() else {
+            return Ok(0);
+        };
+        let mut applied = 0;
+        for segment in segments {
+            let (entries, clean) = journal::read_segment(&dir, segment, self.keys.seal_key())?;
+            if !clean {
+                // Past the last sync: nothing there was acknowledged.
+                tracing::warn!(segment, "accept journal: a torn frame ends this segment (written after the last sync, never acknowledged)");
+            }
+            let batch = entries
+                .into_iter()
+                .map(Prepared::from_journal)
+                .collect::<Result<Vec<_>, _>>()?;
+            for chunk in batch.chunks(256) {
+                let outcomes = self.commit_batch(chunk)?;
+                applied += outcomes
+                    .iter()
+                    .filter(|o| matches!(o, AcceptOutcome::Accepted(_)))
+                    .count();
+            }
+        }
+        self.flush_now()?;
+        journal::remove_before(&dir, last + 1)?;
+        Ok(applied)
     }
 
     /// Stores one validated notification (prepare + a batch of one). The
@@ -341,7 +542,7 @@ impl Store {
     ) -> Result<(AcceptOutcome, Option<FlushTicket>), StoreError> {
         let p = self.prepare(force, n, now)?;
         let out = self
-            .commit_batch(vec![p])?
+            .commit_batch(&[p])?
             .pop()
             .ok_or_else(|| StoreError::Corrupt("empty batch".into()))?;
         let ticket = matches!(out, AcceptOutcome::Accepted(_)).then(|| self.ticket());
@@ -350,6 +551,17 @@ impl Store {
 
     /// The plain record (identifiers and states) of a receipt.
     pub fn record(&self, receipt: &str) -> Result<Option<NotificationRecord>, StoreError> {
+        // The journal first (see `earlier`).
+        {
+            let pending = self.pending();
+            if let Some(rec) = pending
+                .by_receipt
+                .get(receipt)
+                .and_then(|rk| pending.by_ref.get(rk))
+            {
+                return Ok(Some(rec.clone()));
+            }
+        }
         match self.t.notifications.get(receipt.as_bytes())? {
             None => Ok(None),
             Some(v) => serde_json::from_slice(&v)
@@ -399,6 +611,102 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ingest::notification::parse_notification;
+    use crate::store::crypto::MasterKey;
+    use crate::store::journal::Journal;
+
+    fn notification(reference: &str, now: jiff::Timestamp) -> Notification {
+        let body = serde_json::to_vec(&serde_json::json!({
+            "police_reference": reference,
+            "incident": {"occurred_at": "2026-11-22T21:40:00Z", "category": "domestic_abuse"},
+            "children": [{"given_name": "Journalia", "family_name": "Quillfeather",
+                          "date_of_birth": "2014-03-09", "involvement": "present"}]
+        }))
+        .unwrap();
+        parse_notification(&body, now).unwrap()
+    }
+
+    #[test]
+    fn journaled_notifications_answer_resends_and_status_and_are_applied_at_the_next_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store");
+        let key = MasterKey::from_bytes([9; 32]);
+        let now: jiff::Timestamp = "2026-11-23T07:00:00Z".parse().unwrap();
+        let receipts: Vec<String> = {
+            let s = Store::open(&path, &key).unwrap();
+            s.load_known_refs().unwrap();
+            let mut journal = Journal::create(&s.dir).unwrap();
+            let batch = ["KNT/1", "KNT/2", "KNT/1"]
+                .iter()
+                .map(|r| s.prepare("kent", &notification(r, now), now).unwrap())
+                .collect();
+            let (outcomes, fresh) = s.admit(batch).unwrap();
+            assert!(matches!(outcomes[0], AcceptOutcome::Accepted(_)));
+            assert!(matches!(outcomes[1], AcceptOutcome::Accepted(_)));
+            assert!(
+                matches!(outcomes[2], AcceptOutcome::Duplicate(_)),
+                "a re-send in the same batch"
+            );
+            assert_eq!(fresh.len(), 2);
+            let entries: Vec<_> = fresh.iter().map(Prepared::journal_entry).collect();
+            journal.append(s.keys.seal_key(), &entries).unwrap();
+            s.mark_pending(&fresh);
+            let receipts: Vec<String> = fresh.iter().map(|p| p.receipt.to_string()).collect();
+            // Journaled, not applied: status and re-sends see it already.
+            assert!(s.is_pending(&receipts[0]));
+            assert_eq!(
+                s.record(&receipts[0]).unwrap().unwrap().police_reference,
+                "KNT/1"
+            );
+            assert!(s.t.notifications.is_empty());
+            let again = s.prepare("kent", &notification("KNT/2", now), now).unwrap();
+            match &s.admit(vec![again]).unwrap().0[0] {
+                AcceptOutcome::Duplicate(rec) => assert_eq!(rec.receipt_id.as_str(), receipts[1]),
+                other => panic!("{other:?}"),
+            }
+            let mut changed = notification("KNT/2", now);
+            changed.police_reference = "KNT/2".into();
+            changed.children[0].given_name = "Other".into();
+            let conflict = s.prepare("kent", &changed, now).unwrap();
+            assert!(matches!(
+                s.admit(vec![conflict]).unwrap().0[0],
+                AcceptOutcome::Conflict
+            ));
+            receipts
+            // Dropped without applying, as a kill would leave it.
+        };
+        let s = Store::open(&path, &key).unwrap();
+        for r in &receipts {
+            assert!(!s.is_pending(r));
+            assert!(
+                s.t.notifications.contains_key(r.as_bytes()).unwrap(),
+                "{r} applied"
+            );
+            let n = s.load_notification(r).unwrap().unwrap();
+            assert_eq!(n.children[0].family_name, "Quillfeather");
+        }
+        let waiting: Vec<String> = s.pending_match().map(Result::unwrap).collect();
+        assert_eq!(waiting.len(), 2);
+        let received = s
+            .audit_events()
+            .map(Result::unwrap)
+            .filter(|e| e.kind == EventKind::Received)
+            .count();
+        assert_eq!(received, 2);
+        assert!(journal::segments(&journal::journal_dir(&s.dir))
+            .unwrap()
+            .is_empty());
+        drop(s);
+        // Opening again applies nothing twice.
+        let s = Store::open(&path, &key).unwrap();
+        assert_eq!(s.notification_count(), 2);
+        let again = s.prepare("kent", &notification("KNT/1", now), now).unwrap();
+        s.load_known_refs().unwrap();
+        assert!(matches!(
+            s.admit(vec![again]).unwrap().0[0],
+            AcceptOutcome::Duplicate(_)
+        ));
+    }
 
     #[test]
     fn receipt_ids_are_readable_and_parse_back() {

@@ -3,8 +3,10 @@
 //! atomically: it is written under a new generation and a single pointer in
 //! `meta` flips to it, so a crash mid-import leaves the old roll in force.
 //! Imports stream (a national roll is 9 M pupils): pupils are sealed and
-//! written in buckets as the file is read, and the blind index is written
-//! in buckets at the end (see [`Layout`] for why buckets).
+//! written to the generation's record file as the file is read, and the
+//! blind index is sorted and written to its index file at the end
+//! (`super::rollfile`; see [`Layout`] for the layouts of earlier builds,
+//! which are still read).
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fs::File;
@@ -12,6 +14,7 @@ use std::io::{self, Read, Seek, SeekFrom, Write};
 
 use serde::{Deserialize, Serialize};
 
+use super::rollfile::{self, IndexWriter, RecordWriter, RollFiles};
 use super::{trees, Store, StoreError};
 use crate::import::{Pupil, School};
 use crate::matching::normalise::{given_keys, normalise};
@@ -33,17 +36,13 @@ fn initials(a: &str, b: &str) -> Option<String> {
     let (x, y) = (a.chars().next()?, b.chars().next()?);
     Some(format!("{x}{y}"))
 }
-/// Pupils per record bucket: one `roll` value holds this many sealed pupils
-/// (see [`Layout::Bucketed`]).
+/// Pupils per record bucket in a [`Layout::Bucketed`] generation.
 const ROWS_PER_BUCKET: u32 = 16;
 /// Index buckets are sized for about this many entries each.
 const ENTRIES_PER_INDEX_BUCKET: u64 = 64;
 const MAX_INDEX_BITS: u8 = 24;
 /// 16 bytes of blind index + a `u32` row.
-const INDEX_ENTRY: usize = 20;
-/// Buckets per sled batch during an import. sled holds one epoch guard per
-/// batch, so its garbage grows with the batch: keep them modest.
-const BATCH: usize = 256;
+const INDEX_ENTRY: usize = rollfile::ENTRY;
 /// Keys per sled batch when removing a generation.
 const REMOVE_BATCH: usize = 1000;
 
@@ -222,6 +221,7 @@ impl Store {
     }
 
     fn remove_generation(&self, generation: u32) -> Result<(), StoreError> {
+        rollfile::remove_generations(&rollfile::roll_dir(&self.dir), |g| g == generation)?;
         let prefix = gen_prefix(generation);
         for tree in [&self.t.roll, &self.t.roll_idx] {
             remove_keys(tree, tree.scan_prefix(prefix).keys())?;
@@ -231,6 +231,7 @@ impl Store {
 
     /// Removes every generation but `keep` (cheap when there are none).
     fn remove_generations_except(&self, keep: u32) -> Result<(), StoreError> {
+        rollfile::remove_generations(&rollfile::roll_dir(&self.dir), |g| g != keep)?;
         let at = gen_prefix(keep);
         for tree in [&self.t.roll, &self.t.roll_idx] {
             remove_keys(tree, tree.range(..at).keys())?;
@@ -327,6 +328,7 @@ impl Store {
                     self.bucketed_candidates(generation, index_bits, probes)
                 }
                 Layout::PerPupil => self.per_pupil_candidates(generation, probes),
+                Layout::Files { .. } => self.file_candidates(generation, probes),
             };
             // An import that flipped the pointer meanwhile removes the
             // generation being read: read the new one.
@@ -336,6 +338,41 @@ impl Store {
             }
             return found;
         }
+    }
+
+    /// The open files of `generation`, opened once and kept (an import
+    /// that replaces them unlinks them; open handles still read them).
+    fn roll_files(&self, generation: u32) -> Result<std::sync::Arc<RollFiles>, StoreError> {
+        let mut cached = self.roll_files.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(f) = cached.as_ref().filter(|f| f.generation == generation) {
+            return Ok(f.clone());
+        }
+        let f = std::sync::Arc::new(RollFiles::open(&rollfile::roll_dir(&self.dir), generation)?);
+        *cached = Some(f.clone());
+        Ok(f)
+    }
+
+    fn file_candidates(
+        &self,
+        generation: u32,
+        probes: &[IndexHash],
+    ) -> Result<Vec<Pupil>, StoreError> {
+        let files = self.roll_files(generation)?;
+        let mut rows = BTreeSet::new();
+        for h in probes {
+            files.rows_for(h, &mut rows)?;
+        }
+        rows.into_iter()
+            .map(|row| {
+                let sealed = files.record(row)?;
+                self.open_pupil(&record_key(generation, row), &sealed)
+            })
+            .collect()
+    }
+
+    fn open_pupil(&self, key: &[u8], sealed: &[u8]) -> Result<Pupil, StoreError> {
+        let plain = self.keys.seal_key().open(trees::ROLL, key, sealed)?;
+        serde_json::from_slice(&plain).map_err(|_| StoreError::Corrupt("roll record".into()))
     }
 
     fn bucketed_candidates(
@@ -393,6 +430,11 @@ impl Store {
         mut f: impl FnMut(Pupil) -> Result<(), E>,
     ) -> Result<(), E> {
         let (generation, layout) = self.roll_generation()?;
+        if let Layout::Files { .. } = layout {
+            return self.roll_files(generation)?.for_each_record(|row, sealed| {
+                f(self.open_pupil(&record_key(generation, row), sealed)?)
+            });
+        }
         let prefix = gen_prefix(generation);
         let parse = |plain: &[u8]| -> Result<Pupil, StoreError> {
             serde_json::from_slice(plain).map_err(|_| StoreError::Corrupt("roll record".into()))
@@ -419,6 +461,7 @@ impl Store {
                         f(parse(&plain)?)?;
                     }
                 }
+                Layout::Files { .. } => unreachable!("read above"),
                 Layout::PerPupil => {
                     let plain = self
                         .keys
@@ -484,17 +527,23 @@ enum Layout {
     ///   index → its entries in order, each 16 bytes of blind index + `u32`
     ///   row ([`INDEX_ENTRY`] bytes).
     Bucketed { index_bits: u8 },
+    /// The generation's own files in `<store>/roll/` (`super::rollfile`):
+    /// what every import writes now. sled holds only the pointer.
+    Files { index_bits: u8 },
 }
 
 const LAYOUT_BUCKETED: u8 = 2;
+const LAYOUT_FILES: u8 = 3;
 
 /// The `roll_generation` value: the generation number (4 bytes, big-endian),
 /// then for [`Layout::Bucketed`] the layout tag and index bits. A bare
 /// number is [`Layout::PerPupil`].
 fn generation_value(generation: u32, layout: Layout) -> Vec<u8> {
     let mut v = gen_prefix(generation).to_vec();
-    if let Layout::Bucketed { index_bits } = layout {
-        v.extend_from_slice(&[LAYOUT_BUCKETED, index_bits]);
+    match layout {
+        Layout::PerPupil => {}
+        Layout::Bucketed { index_bits } => v.extend_from_slice(&[LAYOUT_BUCKETED, index_bits]),
+        Layout::Files { index_bits } => v.extend_from_slice(&[LAYOUT_FILES, index_bits]),
     }
     v
 }
@@ -505,6 +554,9 @@ fn parse_generation(v: &[u8]) -> Option<(u32, Layout)> {
         [] => Some((generation, Layout::PerPupil)),
         [LAYOUT_BUCKETED, index_bits] if index_bits <= MAX_INDEX_BITS => {
             Some((generation, Layout::Bucketed { index_bits }))
+        }
+        [LAYOUT_FILES, index_bits] if index_bits <= MAX_INDEX_BITS => {
+            Some((generation, Layout::Files { index_bits }))
         }
         _ => None,
     }
@@ -527,8 +579,7 @@ fn index_bucket_key(generation: u32, bucket: u32) -> [u8; 8] {
 }
 
 fn index_bucket(h: &IndexHash, bits: u8) -> u32 {
-    let top = u32::from_be_bytes(h[..4].try_into().expect("4 bytes"));
-    top.checked_shr(32 - u32::from(bits)).unwrap_or(0)
+    rollfile::bucket(h, bits)
 }
 
 /// Index bits for `entries` entries: about [`ENTRIES_PER_INDEX_BUCKET`] per
@@ -653,10 +704,7 @@ pub struct RollWriter<'a> {
     generation: u32,
     /// Pupils added so far (the next pupil's row).
     rows: u32,
-    /// The record bucket being filled.
-    bucket: Vec<u8>,
-    batch: sled::Batch,
-    batched: usize,
+    records: RecordWriter,
     index: IndexSpill,
     per_school: HashMap<String, u64>,
 }
@@ -667,15 +715,13 @@ impl<'a> RollWriter<'a> {
             store,
             generation,
             rows: 0,
-            bucket: Vec::new(),
-            batch: sled::Batch::default(),
-            batched: 0,
+            records: RecordWriter::create(&rollfile::roll_dir(&store.dir), generation)?,
             index: IndexSpill::new(&store.dir)?,
             per_school: HashMap::new(),
         })
     }
 
-    /// Seals `p` into the new generation (written in batches) and notes its
+    /// Seals `p` into the new generation's record file and notes its
     /// blind-index entries.
     pub fn add(&mut self, p: &Pupil) -> Result<(), StoreError> {
         let s = self.store;
@@ -690,10 +736,7 @@ impl<'a> RollWriter<'a> {
             s.keys
                 .seal_key()
                 .seal(trees::ROLL, &record_key(self.generation, row), &plain)?;
-        let len = u32::try_from(sealed.len())
-            .map_err(|_| StoreError::Corrupt("roll record too large".into()))?;
-        self.bucket.extend_from_slice(&len.to_be_bytes());
-        self.bucket.extend_from_slice(&sealed);
+        self.records.push(&sealed)?;
 
         let dob = p.date_of_birth.to_string();
         let family_key = normalise(&p.family_name);
@@ -720,9 +763,6 @@ impl<'a> RollWriter<'a> {
             }
         }
         self.rows = next;
-        if next % ROWS_PER_BUCKET == 0 {
-            self.end_bucket()?;
-        }
         Ok(())
     }
 
@@ -731,69 +771,20 @@ impl<'a> RollWriter<'a> {
         self.rows.into()
     }
 
-    fn end_bucket(&mut self) -> Result<(), StoreError> {
-        if self.bucket.is_empty() {
-            return Ok(());
-        }
-        let n = (self.rows - 1) / ROWS_PER_BUCKET;
-        self.batch.insert(
-            &record_bucket_key(self.generation, n)[..],
-            std::mem::take(&mut self.bucket),
-        );
-        self.batched += 1;
-        if self.batched >= BATCH {
-            self.apply(&self.store.t.roll)?;
-        }
-        Ok(())
-    }
-
-    fn apply(&mut self, tree: &sled::Tree) -> Result<(), StoreError> {
-        tree.apply_batch(std::mem::take(&mut self.batch))?;
-        self.batched = 0;
-        collect_garbage();
-        Ok(())
-    }
-
-    /// Writes the last record bucket and the whole index; returns the
-    /// layout and the counts.
-    fn finish(mut self) -> Result<(Layout, RollStats), StoreError> {
-        self.end_bucket()?;
-        self.apply(&self.store.t.roll)?;
-
-        let index = std::mem::replace(
-            &mut self.index,
-            IndexSpill {
-                parts: Vec::new(),
-                entries: 0,
-            },
-        );
-        let index_bits = index_bits(index.entries);
-        let idx = &self.store.t.roll_idx;
-        let mut current: Option<u32> = None;
-        let mut value = Vec::new();
-        for part in index.sorted_parts() {
+    /// Finishes the record file, writes the sorted index file, syncs both
+    /// and their folder; returns the layout and the counts.
+    fn finish(self) -> Result<(Layout, RollStats), StoreError> {
+        let dir = rollfile::roll_dir(&self.store.dir);
+        self.records.finish(self.generation)?;
+        let index_bits = index_bits(self.index.entries);
+        let mut idx = IndexWriter::create(&dir, self.generation, index_bits)?;
+        for part in self.index.sorted_parts() {
             for e in &part? {
-                let h: &IndexHash = e[..16].try_into().expect("16 bytes");
-                let b = index_bucket(h, index_bits);
-                if let Some(c) = current.filter(|&c| c != b) {
-                    self.batch.insert(
-                        &index_bucket_key(self.generation, c)[..],
-                        std::mem::take(&mut value),
-                    );
-                    self.batched += 1;
-                    if self.batched >= BATCH {
-                        self.apply(idx)?;
-                    }
-                }
-                current = Some(b);
-                value.extend_from_slice(e);
+                idx.push(e)?;
             }
         }
-        if let Some(c) = current {
-            self.batch
-                .insert(&index_bucket_key(self.generation, c)[..], value);
-        }
-        self.apply(idx)?;
+        idx.finish(self.generation)?;
+        rollfile::sync_dir(&dir)?;
 
         let mut per_school: Vec<(String, u64)> = self.per_school.into_iter().collect();
         per_school.sort_unstable();
@@ -803,7 +794,7 @@ impl<'a> RollWriter<'a> {
             schools: per_school.len() as u64,
             per_school,
         };
-        Ok((Layout::Bucketed { index_bits }, stats))
+        Ok((Layout::Files { index_bits }, stats))
     }
 }
 

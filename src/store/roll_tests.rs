@@ -115,13 +115,27 @@ fn a_new_roll_replaces_the_old_one_and_schools_in_use_cannot_be_dropped() {
             .unwrap()),
         ["P9"]
     );
-    assert_eq!(s.t.roll.len(), 1, "the old generation was removed");
+    assert_eq!(
+        roll_files(&s),
+        ["00000002.idx", "00000002.rec"],
+        "the old generation was removed"
+    );
     // 100002 has a pupil: a directory without it is refused.
     assert_eq!(
         s.replace_schools(&[school("100001")]).unwrap(),
         Err(vec!["100002".to_owned()])
     );
     assert_eq!(s.schools().unwrap().len(), 2);
+}
+
+/// The names in the store's roll folder, sorted.
+fn roll_files(s: &Store) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(rollfile::roll_dir(&s.dir))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    names
 }
 
 /// Every key in `tree` belongs to `generation`.
@@ -172,6 +186,7 @@ fn a_failed_import_leaves_the_old_roll_and_removes_what_it_wrote() {
         .unwrap()
         .is_empty());
     assert!(only_generation(&s.t.roll, 1) && only_generation(&s.t.roll_idx, 1));
+    assert_eq!(roll_files(&s), ["00000001.idx", "00000001.rec"]);
 }
 
 #[test]
@@ -190,6 +205,10 @@ fn the_next_import_removes_what_a_crashed_one_left() {
             tree.insert(k, &b"x"[..]).unwrap();
         }
     }
+    let folder = rollfile::roll_dir(&s.dir);
+    for leftover in ["00000002.rec", "00000009.idx"] {
+        std::fs::write(folder.join(leftover), b"half written").unwrap();
+    }
     // The old roll is still the roll.
     assert_eq!(
         ids(&s
@@ -199,7 +218,8 @@ fn the_next_import_removes_what_a_crashed_one_left() {
     );
     s.replace_roll(&[pupil("P2", "Bo", "Ng", &[], "2016-07-02", "100001")])
         .unwrap();
-    assert!(only_generation(&s.t.roll, 2) && only_generation(&s.t.roll_idx, 2));
+    assert!(s.t.roll.is_empty() && s.t.roll_idx.is_empty());
+    assert_eq!(roll_files(&s), ["00000002.idx", "00000002.rec"]);
     assert_eq!(
         ids(&s
             .roll_candidates(&["Bo".into()], "Ng", d("2016-07-02"))
@@ -209,7 +229,7 @@ fn the_next_import_removes_what_a_crashed_one_left() {
 }
 
 #[test]
-fn a_large_roll_is_found_through_its_buckets() {
+fn a_large_roll_is_found_through_its_index_buckets() {
     let dir = tempfile::tempdir().unwrap();
     let s = store(dir.path());
     let urns: Vec<School> = (0..7).map(|i| school(&format!("10000{i}"))).collect();
@@ -232,7 +252,7 @@ fn a_large_roll_is_found_through_its_buckets() {
     let (generation, layout) = s.roll_generation().unwrap();
     assert_eq!(generation, 1);
     assert!(
-        matches!(layout, Layout::Bucketed { index_bits } if index_bits >= 5),
+        matches!(layout, Layout::Files { index_bits } if index_bits >= 5),
         "{layout:?}"
     );
     for p in roll.iter().step_by(37).chain(roll.last()) {
@@ -307,9 +327,9 @@ fn a_roll_written_before_buckets_is_still_read_and_then_replaced() {
     s.replace_roll(&[p]).unwrap();
     assert!(matches!(
         s.roll_generation().unwrap(),
-        (2, Layout::Bucketed { .. })
+        (2, Layout::Files { .. })
     ));
-    assert!(only_generation(&s.t.roll, 2) && only_generation(&s.t.roll_idx, 2));
+    assert!(s.t.roll.is_empty() && s.t.roll_idx.is_empty());
     assert_eq!(
         ids(&s
             .roll_candidates(&["Zebediah".into()], "QUIXOTIC MARSH", d("2013-05-17"))
@@ -449,4 +469,115 @@ fn the_wide_lookup_finds_a_typo_in_both_names_by_initials_and_exact_dob() {
             .unwrap()),
         ["P1"]
     );
+}
+
+#[test]
+fn a_bucketed_roll_of_the_previous_build_is_still_read_and_then_replaced() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = store(dir.path());
+    assert!(s.replace_schools(&[school("100001")]).unwrap().is_ok());
+    // Generation 4 as the bucketed layout wrote it: one record bucket of
+    // two pupils, one index bucket (0 bits) with their entries sorted.
+    let roll = [
+        pupil("P1", "Ann", "Lee", &[], "2015-06-01", "100001"),
+        pupil("P2", "Bo", "Ng", &["Bobby"], "2016-07-02", "100001"),
+    ];
+    let mut records = Vec::new();
+    let mut entries = Vec::new();
+    for (row, p) in roll.iter().enumerate() {
+        let row = row as u32;
+        let sealed = s
+            .keys
+            .seal_key()
+            .seal(
+                trees::ROLL,
+                &record_key(4, row),
+                &serde_json::to_vec(p).unwrap(),
+            )
+            .unwrap();
+        records.extend_from_slice(&(sealed.len() as u32).to_be_bytes());
+        records.extend_from_slice(&sealed);
+        let dob = p.date_of_birth.to_string();
+        let mut e = s
+            .index_hash(IDX_FAMILY, &normalise(&p.family_name), &dob)
+            .to_vec();
+        e.extend_from_slice(&row.to_be_bytes());
+        entries.push(e);
+        for g in given_keys(&p.given_name, &p.other_names) {
+            let mut e = s.index_hash(IDX_GIVEN, &g, &dob).to_vec();
+            e.extend_from_slice(&row.to_be_bytes());
+            entries.push(e);
+        }
+    }
+    entries.sort();
+    s.t.roll.insert(record_bucket_key(4, 0), records).unwrap();
+    s.t.roll_idx
+        .insert(index_bucket_key(4, 0), entries.concat())
+        .unwrap();
+    s.t.meta
+        .insert(
+            ROLL_GENERATION,
+            generation_value(4, Layout::Bucketed { index_bits: 0 }),
+        )
+        .unwrap();
+    assert_eq!(
+        ids(&s
+            .roll_candidates(&["bobby".into()], "Nobody", d("2016-07-02"))
+            .unwrap()),
+        ["P2"]
+    );
+    assert_eq!(
+        ids(&s
+            .roll_candidates(&["Nobody".into()], "LEE", d("2015-06-01"))
+            .unwrap()),
+        ["P1"]
+    );
+    let mut all = Vec::new();
+    s.for_each_pupil(|p| {
+        all.push(p);
+        Ok::<_, StoreError>(())
+    })
+    .unwrap();
+    assert_eq!(all, roll);
+    // The next import writes files and removes the sled generation.
+    s.replace_roll(&roll).unwrap();
+    assert!(matches!(
+        s.roll_generation().unwrap(),
+        (5, Layout::Files { .. })
+    ));
+    assert!(s.t.roll.is_empty() && s.t.roll_idx.is_empty());
+    assert_eq!(roll_files(&s), ["00000005.idx", "00000005.rec"]);
+    assert_eq!(
+        ids(&s
+            .roll_candidates(&["bobby".into()], "Nobody", d("2016-07-02"))
+            .unwrap()),
+        ["P2"]
+    );
+}
+
+#[test]
+fn a_damaged_roll_file_is_an_error_not_a_silent_miss() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = store(dir.path());
+    assert!(s.replace_schools(&[school("100001")]).unwrap().is_ok());
+    s.replace_roll(&[pupil("P1", "Ann", "Lee", &[], "2015-06-01", "100001")])
+        .unwrap();
+    drop(s);
+    // A flipped byte in the sealed record: the record no longer opens.
+    let rec = dir.path().join("store/roll/00000001.rec");
+    let mut bytes = std::fs::read(&rec).unwrap();
+    bytes[20] ^= 0x40;
+    std::fs::write(&rec, bytes).unwrap();
+    let s = store(dir.path());
+    let err = s
+        .roll_candidates(&["Ann".into()], "Lee", d("2015-06-01"))
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Crypto(_)), "{err:?}");
+    // A missing index file.
+    std::fs::remove_file(dir.path().join("store/roll/00000001.idx")).unwrap();
+    drop(s);
+    let s = store(dir.path());
+    assert!(s
+        .roll_candidates(&["Ann".into()], "Lee", d("2015-06-01"))
+        .is_err());
 }

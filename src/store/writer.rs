@@ -1,28 +1,54 @@
-//! The accept path's group commit, pipelined: a writer thread takes every
-//! prepared notification waiting and commits them in one transaction; a sync
-//! thread makes everything committed so far durable with one flush +
-//! fdatasync and only then answers those callers. The writer commits the
-//! next batch while the sync thread syncs the last, so neither waits idle.
+//! The accept path's group commit. A journal thread takes every prepared
+//! notification waiting, answers re-sends and conflicts, appends the new
+//! ones to the accept journal (`super::journal`) in one write and one
+//! `fdatasync`, and only then answers those callers. An applier thread
+//! moves journaled notifications into the sled trees, one transaction per
+//! batch (record, sealed payload, reference, matching work item, `received`
+//! audit event), flushes sled, and deletes journal segments that sled now
+//! holds. The two never wait on each other: sled's flush lock is no longer
+//! on the way to a 202.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot};
 
+use super::journal::{self, Journal};
 use super::notifications::Prepared;
-use super::{AcceptOutcome, Store};
+use super::{AcceptOutcome, Store, StoreError};
 
-/// Most notifications committed in one transaction.
+/// Most notifications journaled in one write + sync.
 const MAX_BATCH: usize = 512;
+/// Most notifications applied to sled in one transaction (a transaction
+/// holds sled's lock exclusively; readers wait that long).
+const MAX_APPLY: usize = 256;
+/// sled is flushed (and journal segments deleted) after this many applied
+/// notifications, or when the applier has been idle this long.
+const FLUSH_EVERY: usize = 4096;
+const FLUSH_IDLE: Duration = Duration::from_millis(100);
+/// The applier runs at a lower CPU priority than the accept path (a burst
+/// of police notifications is answered first and applied a moment later);
+/// past this many unapplied notifications the journal thread waits for it,
+/// so the backlog (and the memory of `pending`) stays bounded.
+const MAX_UNAPPLIED: u64 = 20_000;
+const APPLIER_NICE: i32 = 10;
 
 /// Counters of the group commit, for metrics.
 #[derive(Debug, Default)]
 pub struct WriterStats {
+    /// Journal writes (batches) and the notifications in them.
     pub batches: AtomicU64,
     pub batched: AtomicU64,
+    /// Time spent applying to sled (transactions), in µs.
     pub commit_us: AtomicU64,
+    /// Journal write + `fdatasync` calls and their time in µs.
     pub syncs: AtomicU64,
     pub sync_us: AtomicU64,
+    /// Notifications journaled and not yet applied to sled.
+    pub unapplied: AtomicU64,
+    /// Transactions that applied journaled notifications.
+    pub applies: AtomicU64,
 }
 
 /// The store could not make the batch durable: answer 503, nothing was
@@ -36,51 +62,119 @@ struct Job {
     reply: oneshot::Sender<Result<AcceptOutcome, Unavailable>>,
 }
 
+/// Journaled notifications on their way to sled, with the segment they
+/// are in.
+struct Journaled {
+    segment: u64,
+    batch: Vec<Prepared>,
+}
+
 /// The handle the HTTP handlers use. Cloning is cheap.
 #[derive(Clone)]
 pub struct Ingest {
-    tx: mpsc::Sender<Job>,
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    tx: Mutex<Option<mpsc::Sender<Job>>>,
+    /// Fires when the applier has applied everything and deleted the
+    /// journal.
+    done: Mutex<Option<oneshot::Receiver<()>>>,
 }
 
 impl Ingest {
-    /// Starts the writer thread. It ends when every `Ingest` is dropped.
-    pub fn spawn(store: Arc<Store>) -> Self {
+    /// Starts a new journal segment and the two threads.
+    ///
+    /// # Errors
+    /// The journal's folder or file cannot be created.
+    pub fn spawn(store: Arc<Store>) -> Result<Self, StoreError> {
+        let journal = Journal::create(&store.dir)?;
+        store.load_known_refs()?;
         let (tx, rx) = mpsc::channel(4 * MAX_BATCH);
-        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        let (apply_tx, apply_rx) = std::sync::mpsc::channel();
+        let (done_tx, done_rx) = oneshot::channel();
         let s = store.clone();
         std::thread::Builder::new()
-            .name("kim-writer".into())
-            .spawn(move || writer(s, rx, done_tx))
-            .expect("spawn the writer thread");
+            .name("kim-journal".into())
+            .spawn(move || journal_thread(s, journal, rx, apply_tx))
+            .expect("spawn the journal thread");
         std::thread::Builder::new()
-            .name("kim-sync".into())
-            .spawn(move || syncer(store, done_rx))
-            .expect("spawn the sync thread");
-        Self { tx }
+            .name("kim-apply".into())
+            .spawn(move || {
+                lower_priority(APPLIER_NICE);
+                applier(&store, apply_rx);
+                let _ = done_tx.send(());
+            })
+            .expect("spawn the applier thread");
+        Ok(Self {
+            inner: Arc::new(Inner {
+                tx: Mutex::new(Some(tx)),
+                done: Mutex::new(Some(done_rx)),
+            }),
+        })
     }
 
-    /// Commits `prepared` and waits until it is on disk (or was already).
+    /// Journals `prepared` and waits until it is on disk (or was already).
     pub async fn accept(&self, prepared: Prepared) -> Result<AcceptOutcome, Unavailable> {
+        let tx = self
+            .inner
+            .tx
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+            .ok_or(Unavailable)?;
         let (reply, rx) = oneshot::channel();
-        self.tx
-            .send(Job { prepared, reply })
+        tx.send(Job { prepared, reply })
             .await
             .map_err(|_| Unavailable)?;
         rx.await.map_err(|_| Unavailable)?
     }
+
+    /// Stops taking notifications and waits until every journaled one is
+    /// in sled, sled is flushed and the journal is deleted (at shutdown).
+    pub async fn shutdown(&self) {
+        self.inner
+            .tx
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        let done = self
+            .inner
+            .done
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(done) = done {
+            let _ = done.await;
+        }
+    }
+}
+
+/// Waits (up to `limit`) until `receipt` is in the trees, not only in the
+/// journal: a change to a notification needs its record there.
+pub async fn settled(store: &Store, receipt: &str, limit: Duration) -> bool {
+    let until = Instant::now() + limit;
+    while store.is_pending(receipt) {
+        if Instant::now() >= until {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    true
 }
 
 type Reply = oneshot::Sender<Result<AcceptOutcome, Unavailable>>;
 
-/// Committed (in memory) and waiting for the sync thread.
-type Committed = Vec<(Reply, AcceptOutcome)>;
-
-fn writer(
+fn journal_thread(
     store: Arc<Store>,
+    mut journal: Journal,
     mut rx: mpsc::Receiver<Job>,
-    done: std::sync::mpsc::Sender<Committed>,
+    apply: std::sync::mpsc::Sender<Journaled>,
 ) {
     while let Some(first) = rx.blocking_recv() {
+        while store.stats.unapplied.load(Ordering::Relaxed) > MAX_UNAPPLIED {
+            std::thread::sleep(Duration::from_millis(1));
+        }
         let mut jobs = vec![first];
         while jobs.len() < MAX_BATCH {
             match rx.try_recv() {
@@ -88,56 +182,169 @@ fn writer(
                 Err(_) => break,
             }
         }
-        let (prepared, replies): (Vec<_>, Vec<_>) =
+        let (prepared, replies): (Vec<_>, Vec<Reply>) =
             jobs.into_iter().map(|j| (j.prepared, j.reply)).unzip();
-        let started = std::time::Instant::now();
-        let n = prepared.len();
-        let committed = store.commit_batch(prepared);
-        let us = started.elapsed().as_micros() as u64;
-        store.stats.batches.fetch_add(1, Ordering::Relaxed);
-        store.stats.batched.fetch_add(n as u64, Ordering::Relaxed);
-        store.stats.commit_us.fetch_add(us, Ordering::Relaxed);
-        match committed {
-            Ok(outcomes) => {
-                if done
-                    .send(replies.into_iter().zip(outcomes).collect())
-                    .is_err()
-                {
-                    return;
-                }
-            }
+        let (outcomes, fresh) = match store.admit(prepared) {
+            Ok(admitted) => admitted,
             Err(e) => {
-                tracing::error!(error = %e, batch = replies.len(), "commit failed; answering 503");
-                for reply in replies {
-                    let _ = reply.send(Err(Unavailable));
-                }
+                tracing::error!(error = %e, batch = replies.len(), "re-send check failed; answering 503");
+                fail(replies);
+                continue;
+            }
+        };
+        if !fresh.is_empty() {
+            let entries: Vec<_> = fresh.iter().map(Prepared::journal_entry).collect();
+            let started = Instant::now();
+            let written = journal.append(store.keys.seal_key(), &entries);
+            store.stats.syncs.fetch_add(1, Ordering::Relaxed);
+            store
+                .stats
+                .sync_us
+                .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+            if let Err(e) = written {
+                tracing::error!(error = %e, batch = replies.len(), "accept journal write failed; answering 503");
+                fail(replies);
+                continue;
+            }
+            store.mark_pending(&fresh);
+            store
+                .stats
+                .unapplied
+                .fetch_add(fresh.len() as u64, Ordering::Relaxed);
+        }
+        store.stats.batches.fetch_add(1, Ordering::Relaxed);
+        store
+            .stats
+            .batched
+            .fetch_add(replies.len() as u64, Ordering::Relaxed);
+        for (reply, out) in replies.into_iter().zip(outcomes) {
+            let _ = reply.send(Ok(out));
+        }
+        if !fresh.is_empty() {
+            let segment = journal.segment();
+            if apply
+                .send(Journaled {
+                    segment,
+                    batch: fresh,
+                })
+                .is_err()
+            {
+                return;
+            }
+            if let Err(e) = journal.rotate_if_full() {
+                tracing::error!(error = %e, "cannot start a new accept journal segment");
             }
         }
     }
 }
 
-/// Syncs everything committed before the sync began, then answers it.
-fn syncer(store: Arc<Store>, rx: std::sync::mpsc::Receiver<Committed>) {
-    while let Ok(first) = rx.recv() {
-        let mut batches = vec![first];
-        while let Ok(more) = rx.try_recv() {
-            batches.push(more);
+fn fail(replies: Vec<Reply>) {
+    for reply in replies {
+        let _ = reply.send(Err(Unavailable));
+    }
+}
+
+/// Applies journaled batches to sled in order. A failed transaction is
+/// retried (the journal keeps the notifications safe meanwhile). sled is
+/// flushed every [`FLUSH_EVERY`] notifications and when idle; then the
+/// segments before the one last applied are deleted (entries arrive in
+/// order, so those are wholly in sled). When the journal thread is gone,
+/// everything is applied, flushed and the journal deleted.
+fn applier(store: &Store, rx: std::sync::mpsc::Receiver<Journaled>) {
+    use std::sync::mpsc::RecvTimeoutError;
+    let dir = journal::journal_dir(&store.dir);
+    let mut unflushed = 0usize;
+    let mut last_segment = 0u64;
+    let flush = |keep: u64| match store.flush_now() {
+        Ok(()) => {
+            if let Err(e) = journal::remove_before(&dir, keep) {
+                tracing::warn!(error = %e, "cannot delete applied accept journal segments");
+            }
+            true
         }
-        let started = std::time::Instant::now();
-        let synced = store.flush_now();
-        store.stats.syncs.fetch_add(1, Ordering::Relaxed);
+        Err(e) => {
+            tracing::error!(error = %e, "flushing applied notifications failed; the journal keeps them");
+            false
+        }
+    };
+    loop {
+        match rx.recv_timeout(FLUSH_IDLE) {
+            Ok(first) => {
+                let mut batch = first.batch;
+                last_segment = first.segment;
+                while batch.len() < MAX_APPLY {
+                    match rx.try_recv() {
+                        Ok(more) => {
+                            last_segment = more.segment;
+                            batch.extend(more.batch);
+                        }
+                        Err(_) => break,
+                    }
+                }
+                apply(store, &batch);
+                unflushed += batch.len();
+                if unflushed >= FLUSH_EVERY && flush(last_segment) {
+                    unflushed = 0;
+                }
+            }
+            Err(RecvTimeoutError::Timeout) => {
+                if unflushed > 0 && flush(last_segment) {
+                    unflushed = 0;
+                }
+            }
+            Err(RecvTimeoutError::Disconnected) => break,
+        }
+    }
+    // Everything journaled is applied: once flushed, no segment is needed.
+    flush(u64::MAX);
+    let st = &store.stats;
+    let per = |us: &AtomicU64, n: &AtomicU64| {
+        us.load(Ordering::Relaxed) as f64 / n.load(Ordering::Relaxed).max(1) as f64 / 1000.0
+    };
+    tracing::info!(
+        batches = st.batches.load(Ordering::Relaxed),
+        notifications = st.batched.load(Ordering::Relaxed),
+        journal_ms_per_write = format!("{:.2}", per(&st.sync_us, &st.syncs)),
+        apply_ms_per_transaction = format!("{:.2}", per(&st.commit_us, &st.applies)),
+        "accept journal closed: everything applied to the store"
+    );
+}
+
+/// Applies one batch, retrying until sled takes it.
+fn apply(store: &Store, batch: &[Prepared]) {
+    let mut delay = Duration::from_millis(100);
+    loop {
+        let started = Instant::now();
+        let applied = store.commit_batch(batch);
         store
             .stats
-            .sync_us
+            .commit_us
             .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
-        if let Err(e) = &synced {
-            tracing::error!(error = %e, "flush failed; answering 503");
+        match applied {
+            Ok(_) => {
+                store.stats.applies.fetch_add(1, Ordering::Relaxed);
+                store.unmark_pending(batch);
+                store
+                    .stats
+                    .unapplied
+                    .fetch_sub(batch.len() as u64, Ordering::Relaxed);
+                return;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, batch = batch.len(), retry_in = ?delay, "applying journaled notifications to the store failed; they stay in the journal");
+                std::thread::sleep(delay);
+                delay = (delay * 2).min(Duration::from_secs(10));
+            }
         }
-        for (reply, out) in batches.into_iter().flatten() {
-            let _ = reply.send(match &synced {
-                Ok(()) => Ok(out),
-                Err(_) => Err(Unavailable),
-            });
-        }
+    }
+}
+
+/// Lowers this thread's CPU priority (nice) by `by`; a failure is only
+/// logged (the thread then runs at the daemon's priority).
+pub(crate) fn lower_priority(by: i32) {
+    let tid = rustix::thread::gettid();
+    let now = rustix::process::getpriority_process(Some(tid)).unwrap_or(0);
+    if let Err(e) = rustix::process::setpriority_process(Some(tid), (now + by).min(19)) {
+        tracing::warn!(error = %e, "cannot lower a background thread's priority");
     }
 }
