@@ -18,6 +18,10 @@
 //!    pass), beside the goals (match p99 ≤ 1 ms, precision 1.0, recall
 //!    ≥ 0.97 where a match is expected).
 //!
+//! KIM_BENCH_DROP_CACHES=1 (as root) empties the OS page cache before the
+//! match phase, so its first pass is a cold start from the disk;
+//! KIM_BENCH_WARM=1 reads the roll ahead first, as `kim serve` does at start.
+//!
 //! Nothing is asserted: it prints figures. Every name is synthetic. The
 //! machine's load average is printed before and after: on a shared machine
 //! the tail latencies move with it.
@@ -162,6 +166,22 @@ fn main() {
     let cases_path = dir.path().join("cases.jsonl");
     write_cases(&cases_path, &set.cases);
     drop(set);
+    // KIM_BENCH_DROP_CACHES=1 (root): the OS page cache emptied first, so
+    // the first pass reads the roll from the disk, as after a reboot.
+    if env_num("KIM_BENCH_DROP_CACHES", 0u8) == 1 {
+        let dropped = std::process::Command::new("sync")
+            .status()
+            .is_ok_and(|s| s.success())
+            && std::fs::write("/proc/sys/vm/drop_caches", "3\n").is_ok();
+        println!(
+            "page cache:        {}",
+            if dropped {
+                "dropped (first pass reads from disk)"
+            } else {
+                "could NOT be dropped (not root?)"
+            }
+        );
+    }
     let status = std::process::Command::new(std::env::current_exe().expect("own path"))
         .env(MATCH_PHASE, dir.path())
         .status()
@@ -217,6 +237,17 @@ fn match_phase(dir: &Path) {
         "match phase (a new process, store reopened): RSS {}",
         mib(status_kib("VmRSS:"))
     );
+    // KIM_BENCH_WARM=1: read the roll ahead first, as `kim serve` does at
+    // start (its time is printed; the first pass then starts warm).
+    if env_num("KIM_BENCH_WARM", 0u8) == 1 {
+        let t = Instant::now();
+        let bytes = store.warm_roll().expect("read the roll ahead");
+        println!(
+            "roll read ahead:   {} MiB in {:.1} s",
+            bytes >> 20,
+            t.elapsed().as_secs_f64()
+        );
+    }
     let mut score = Score::default();
     for pass in ["first pass ", "second pass"] {
         let mut lat = Vec::with_capacity(set_cases.len());

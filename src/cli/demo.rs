@@ -225,7 +225,7 @@ pub fn main(keep: bool) -> CliResult {
         println!("7. The matching stage finds each child's school; the force polls the status (no personal data)");
         let started = std::time::Instant::now();
         while started.elapsed() < std::time::Duration::from_secs(10)
-            && store.pending_match().next().is_some()
+            && (store.pending_match().next().is_some() || receipts.iter().any(|r| store.is_pending(r)))
         {
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }

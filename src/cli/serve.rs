@@ -127,6 +127,27 @@ pub async fn start(
     store.durable(ticket).await?;
 
     crate::matching::stage::spawn(store.clone(), cfg.matching.name_threshold);
+    {
+        // After a reboot the roll is not in the page cache: read it once in
+        // the background, so matching does not wait for the disk per lookup.
+        let store = store.clone();
+        std::thread::Builder::new()
+            .name("kim-warm".into())
+            .spawn(move || {
+                crate::store::writer::lower_priority(10);
+                let started = std::time::Instant::now();
+                match store.warm_roll() {
+                    Ok(0) => {}
+                    Ok(bytes) => tracing::info!(
+                        mib = bytes >> 20,
+                        seconds = format!("{:.1}", started.elapsed().as_secs_f64()),
+                        "roll read into the page cache"
+                    ),
+                    Err(e) => tracing::warn!(error = %e, "could not read the roll ahead"),
+                }
+            })
+            .context("cannot start a thread")?;
+    }
 
     let signer = match cfg.signing_key_path()? {
         Some(p) => Some(Arc::new(

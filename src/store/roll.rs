@@ -340,6 +340,18 @@ impl Store {
         }
     }
 
+    /// Reads the roll in force once so the OS page cache holds it (`kim
+    /// serve` does this in the background at start). Returns the bytes read
+    /// (0 for a roll kept in sled by an earlier build, or no roll).
+    pub fn warm_roll(&self) -> Result<u64, StoreError> {
+        match self.roll_generation()? {
+            (generation, Layout::Files { .. }) => {
+                rollfile::warm(&rollfile::roll_dir(&self.dir), generation)
+            }
+            _ => Ok(0),
+        }
+    }
+
     /// The open files of `generation`, opened once and kept (an import
     /// that replaces them unlinks them; open handles still read them).
     fn roll_files(&self, generation: u32) -> Result<std::sync::Arc<RollFiles>, StoreError> {

@@ -581,3 +581,19 @@ fn a_damaged_roll_file_is_an_error_not_a_silent_miss() {
         .roll_candidates(&["Ann".into()], "Lee", d("2015-06-01"))
         .is_err());
 }
+
+#[test]
+fn the_roll_in_force_can_be_read_ahead() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = store(dir.path());
+    assert_eq!(s.warm_roll().unwrap(), 0, "no roll yet");
+    assert!(s.replace_schools(&[school("100001")]).unwrap().is_ok());
+    s.replace_roll(&[pupil("P1", "Ann", "Lee", &[], "2015-06-01", "100001")])
+        .unwrap();
+    let folder = rollfile::roll_dir(&s.dir);
+    let size: u64 = ["00000001.idx", "00000001.rec"]
+        .iter()
+        .map(|f| std::fs::metadata(folder.join(f)).unwrap().len())
+        .sum();
+    assert_eq!(s.warm_roll().unwrap(), size);
+}

@@ -49,6 +49,10 @@ pub struct WriterStats {
     pub unapplied: AtomicU64,
     /// Transactions that applied journaled notifications.
     pub applies: AtomicU64,
+    /// The most notifications ever waiting to be applied at once, and how
+    /// often the journal thread waited for the applier.
+    pub max_unapplied: AtomicU64,
+    pub throttled: AtomicU64,
 }
 
 /// The store could not make the batch durable: answer 503, nothing was
@@ -172,8 +176,11 @@ fn journal_thread(
     apply: std::sync::mpsc::Sender<Journaled>,
 ) {
     while let Some(first) = rx.blocking_recv() {
-        while store.stats.unapplied.load(Ordering::Relaxed) > MAX_UNAPPLIED {
-            std::thread::sleep(Duration::from_millis(1));
+        if store.stats.unapplied.load(Ordering::Relaxed) > MAX_UNAPPLIED {
+            store.stats.throttled.fetch_add(1, Ordering::Relaxed);
+            while store.stats.unapplied.load(Ordering::Relaxed) > MAX_UNAPPLIED {
+                std::thread::sleep(Duration::from_millis(1));
+            }
         }
         let mut jobs = vec![first];
         while jobs.len() < MAX_BATCH {
@@ -207,10 +214,15 @@ fn journal_thread(
                 continue;
             }
             store.mark_pending(&fresh);
-            store
+            let waiting = store
                 .stats
                 .unapplied
-                .fetch_add(fresh.len() as u64, Ordering::Relaxed);
+                .fetch_add(fresh.len() as u64, Ordering::Relaxed)
+                + fresh.len() as u64;
+            store
+                .stats
+                .max_unapplied
+                .fetch_max(waiting, Ordering::Relaxed);
         }
         store.stats.batches.fetch_add(1, Ordering::Relaxed);
         store
@@ -306,6 +318,8 @@ fn applier(store: &Store, rx: std::sync::mpsc::Receiver<Journaled>) {
         notifications = st.batched.load(Ordering::Relaxed),
         journal_ms_per_write = format!("{:.2}", per(&st.sync_us, &st.syncs)),
         apply_ms_per_transaction = format!("{:.2}", per(&st.commit_us, &st.applies)),
+        max_unapplied = st.max_unapplied.load(Ordering::Relaxed),
+        throttled = st.throttled.load(Ordering::Relaxed),
         "accept journal closed: everything applied to the store"
     );
 }
@@ -315,7 +329,7 @@ fn apply(store: &Store, batch: &[Prepared]) {
     let mut delay = Duration::from_millis(100);
     loop {
         let started = Instant::now();
-        let applied = store.commit_batch(batch);
+        let applied = store.apply_admitted(batch);
         store
             .stats
             .commit_us
