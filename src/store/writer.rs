@@ -33,6 +33,8 @@ const FLUSH_IDLE: Duration = Duration::from_millis(100);
 /// so the backlog (and the memory of `pending`) stays bounded.
 const MAX_UNAPPLIED: u64 = 20_000;
 const APPLIER_NICE: i32 = 10;
+/// A request waits at most this long for the applier before a 503.
+const APPLIER_STALLED: Duration = Duration::from_secs(5);
 
 /// Counters of the group commit, for metrics.
 #[derive(Debug, Default)]
@@ -175,13 +177,8 @@ fn journal_thread(
     mut rx: mpsc::Receiver<Job>,
     apply: std::sync::mpsc::Sender<Journaled>,
 ) {
+    let mut stalled_since: Option<Instant> = None;
     while let Some(first) = rx.blocking_recv() {
-        if store.stats.unapplied.load(Ordering::Relaxed) > MAX_UNAPPLIED {
-            store.stats.throttled.fetch_add(1, Ordering::Relaxed);
-            while store.stats.unapplied.load(Ordering::Relaxed) > MAX_UNAPPLIED {
-                std::thread::sleep(Duration::from_millis(1));
-            }
-        }
         let mut jobs = vec![first];
         while jobs.len() < MAX_BATCH {
             match rx.try_recv() {
@@ -191,6 +188,14 @@ fn journal_thread(
         }
         let (prepared, replies): (Vec<_>, Vec<Reply>) =
             jobs.into_iter().map(|j| (j.prepared, j.reply)).unzip();
+        if !wait_for_applier(&store, &mut stalled_since) {
+            tracing::error!(
+                unapplied = store.stats.unapplied.load(Ordering::Relaxed),
+                "the store is not taking journaled notifications; answering 503"
+            );
+            fail(replies);
+            continue;
+        }
         let (outcomes, fresh) = match store.admit(prepared) {
             Ok(admitted) => admitted,
             Err(e) => {
@@ -248,6 +253,28 @@ fn journal_thread(
             }
         }
     }
+}
+
+/// Waits while the applier is more than [`MAX_UNAPPLIED`] behind; false
+/// once it has been behind for [`APPLIER_STALLED`] (sled failing, e.g. a
+/// full disk): from then on batches are refused at once, until it catches
+/// up.
+fn wait_for_applier(store: &Store, stalled_since: &mut Option<Instant>) -> bool {
+    let behind = || store.stats.unapplied.load(Ordering::Relaxed) > MAX_UNAPPLIED;
+    if !behind() {
+        *stalled_since = None;
+        return true;
+    }
+    store.stats.throttled.fetch_add(1, Ordering::Relaxed);
+    let since = *stalled_since.get_or_insert_with(Instant::now);
+    while behind() {
+        if since.elapsed() >= APPLIER_STALLED {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    *stalled_since = None;
+    true
 }
 
 fn fail(replies: Vec<Reply>) {

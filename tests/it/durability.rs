@@ -9,13 +9,16 @@ use hyper::Method;
 
 use crate::support::{rt, simple, Env, Options};
 
+/// (receipt, the body that got it), in the order of the 202s.
+type Sent = Vec<(String, Vec<u8>)>;
+
 #[test]
 fn every_202_survives_sigkill_under_concurrent_load() {
     let env = Env::new();
     let kim = env.start();
     let addr = kim.addr;
     let accepted: Arc<Mutex<BTreeSet<String>>> = Arc::default();
-    let bodies: Arc<Mutex<Vec<(String, Vec<u8>)>>> = Arc::default();
+    let bodies: Arc<Mutex<Sent>> = Arc::default();
     let rt = rt();
     let client = env.kent();
     let workers: Vec<_> = (0..16)
