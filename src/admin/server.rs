@@ -19,6 +19,12 @@ use crate::store::Store;
 
 /// Most bytes of one request line.
 const MAX_REQUEST: u64 = 64 * 1024;
+/// The CLI sends its one request line at once; a connection that sends
+/// nothing for this long is closed.
+const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+/// Admin requests served at once; more are answered "busy" straight away
+/// (an import or export can take a while; idle connections cannot pile up).
+const MAX_CONNECTIONS: usize = 16;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AdminSocketError {
@@ -155,6 +161,7 @@ impl AdminServer {
         stop: impl std::future::Future<Output = ()>,
     ) {
         let daemon_uid = nix::unistd::getuid().as_raw();
+        let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
         tokio::pin!(stop);
         loop {
             tokio::select! {
@@ -163,15 +170,38 @@ impl AdminServer {
                     let Ok((stream, _)) = r else { continue };
                     let store = store.clone();
                     let cfg = cfg.clone();
+                    let Ok(slot) = slots.clone().try_acquire_owned() else {
+                        tracing::warn!(limit = MAX_CONNECTIONS, "admin request refused: too many at once");
+                        tokio::spawn(busy(stream));
+                        continue;
+                    };
                     tokio::spawn(async move {
                         if let Err(e) = connection(stream, store, cfg, daemon_uid).await {
                             tracing::warn!(error = %e, "admin connection failed");
                         }
+                        drop(slot);
                     });
                 }
             }
         }
         let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// Answers a connection over the limit without reading it.
+async fn busy(stream: UnixStream) {
+    let ans = Answer {
+        code: 1,
+        stdout: String::new(),
+        error: format!(
+            "the daemon is busy with {MAX_CONNECTIONS} admin requests; try again in a moment"
+        ),
+    };
+    let (_, mut write) = stream.into_split();
+    if let Ok(mut out) = serde_json::to_vec(&ans) {
+        out.push(b'\n');
+        let _ = write.write_all(&out).await;
+        let _ = write.shutdown().await;
     }
 }
 
@@ -198,7 +228,16 @@ async fn connection(
     let (read, mut write) = stream.into_split();
     let mut reader = BufReader::new(read.take(MAX_REQUEST));
     let mut line = Vec::new();
-    reader.read_until(b'\n', &mut line).await?;
+    match tokio::time::timeout(REQUEST_TIMEOUT, reader.read_until(b'\n', &mut line)).await {
+        Ok(read) => read?,
+        Err(_) => {
+            tracing::warn!(
+                uid = caller.uid,
+                "admin connection closed: no request within the timeout"
+            );
+            return Ok(());
+        }
+    };
     let req: Result<Request, _> = serde_json::from_slice(&line);
     let verb = req.as_ref().map(Request::verb).unwrap_or("unreadable");
     let ans = if !admitted(&caller, &cfg.admin, daemon_uid) {

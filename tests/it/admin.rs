@@ -330,3 +330,30 @@ fn keys_rotate_re_seals_the_store_and_keeps_everything_readable() {
     assert_eq!((code, out), (0, before));
     assert!(k.terminate(Duration::from_secs(30)).success());
 }
+
+#[test]
+fn idle_admin_connections_time_out_and_too_many_are_answered_busy() {
+    use std::io::Read;
+    let env = installed(Options::default());
+    let kim = env.start();
+    let socket = env.path("admin.sock");
+    // Sixteen connections that never send a request hold every slot.
+    let idle: Vec<_> = (0..16)
+        .map(|_| std::os::unix::net::UnixStream::connect(&socket).unwrap())
+        .collect();
+    std::thread::sleep(Duration::from_millis(200));
+    let (code, _, err) = env.kim(&["roll", "stats"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("busy"), "{err}");
+    // The daemon closes idle connections after its request timeout (5 s).
+    for mut c in idle {
+        c.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+        let mut rest = Vec::new();
+        let n = c.read_to_end(&mut rest).unwrap();
+        assert_eq!(n, 0, "closed without an answer");
+    }
+    assert!(kim.log_text().contains("no request within the timeout"));
+    let (code, out, err) = env.kim(&["roll", "stats"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("3 pupils"), "{out}");
+}
