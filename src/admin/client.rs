@@ -3,11 +3,16 @@
 //! same handler here. Clear messages for a socket the user may not open and
 //! for a daemon that holds the store but does not answer.
 
-use std::io::{BufRead, BufReader, Write};
+use std::fs::File;
+use std::io::{BufRead, BufReader, IoSlice, Write};
+use std::mem::MaybeUninit;
+use std::os::fd::AsFd;
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 
-use super::{answer, Answer, Request};
+use rustix::net::{SendAncillaryBuffer, SendAncillaryMessage, SendFlags};
+
+use super::{answer, Answer, FileUse, Request};
 use crate::cli::{admin_actor, open_store_for, Ctx, Failure};
 use crate::config::Config;
 
@@ -18,26 +23,26 @@ const MAX_ANSWER: u64 = 256 * 1024 * 1024;
 pub fn run(config: &Path, req: Request) -> Result<(), Failure> {
     let cfg = Config::load(config).map_err(Failure::usage)?;
     let socket = &cfg.admin.socket;
-    let answer = match UnixStream::connect(socket) {
-        Ok(stream) => ask(stream, &req, socket)?,
-        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
-            return Err(Failure::usage(anyhow::anyhow!(
-                "permission denied on the admin socket {}: the daemon is running and this user may not use its socket; ask for your user or group in [admin] users/groups and the socket's group, or run as the kim user",
-                socket.display()
-            )));
-        }
-        // No socket, or nobody listening: the daemon is not running.
-        Err(_) => {
-            let store = open_store_for(&cfg, socket)?;
-            let mut ctx = Ctx {
-                store: &store,
-                cfg: &cfg,
-                actor: admin_actor(),
-                out: String::new(),
-            };
-            answer(&mut ctx, &req)
+    let file = open_for(&req)?;
+    let answer = run_with(
+        &cfg,
+        socket,
+        &req,
+        file.as_ref()
+            .map(|(f, _)| f.try_clone())
+            .transpose()
+            .map_err(Failure::failed)?,
+    );
+    let answer = match answer {
+        Ok(a) => a,
+        Err(f) => {
+            discard_export(file);
+            return Err(f);
         }
     };
+    if answer.code != 0 {
+        discard_export(file);
+    }
     // `kim audit list | head` closes the pipe early: not an error to panic on.
     let mut stdout = std::io::stdout().lock();
     match stdout
@@ -59,7 +64,75 @@ pub fn run(config: &Path, req: Request) -> Result<(), Failure> {
     }
 }
 
-fn ask(mut stream: UnixStream, req: &Request, socket: &Path) -> Result<Answer, Failure> {
+/// Opens the request's file with this user's rights; for an export, also
+/// the path, so a failed export leaves no empty file behind.
+fn open_for(req: &Request) -> Result<Option<(File, Option<std::path::PathBuf>)>, Failure> {
+    match req.file_use() {
+        None => Ok(None),
+        Some(FileUse::Read(path)) => File::open(path)
+            .map(|f| Some((f, None)))
+            .map_err(|e| Failure::usage(anyhow::anyhow!("cannot open {}: {e}", path.display()))),
+        Some(FileUse::Create(path)) => std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(path)
+            .map(|f| Some((f, Some(path.to_owned()))))
+            .map_err(|e| {
+                if e.kind() == std::io::ErrorKind::AlreadyExists {
+                    Failure::usage(anyhow::anyhow!(
+                        "{} already exists; kim never overwrites an export",
+                        path.display()
+                    ))
+                } else {
+                    Failure::failed(anyhow::anyhow!("cannot create {}: {e}", path.display()))
+                }
+            }),
+    }
+}
+
+/// Removes an export file this CLI created if the export failed.
+fn discard_export(file: Option<(File, Option<std::path::PathBuf>)>) {
+    if let Some((_, Some(path))) = file {
+        let _ = std::fs::remove_file(path);
+    }
+}
+
+/// Asks the daemon, or runs the handler here when no daemon answers.
+fn run_with(
+    cfg: &Config,
+    socket: &Path,
+    req: &Request,
+    file: Option<File>,
+) -> Result<Answer, Failure> {
+    Ok(match UnixStream::connect(socket) {
+        Ok(stream) => ask(stream, req, socket, file.as_ref())?,
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+            return Err(Failure::usage(anyhow::anyhow!(
+                "permission denied on the admin socket {}: the daemon is running and this user may not use its socket; ask for your user or group in [admin] users/groups and the socket's group, or run as the kim user",
+                socket.display()
+            )));
+        }
+        // No socket, or nobody listening: the daemon is not running.
+        Err(_) => {
+            let store = open_store_for(cfg, socket)?;
+            let mut ctx = Ctx {
+                store: &store,
+                cfg,
+                actor: admin_actor(),
+                out: String::new(),
+                file,
+            };
+            answer(&mut ctx, req)
+        }
+    })
+}
+
+fn ask(
+    mut stream: UnixStream,
+    req: &Request,
+    socket: &Path,
+    file: Option<&File>,
+) -> Result<Answer, Failure> {
     let broken = |e: &dyn std::fmt::Display| {
         Failure::failed(anyhow::anyhow!(
             "the daemon's admin socket {} did not answer properly: {e}",
@@ -68,12 +141,37 @@ fn ask(mut stream: UnixStream, req: &Request, socket: &Path) -> Result<Answer, F
     };
     let mut line = serde_json::to_vec(req).map_err(|e| broken(&e))?;
     line.push(b'\n');
-    stream.write_all(&line).map_err(|e| broken(&e))?;
+    // The file travels as an open descriptor (SCM_RIGHTS) with the first
+    // bytes of the request: the daemon uses it, never the path.
+    let sent = match file {
+        Some(f) => {
+            let fds = [f.as_fd()];
+            let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
+            let mut control = SendAncillaryBuffer::new(&mut space);
+            if !control.push(SendAncillaryMessage::ScmRights(&fds)) {
+                return Err(broken(&"no room to pass the file"));
+            }
+            rustix::net::sendmsg(
+                &stream,
+                &[IoSlice::new(&line)],
+                &mut control,
+                SendFlags::NOSIGNAL,
+            )
+            .map_err(std::io::Error::from)
+        }
+        None => Ok(0),
+    };
+    // A daemon that answers before reading (busy) may have closed its end
+    // already: read its answer before blaming the write.
+    let wrote = sent.and_then(|n| stream.write_all(&line[n..]));
     let mut reader = BufReader::new(std::io::Read::take(stream, MAX_ANSWER));
     let mut buf = Vec::new();
-    reader.read_until(b'\n', &mut buf).map_err(|e| broken(&e))?;
+    let read = reader.read_until(b'\n', &mut buf);
     if buf.is_empty() {
-        return Err(broken(&"the connection closed without an answer"));
+        return Err(match (wrote, read) {
+            (Err(e), _) | (Ok(()), Err(e)) => broken(&e),
+            (Ok(()), Ok(_)) => broken(&"the connection closed without an answer"),
+        });
     }
     serde_json::from_slice(&buf).map_err(|e| broken(&e))
 }

@@ -62,7 +62,25 @@ pub enum Request {
     },
 }
 
+/// The file a request needs, which the CLI opens with its user's rights.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileUse<'a> {
+    /// An import: opened for reading.
+    Read(&'a std::path::Path),
+    /// An export: created (never over an existing file) for writing.
+    Create(&'a std::path::Path),
+}
+
 impl Request {
+    /// The file this request reads or writes, if any.
+    pub fn file_use(&self) -> Option<FileUse<'_>> {
+        match self {
+            Self::SchoolsImport { file } | Self::RollImport { file } => Some(FileUse::Read(file)),
+            Self::AuditExport { out } => Some(FileUse::Create(out)),
+            _ => None,
+        }
+    }
+
     /// The verb's name for logs and the audit (never its arguments).
     pub fn verb(&self) -> &'static str {
         match self {

@@ -8,7 +8,12 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use std::io::IoSliceMut;
+use std::mem::MaybeUninit;
+use std::os::fd::OwnedFd;
+
+use rustix::net::{RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags};
+use tokio::io::{AsyncWriteExt, Interest};
 use tokio::net::{UnixListener, UnixStream};
 
 use super::{answer, Answer, Request};
@@ -188,6 +193,75 @@ impl AdminServer {
     }
 }
 
+/// The file the CLI passed for `req` (an import reads it, an export writes
+/// it): exactly one regular file when the verb needs one, else none.
+fn passed_file(req: &Request, fds: Vec<OwnedFd>) -> Result<Option<std::fs::File>, String> {
+    if req.file_use().is_none() {
+        return Ok(None);
+    }
+    let mut fds = fds.into_iter();
+    let (Some(fd), None) = (fds.next(), fds.next()) else {
+        return Err(
+            "this request needs exactly one open file passed with it (is the CLI the same version as the daemon?)"
+                .into(),
+        );
+    };
+    let file = std::fs::File::from(fd);
+    match file.metadata() {
+        Ok(m) if m.is_file() => Ok(Some(file)),
+        Ok(_) => Err("the file passed with the request is not a regular file".into()),
+        Err(e) => Err(format!(
+            "the file passed with the request cannot be used: {e}"
+        )),
+    }
+}
+
+/// Reads the request line and any descriptors passed with it (SCM_RIGHTS).
+async fn read_request(stream: &UnixStream) -> std::io::Result<(Vec<u8>, Vec<OwnedFd>)> {
+    let mut line = Vec::new();
+    let mut fds = Vec::new();
+    let mut buf = [0u8; 8192];
+    loop {
+        let (n, passed) = stream
+            .async_io(Interest::READABLE, || {
+                let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(2))];
+                let mut control = RecvAncillaryBuffer::new(&mut space);
+                let got = rustix::net::recvmsg(
+                    stream,
+                    &mut [IoSliceMut::new(&mut buf)],
+                    &mut control,
+                    RecvFlags::CMSG_CLOEXEC | RecvFlags::DONTWAIT,
+                )
+                .map_err(std::io::Error::from)?;
+                let mut passed = Vec::new();
+                for m in control.drain() {
+                    if let RecvAncillaryMessage::ScmRights(p) = m {
+                        passed.extend(p);
+                    }
+                }
+                Ok((got.bytes, passed))
+            })
+            .await?;
+        fds.extend(passed);
+        let chunk = &buf[..n.min(buf.len())];
+        if chunk.is_empty() {
+            // Closed: whatever came is the request (empty: unreadable).
+            return Ok((line, fds));
+        }
+        if let Some(end) = chunk.iter().position(|&b| b == b'\n') {
+            line.extend_from_slice(&chunk[..end]);
+            return Ok((line, fds));
+        }
+        line.extend_from_slice(chunk);
+        if line.len() as u64 > MAX_REQUEST {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "the admin request line is too long",
+            ));
+        }
+    }
+}
+
 /// Answers a connection over the limit without reading it.
 async fn busy(stream: UnixStream) {
     let ans = Answer {
@@ -225,10 +299,7 @@ async fn connection(
     daemon_uid: u32,
 ) -> std::io::Result<()> {
     let caller = caller_of(&stream)?;
-    let (read, mut write) = stream.into_split();
-    let mut reader = BufReader::new(read.take(MAX_REQUEST));
-    let mut line = Vec::new();
-    match tokio::time::timeout(REQUEST_TIMEOUT, reader.read_until(b'\n', &mut line)).await {
+    let (line, fds) = match tokio::time::timeout(REQUEST_TIMEOUT, read_request(&stream)).await {
         Ok(read) => read?,
         Err(_) => {
             tracing::warn!(
@@ -238,6 +309,7 @@ async fn connection(
             return Ok(());
         }
     };
+    let (_, mut write) = stream.into_split();
     let req: Result<Request, _> = serde_json::from_slice(&line);
     let verb = req.as_ref().map(Request::verb).unwrap_or("unreadable");
     let ans = if !admitted(&caller, &cfg.admin, daemon_uid) {
@@ -274,11 +346,22 @@ async fn connection(
                 let actor = caller.actor();
                 tracing::info!(actor = %actor, verb, "admin request");
                 tokio::task::spawn_blocking(move || {
+                    let file = match passed_file(&req, fds) {
+                        Ok(f) => f,
+                        Err(error) => {
+                            return Answer {
+                                code: 2,
+                                stdout: String::new(),
+                                error,
+                            }
+                        }
+                    };
                     let mut ctx = Ctx {
                         store: &store,
                         cfg: &cfg,
                         actor,
                         out: String::new(),
+                        file,
                     };
                     answer(&mut ctx, &req)
                 })

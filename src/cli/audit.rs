@@ -126,21 +126,8 @@ pub fn verify_file(file: &Path, public_key: &Path) -> CliResult {
 
 /// `kim audit export --out FILE`: JSON lines, events and checkpoints.
 pub fn export(ctx: &mut Ctx<'_>, out: &Path) -> CliResult {
+    let f = ctx.take_file(out)?;
     let store = ctx.store;
-    let f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(out)
-        .map_err(|e| {
-            if e.kind() == std::io::ErrorKind::AlreadyExists {
-                Failure::usage(anyhow::anyhow!(
-                    "{} already exists; kim never overwrites an export",
-                    out.display()
-                ))
-            } else {
-                Failure::failed(anyhow::anyhow!("cannot create {}: {e}", out.display()))
-            }
-        })?;
     let cps = store.checkpoints().map_err(Failure::failed)?;
     let mut w = std::io::BufWriter::with_capacity(1 << 20, f);
     let lines = write_export(&mut w, store.audit_events(), &cps)

@@ -223,6 +223,22 @@ pub struct Ctx<'a> {
     pub cfg: &'a crate::config::Config,
     pub actor: String,
     pub out: String,
+    /// The file an import reads or an export writes, opened by the CLI with
+    /// its user's rights (and passed over the socket to a running daemon,
+    /// which never opens an admin's paths itself).
+    pub file: Option<std::fs::File>,
+}
+
+impl Ctx<'_> {
+    /// The file the CLI opened for this request.
+    pub fn take_file(&mut self, path: &std::path::Path) -> Result<std::fs::File, Failure> {
+        self.file.take().ok_or_else(|| {
+            Failure::usage(anyhow::anyhow!(
+                "no open file came with the request for {} (is the CLI the same version as the daemon?)",
+                path.display()
+            ))
+        })
+    }
 }
 
 /// A failure with the exit code it deserves.

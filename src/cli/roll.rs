@@ -4,17 +4,9 @@
 
 use std::path::Path;
 
-use anyhow::Context;
-
 use super::{CliResult, Ctx, Failure};
 use crate::audit::{EventKind, Refs};
 use crate::import::{parse_roll_each, parse_schools, ImportError};
-
-fn read(file: &Path) -> Result<std::fs::File, Failure> {
-    std::fs::File::open(file)
-        .with_context(|| format!("cannot open {}", file.display()))
-        .map_err(Failure::usage)
-}
 
 fn rejected(e: ImportError, file: &Path) -> Failure {
     Failure::failed(anyhow::anyhow!("{}: {e}", file.display()))
@@ -37,7 +29,7 @@ fn audit(
 
 pub fn schools_import(ctx: &mut Ctx<'_>, file: &Path) -> CliResult {
     let store = ctx.store;
-    let schools = parse_schools(read(file)?).map_err(|e| rejected(e, file))?;
+    let schools = parse_schools(ctx.take_file(file)?).map_err(|e| rejected(e, file))?;
     match store.replace_schools(&schools).map_err(Failure::failed)? {
         Ok(()) => {}
         Err(orphaned) => {
@@ -117,7 +109,7 @@ pub fn roll_import(ctx: &mut Ctx<'_>, file: &Path) -> CliResult {
     }
     let today = jiff::Zoned::now().date();
     let started = std::time::Instant::now();
-    let input = read(file)?;
+    let input = ctx.take_file(file)?;
     // Pupils go into the store as they are read; a file with any bad row
     // is rejected whole, and what was written of it is removed again.
     let stats = store

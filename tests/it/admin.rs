@@ -352,8 +352,56 @@ fn idle_admin_connections_time_out_and_too_many_are_answered_busy() {
         let n = c.read_to_end(&mut rest).unwrap();
         assert_eq!(n, 0, "closed without an answer");
     }
-    assert!(kim.log_text().contains("no request within the timeout"));
+    assert!(kim.wait_for_log("no request within the timeout"));
     let (code, out, err) = env.kim(&["roll", "stats"]);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("3 pupils"), "{out}");
+}
+
+#[test]
+fn imports_and_exports_through_the_daemon_use_the_file_the_cli_opened() {
+    use std::io::{BufRead, Write};
+    let env = installed(Options::default());
+    let _kim = env.start();
+    // The CLI opens the file with its user's rights and passes it.
+    let roll = env.path("roll-again.csv");
+    std::fs::write(&roll, ROLL).unwrap();
+    let (code, out, err) = env.kim(&["roll", "import", roll.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("imported 3 pupils"), "{out}");
+    // A path alone is not enough: the daemon never opens an admin's path.
+    let mut c = std::os::unix::net::UnixStream::connect(env.path("admin.sock")).unwrap();
+    writeln!(
+        c,
+        "{}",
+        json!({"verb": "roll_import", "file": roll.to_str().unwrap()})
+    )
+    .unwrap();
+    let mut answer = String::new();
+    std::io::BufReader::new(&c).read_line(&mut answer).unwrap();
+    let answer: serde_json::Value = serde_json::from_str(&answer).unwrap();
+    assert_eq!(answer["code"], 2, "{answer}");
+    assert!(
+        answer["error"]
+            .as_str()
+            .unwrap()
+            .contains("open file passed"),
+        "{answer}"
+    );
+    // A file the CLI cannot open: said before the daemon is asked.
+    let (code, _, err) = env.kim(&["roll", "import", "/nonexistent/roll.csv"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("cannot open /nonexistent/roll.csv"), "{err}");
+    // An export through the daemon lands in the file the CLI created.
+    let export = env.path("through-the-daemon.jsonl");
+    let (code, out, err) = env.kim(&["audit", "export", "--out", export.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("wrote"), "{out}");
+    let text = std::fs::read_to_string(&export).unwrap();
+    assert!(text.starts_with("{\"event\""), "{text}");
+    assert!(text.contains("roll_import"));
+    let (code, _, err) = env.kim(&["audit", "export", "--out", export.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert!(err.contains("never overwrites"), "{err}");
+    assert_eq!(std::fs::read_to_string(&export).unwrap(), text);
 }
