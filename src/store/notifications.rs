@@ -1,6 +1,9 @@
-//! Notification records: accept (one transaction: sealed payload, sealed
-//! data key, per-force reference, matching work item, `received` audit
-//! event), idempotent re-sends, and the per-force status view.
+//! Notification records: preparing one (receipt, data key, sealing),
+//! telling a re-send from a new one (against the trees and the accept
+//! journal's pending set), committing batches (one transaction: sealed
+//! payload, sealed data key, per-force reference, matching work item,
+//! `received` audit event), replaying the journal, and the per-force status
+//! view.
 
 use std::fmt;
 
