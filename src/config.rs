@@ -245,8 +245,8 @@ pub struct StoreConfig {
     pub master_key_file: Option<PathBuf>,
     #[serde(default)]
     pub master_key_credential: Option<String>,
-    /// The daemon's page cache in MiB (sled): the roll's hot part stays in
-    /// memory for matching. RSS grows up to about this much.
+    /// sled's page cache in MiB (notifications, outbox, audit; the roll is
+    /// in its own files, cached by the OS). RSS grows up to about this much.
     #[serde(default = "default_cache_mb")]
     pub cache_mb: u64,
 }

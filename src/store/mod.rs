@@ -196,7 +196,7 @@ impl Store {
     }
 
     /// As [`open`](Self::open) with a page cache of `cache_bytes` (the
-    /// daemon's `[store] cache_mb`: the roll's working set for matching).
+    /// daemon's `[store] cache_mb`).
     pub fn open_with_cache(
         path: &Path,
         master: &MasterKey,
