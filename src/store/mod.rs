@@ -208,9 +208,9 @@ impl Store {
             // kim flushes explicitly (group commit); no timer-driven flushes
             // competing with it.
             .flush_every_ms(None)
-            // sled's default is 1 GiB. 512 MiB keeps a national roll import
-            // (9 M pupils) near 0.8 GiB peak RSS instead of ~1.2 GiB, with
-            // no measurable slowdown (benches/roll_import.rs).
+            // sled's default is 1 GiB; the roll is not in sled (it has its
+            // own files), so what sled caches is notifications, outbox and
+            // audit: 512 MiB by default (`[store] cache_mb`).
             .cache_capacity(cache_bytes)
             .open()
             .map_err(|e| match &e {
