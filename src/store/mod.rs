@@ -1,7 +1,8 @@
-//! The encrypted sled store: the only module that touches sled. It owns the
-//! trees, the single-writer lock that keeps the audit chain linear, and the
-//! group flush that makes an accepted notification durable before its 202.
-//! Keys of trees carry no personal data; values that do are sealed.
+//! The encrypted store: sled's trees (the only module that touches sled),
+//! the roll's own files (`rollfile`) and the accept journal (`journal`). It
+//! owns the single-writer lock that keeps the audit chain linear and the
+//! group commit that makes an accepted notification durable before its 202
+//! (`writer`). Keys carry no personal data; values that do are sealed.
 
 pub mod batch;
 pub mod crypto;
