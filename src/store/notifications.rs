@@ -223,7 +223,15 @@ impl Prepared {
 pub(crate) struct Pending {
     by_ref: HashMap<Vec<u8>, NotificationRecord>,
     by_receipt: HashMap<String, Vec<u8>>,
+    /// Receipts journaled in the last [`RECENT_SECS`] seconds, oldest
+    /// first. A receipt starts with its second, so only these could be
+    /// made again (48 random bits apart): `admit` refuses such a twin
+    /// before its 202 instead of letting it overwrite the first.
+    recent: std::collections::VecDeque<(i64, String)>,
+    recent_set: std::collections::HashSet<String>,
 }
+
+const RECENT_SECS: i64 = 10;
 
 /// A hash of every reference the store holds or the journal holds, so the
 /// accept path tells a new notification from a re-send without reading
@@ -332,8 +340,13 @@ impl Store {
             Default::default();
         for p in batch {
             if admitted {
-                // Checked against the trees and the journal before it was
-                // journaled; receipts are 80 random bits.
+                // Checked against the trees, the journal and the receipts
+                // of the last seconds before it was journaled. Should a
+                // twin receipt still reach here, never overwrite the first.
+                if self.t.notifications.contains_key(p.receipt.as_str())? {
+                    tracing::error!(receipt = %p.receipt, force = %p.force, police_reference = %p.police_reference, "receipt id collision: this notification was not applied; ask the force to re-send it");
+                    continue;
+                }
             } else if let Some(rec) = self.earlier(&p.ref_key, &in_batch, false)? {
                 outcomes.push(if rec.fingerprint == p.fingerprint {
                     AcceptOutcome::Duplicate(rec)
@@ -469,25 +482,36 @@ impl Store {
 
     /// The accept path's first half (`super::writer`): answers re-sends and
     /// conflicts (against this batch, the journal and the trees) and returns
-    /// the new notifications, which the caller journals. Writes nothing.
+    /// the new notifications, which the caller journals. `None`: answer 503
+    /// (a receipt id made twice). Writes nothing.
     pub(crate) fn admit(
         &self,
         batch: Vec<Prepared>,
-    ) -> Result<(Vec<AcceptOutcome>, Vec<Prepared>), StoreError> {
+    ) -> Result<(Vec<Option<AcceptOutcome>>, Vec<Prepared>), StoreError> {
         let mut outcomes = Vec::with_capacity(batch.len());
         let mut fresh = Vec::new();
         let mut in_batch: HashMap<Vec<u8>, NotificationRecord> = HashMap::new();
+        let mut receipts = std::collections::HashSet::new();
         for p in batch {
             if let Some(rec) = self.earlier(&p.ref_key, &in_batch, true)? {
-                outcomes.push(if rec.fingerprint == p.fingerprint {
+                outcomes.push(Some(if rec.fingerprint == p.fingerprint {
                     AcceptOutcome::Duplicate(rec)
                 } else {
                     AcceptOutcome::Conflict
-                });
+                }));
+                continue;
+            }
+            let r = p.receipt.as_str();
+            if !receipts.insert(r.to_owned()) || self.pending().recent_set.contains(r) {
+                tracing::error!(
+                    receipt = r,
+                    "receipt id made twice; answering 503 (the police system will re-send)"
+                );
+                outcomes.push(None);
                 continue;
             }
             in_batch.insert(p.ref_key.clone(), p.record.clone());
-            outcomes.push(AcceptOutcome::Accepted(p.record.clone()));
+            outcomes.push(Some(AcceptOutcome::Accepted(p.record.clone())));
             fresh.push(p);
         }
         Ok((outcomes, fresh))
@@ -507,6 +531,21 @@ impl Store {
                 .by_receipt
                 .insert(p.receipt.as_str().to_owned(), p.ref_key.clone());
             pending.by_ref.insert(p.ref_key.clone(), p.record.clone());
+            let second = p.record.received_at.as_second();
+            pending
+                .recent
+                .push_back((second, p.receipt.as_str().to_owned()));
+            pending.recent_set.insert(p.receipt.as_str().to_owned());
+        }
+        let newest = pending.recent.back().map_or(0, |(s, _)| *s);
+        while pending
+            .recent
+            .front()
+            .is_some_and(|(s, _)| *s < newest - RECENT_SECS)
+        {
+            if let Some((_, r)) = pending.recent.pop_front() {
+                pending.recent_set.remove(&r);
+            }
         }
     }
 

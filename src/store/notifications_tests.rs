@@ -43,10 +43,10 @@ fn journaled_notifications_answer_resends_and_status_and_are_applied_at_the_next
             .map(|r| s.prepare("kent", &notification(r, now), now).unwrap())
             .collect();
         let (outcomes, fresh) = s.admit(batch).unwrap();
-        assert!(matches!(outcomes[0], AcceptOutcome::Accepted(_)));
-        assert!(matches!(outcomes[1], AcceptOutcome::Accepted(_)));
+        assert!(matches!(outcomes[0], Some(AcceptOutcome::Accepted(_))));
+        assert!(matches!(outcomes[1], Some(AcceptOutcome::Accepted(_))));
         assert!(
-            matches!(outcomes[2], AcceptOutcome::Duplicate(_)),
+            matches!(outcomes[2], Some(AcceptOutcome::Duplicate(_))),
             "a re-send in the same batch"
         );
         assert_eq!(fresh.len(), 2);
@@ -63,7 +63,9 @@ fn journaled_notifications_answer_resends_and_status_and_are_applied_at_the_next
         assert!(s.t.notifications.is_empty());
         let again = s.prepare("kent", &notification("KNT/2", now), now).unwrap();
         match &s.admit(vec![again]).unwrap().0[0] {
-            AcceptOutcome::Duplicate(rec) => assert_eq!(rec.receipt_id.as_str(), receipts[1]),
+            Some(AcceptOutcome::Duplicate(rec)) => {
+                assert_eq!(rec.receipt_id.as_str(), receipts[1])
+            }
             other => panic!("{other:?}"),
         }
         let mut changed = notification("KNT/2", now);
@@ -72,8 +74,20 @@ fn journaled_notifications_answer_resends_and_status_and_are_applied_at_the_next
         let conflict = s.prepare("kent", &changed, now).unwrap();
         assert!(matches!(
             s.admit(vec![conflict]).unwrap().0[0],
-            AcceptOutcome::Conflict
+            Some(AcceptOutcome::Conflict)
         ));
+        // A receipt id made twice (48 random bits apart within a second):
+        // refused before its 202, in the same batch or after the first.
+        let mut twin = s.prepare("kent", &notification("KNT/3", now), now).unwrap();
+        twin.receipt = fresh[0].receipt.clone();
+        let twin2 = s.prepare("kent", &notification("KNT/4", now), now).unwrap();
+        let mut twin3 = s.prepare("kent", &notification("KNT/5", now), now).unwrap();
+        twin3.receipt = twin2.receipt.clone();
+        let (outcomes, fresh2) = s.admit(vec![twin, twin2, twin3]).unwrap();
+        assert!(outcomes[0].is_none(), "a twin of a journaled receipt");
+        assert!(matches!(outcomes[1], Some(AcceptOutcome::Accepted(_))));
+        assert!(outcomes[2].is_none(), "a twin in the same batch");
+        assert_eq!(fresh2.len(), 1);
         receipts
         // Dropped without applying, as a kill would leave it.
     };
@@ -106,7 +120,7 @@ fn journaled_notifications_answer_resends_and_status_and_are_applied_at_the_next
     s.load_known_refs().unwrap();
     assert!(matches!(
         s.admit(vec![again]).unwrap().0[0],
-        AcceptOutcome::Duplicate(_)
+        Some(AcceptOutcome::Duplicate(_))
     ));
 }
 

@@ -235,7 +235,7 @@ fn journal_thread(
             .batched
             .fetch_add(replies.len() as u64, Ordering::Relaxed);
         for (reply, out) in replies.into_iter().zip(outcomes) {
-            let _ = reply.send(Ok(out));
+            let _ = reply.send(out.ok_or(Unavailable));
         }
         if !fresh.is_empty() {
             let segment = journal.segment();
