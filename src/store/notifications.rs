@@ -74,6 +74,15 @@ impl ReceiptId {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The second a receipt was made in (its first 32 bits).
+    pub fn second(&self) -> u32 {
+        let bits = self.0.bytes().filter(|&b| b != b'-').fold(0u128, |acc, b| {
+            let v = ALPHABET.iter().position(|&a| a == b).unwrap_or(0);
+            (acc << 5) | v as u128
+        });
+        (bits >> 48) as u32
+    }
 }
 
 impl fmt::Display for ReceiptId {
@@ -227,8 +236,9 @@ pub(crate) struct Pending {
     /// first. A receipt starts with its second, so only these could be
     /// made again (48 random bits apart): `admit` refuses such a twin
     /// before its 202 instead of letting it overwrite the first.
-    recent: std::collections::VecDeque<(i64, String)>,
-    recent_set: std::collections::HashSet<String>,
+    /// (second, hash of the receipt): a hash collision only costs a 503.
+    recent: std::collections::VecDeque<(i64, u64)>,
+    recent_set: std::collections::HashSet<u64>,
 }
 
 const RECENT_SECS: i64 = 10;
@@ -340,13 +350,10 @@ impl Store {
             Default::default();
         for p in batch {
             if admitted {
-                // Checked against the trees, the journal and the receipts
-                // of the last seconds before it was journaled. Should a
-                // twin receipt still reach here, never overwrite the first.
-                if self.t.notifications.contains_key(p.receipt.as_str())? {
-                    tracing::error!(receipt = %p.receipt, force = %p.force, police_reference = %p.police_reference, "receipt id collision: this notification was not applied; ask the force to re-send it");
-                    continue;
-                }
+                // Checked before it was journaled: against the trees and
+                // the journal (re-sends), and against every receipt of its
+                // second (twins; the journal thread starts in a second after
+                // the last one of an earlier run, see `writer`).
             } else if let Some(rec) = self.earlier(&p.ref_key, &in_batch, false)? {
                 outcomes.push(if rec.fingerprint == p.fingerprint {
                     AcceptOutcome::Duplicate(rec)
@@ -451,6 +458,16 @@ impl Store {
         }
     }
 
+    /// The second the newest stored receipt was made in, if any.
+    pub(crate) fn newest_receipt_second(&self) -> Result<Option<i64>, StoreError> {
+        Ok(self
+            .t
+            .notifications
+            .last()?
+            .and_then(|(k, _)| ReceiptId::parse(&String::from_utf8_lossy(&k)))
+            .map(|r| i64::from(r.second())))
+    }
+
     /// Reads the [`KnownRefs`] now (the accept path calls this before it
     /// journals anything, so no reference is applied while it reads).
     pub(crate) fn load_known_refs(&self) -> Result<(), StoreError> {
@@ -502,7 +519,8 @@ impl Store {
                 continue;
             }
             let r = p.receipt.as_str();
-            if !receipts.insert(r.to_owned()) || self.pending().recent_set.contains(r) {
+            let h = self.known_refs.hash(r.as_bytes());
+            if !receipts.insert(h) || self.pending().recent_set.contains(&h) {
                 tracing::error!(
                     receipt = r,
                     "receipt id made twice; answering 503 (the police system will re-send)"
@@ -532,10 +550,9 @@ impl Store {
                 .insert(p.receipt.as_str().to_owned(), p.ref_key.clone());
             pending.by_ref.insert(p.ref_key.clone(), p.record.clone());
             let second = p.record.received_at.as_second();
-            pending
-                .recent
-                .push_back((second, p.receipt.as_str().to_owned()));
-            pending.recent_set.insert(p.receipt.as_str().to_owned());
+            let h = self.known_refs.hash(p.receipt.as_str().as_bytes());
+            pending.recent.push_back((second, h));
+            pending.recent_set.insert(h);
         }
         let newest = pending.recent.back().map_or(0, |(s, _)| *s);
         while pending

@@ -144,5 +144,7 @@ fn receipt_ids_are_readable_and_parse_back() {
     let a = ReceiptId::from_parts(1_790_000_000, [0xff; 6]);
     let b = ReceiptId::from_parts(1_790_000_001, [0; 6]);
     assert!(a.as_str() < b.as_str(), "{a} {b}");
+    assert_eq!(a.second(), 1_790_000_000);
+    assert_eq!(b.second(), 1_790_000_001);
     assert_eq!(ReceiptId::parse(a.as_str()), Some(a));
 }
