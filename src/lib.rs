@@ -24,6 +24,8 @@ pub mod import;
 pub mod ingest;
 pub mod matching;
 pub mod metrics;
+#[cfg(test)]
+mod mutation;
 pub mod pki;
 pub mod police_client;
 pub mod store;

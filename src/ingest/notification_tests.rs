@@ -1,6 +1,7 @@
 //! Tests of the parent module, kept in their own file.
 
 use super::*;
+use crate::mutation::{mutate, Rng};
 use serde_json::json;
 
 fn now() -> Timestamp {
@@ -919,4 +920,60 @@ fn debug_is_redacting() {
     }
     assert!(dbg.contains("involvement: Present"), "{dbg}");
     assert!(dbg.contains("DomesticAbuse"), "{dbg}");
+}
+
+/// 20,000 mutated bodies: the parser never panics, and whatever it says
+/// (the error, its pointers and messages) never repeats a submitted value.
+#[test]
+fn mutated_bodies_never_panic_and_errors_never_echo_the_values() {
+    let base = serde_json::to_vec(&valid()).unwrap();
+    let secrets = [
+        "Amelia",
+        "Khan",
+        "2014-03-09",
+        "ME14",
+        "Amy",
+        "scared",
+        "Jones",
+        "01622",
+    ];
+    let mut rng = Rng(0x6b69_6d5f_6675_7a7a);
+    let (mut accepted, mut syntax, mut invalid) = (0, 0, 0);
+    for _ in 0..20_000 {
+        let mut body = base.clone();
+        mutate(&mut rng, &mut body);
+        match parse_notification(&body, now()) {
+            Ok(_) => accepted += 1,
+            Err(e) => {
+                let said = match &e {
+                    ParseError::Syntax(_) => {
+                        syntax += 1;
+                        format!("{e} {e:?}")
+                    }
+                    ParseError::Invalid(errs) => {
+                        invalid += 1;
+                        // A mutated key can be echoed in a pointer (that is
+                        // what an unknown field is); the messages never
+                        // carry a value.
+                        errs.iter()
+                            .map(|f| f.message.clone())
+                            .collect::<Vec<_>>()
+                            .join(" ")
+                    }
+                };
+                for s in secrets {
+                    assert!(
+                        !said.contains(s),
+                        "{s} echoed in {said:?} for {:?}",
+                        String::from_utf8_lossy(&body)
+                    );
+                }
+            }
+        }
+    }
+    // The mutations reach all three outcomes.
+    assert!(
+        accepted > 100 && syntax > 1000 && invalid > 1000,
+        "{accepted} {syntax} {invalid}"
+    );
 }
