@@ -136,6 +136,16 @@ fn u64_pair_at(file: &File, at: u64) -> Result<(u64, u64), StoreError> {
     ))
 }
 
+/// Ends a roll file: its table of `u64`s, its footer, then a sync to disk.
+fn end_file(mut out: BufWriter<File>, table: &[u64], footer: &[u8]) -> Result<(), StoreError> {
+    for v in table {
+        out.write_all(&v.to_be_bytes()).map_err(io_error)?;
+    }
+    out.write_all(footer).map_err(io_error)?;
+    let file = out.into_inner().map_err(|e| io_error(e.into_error()))?;
+    file.sync_all().map_err(io_error)
+}
+
 /// Writes a `.rec` file: sealed records in row order.
 pub(crate) struct RecordWriter {
     out: BufWriter<File>,
@@ -169,24 +179,14 @@ impl RecordWriter {
     }
 
     /// Writes the offset table and footer and syncs the file to disk.
-    pub(crate) fn finish(mut self, generation: u32) -> Result<(), StoreError> {
+    pub(crate) fn finish(self, generation: u32) -> Result<(), StoreError> {
         let footer = Footer {
             generation,
             count: self.offsets.len() as u64 - 1,
             table: self.at,
             bits: 0,
         };
-        for o in &self.offsets {
-            self.out.write_all(&o.to_be_bytes()).map_err(io_error)?;
-        }
-        self.out
-            .write_all(&footer.encode(REC_MAGIC))
-            .map_err(io_error)?;
-        let file = self
-            .out
-            .into_inner()
-            .map_err(|e| io_error(e.into_error()))?;
-        file.sync_all().map_err(io_error)
+        end_file(self.out, &self.offsets, &footer.encode(REC_MAGIC))
     }
 }
 
@@ -241,17 +241,7 @@ impl IndexWriter {
             table: self.entries * ENTRY as u64,
             bits: self.bits,
         };
-        for d in &self.dir {
-            self.out.write_all(&d.to_be_bytes()).map_err(io_error)?;
-        }
-        self.out
-            .write_all(&footer.encode(IDX_MAGIC))
-            .map_err(io_error)?;
-        let file = self
-            .out
-            .into_inner()
-            .map_err(|e| io_error(e.into_error()))?;
-        file.sync_all().map_err(io_error)
+        end_file(self.out, &self.dir, &footer.encode(IDX_MAGIC))
     }
 }
 
