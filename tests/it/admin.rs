@@ -388,6 +388,10 @@ fn imports_and_exports_through_the_daemon_use_the_file_the_cli_opened() {
             .contains("open file passed"),
         "{answer}"
     );
+    // A folder is not an import file: the daemon refuses what was passed.
+    let (code, _, err) = env.kim(&["roll", "import", env.path("").to_str().unwrap()]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("not a regular file"), "{err}");
     // A file the CLI cannot open: said before the daemon is asked.
     let (code, _, err) = env.kim(&["roll", "import", "/nonexistent/roll.csv"]);
     assert_eq!(code, 2);
