@@ -25,6 +25,7 @@ pub mod audit;
 pub mod certs;
 pub mod check_config;
 pub mod demo;
+pub mod journal;
 pub mod keys;
 pub mod review;
 pub mod roll;
@@ -88,6 +89,9 @@ pub enum Command {
     /// The tamper-evident audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// The accept journal (notifications acknowledged, not yet in the store).
+    #[command(subcommand)]
+    Journal(JournalCommand),
     /// Print shell completions (bash, zsh, fish, elvish, powershell) to stdout.
     Completions { shell: clap_complete::Shell },
     /// Print the manual page (roff) to stdout: `kim man > kim.1`.
@@ -135,6 +139,16 @@ pub enum AuditCommand {
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum JournalCommand {
+    /// With the daemon stopped: apply every journaled notification that
+    /// still opens, keep damaged segments in journal/damaged/ (never
+    /// deleted), audit `journal_damaged` and tell the admin mailbox which
+    /// references each force must re-send. Needed when `kim serve` refuses
+    /// to start because the journal is damaged (exit 2).
+    Salvage,
 }
 
 #[derive(Debug, Subcommand)]
@@ -320,7 +334,16 @@ pub fn open_store_for(
             "the store at {p} is in use by a running daemon, but its admin socket {} does not answer; check [admin] socket in this config against the daemon's",
             socket.display()
         ))),
-        Err(e) => Err(Failure::failed(e)),
+        Err(e) => Err(store_failure(e)),
+    }
+}
+
+/// The exit code a store that will not open deserves: 2 when an admin must
+/// act first (a damaged journal), 1 otherwise.
+pub fn store_failure(e: crate::store::StoreError) -> Failure {
+    match e {
+        crate::store::StoreError::JournalDamaged { .. } => Failure::usage(e),
+        other => Failure::failed(other),
     }
 }
 
@@ -386,6 +409,7 @@ pub fn main() -> ExitCode {
         Command::Keys(KeysCommand::SigningInit { out }) => keys::signing_init(&out),
         Command::Keys(KeysCommand::Rotate) => keys::rotate(&cli.config),
         Command::Certs(CertsCommand::Dev { out }) => certs::dev(&out),
+        Command::Journal(JournalCommand::Salvage) => journal::salvage(&cli.config),
         Command::Demo { keep } => demo::main(keep),
         Command::Completions { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();

@@ -393,9 +393,12 @@ pub fn main(config: &Path) -> CliResult {
     rt.block_on(async move {
         let grace = cfg.limits.shutdown_grace.0;
         tracing::info!(config = %config.display(), forces = cfg.forces.len(), "kim starting");
-        let running = start(cfg, tls_config, master)
-            .await
-            .map_err(Failure::failed)?;
+        let running = start(cfg, tls_config, master).await.map_err(|e| {
+            match e.downcast::<crate::store::StoreError>() {
+                Ok(store) => super::store_failure(store),
+                Err(other) => Failure::failed(other),
+            }
+        })?;
         let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
         spawn_watchdog();
         termination().await;
