@@ -20,6 +20,7 @@ pub mod audit;
 pub mod cli;
 pub mod config;
 pub mod deliver;
+pub mod fsmode;
 pub mod import;
 pub mod ingest;
 pub mod matching;

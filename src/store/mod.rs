@@ -242,6 +242,9 @@ impl Store {
         cache_bytes: u64,
         replay: &Replay,
     ) -> Result<(Self, Replayed), StoreError> {
+        // 0700 before sled puts anything in it (sled's own files get its
+        // modes; they are tightened below, and the folder keeps them unread).
+        crate::fsmode::own_dir(path).map_err(|e| StoreError::Sled(sled::Error::Io(e)))?;
         let db = sled::Config::new()
             .path(path)
             .mode(sled::Mode::HighThroughput)
@@ -279,6 +282,7 @@ impl Store {
             withdrawals: db.open_tree(trees::WITHDRAWALS)?,
             checkpoints: db.open_tree(trees::CHECKPOINTS)?,
         };
+        crate::fsmode::tighten_files(path).map_err(|e| StoreError::Sled(sled::Error::Io(e)))?;
         let keys = Keyring::new(master);
         match t.meta.get(KEY_CHECK)? {
             Some(sealed) => {

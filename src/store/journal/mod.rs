@@ -34,6 +34,7 @@ mod tests;
 
 use std::fs::File;
 use std::io::{self, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -128,7 +129,7 @@ pub(crate) fn remove_before(dir: &Path, keep_from: u64) -> Result<(), StoreError
 /// returns where it went.
 pub(crate) fn set_aside(dir: &Path, segment: u64) -> Result<PathBuf, StoreError> {
     let damaged = dir.join(DAMAGED);
-    std::fs::create_dir_all(&damaged).map_err(io_error)?;
+    crate::fsmode::create_dir_all(&damaged).map_err(io_error)?;
     let to = segment_path(&damaged, segment);
     std::fs::rename(segment_path(dir, segment), &to).map_err(io_error)?;
     sync_dir(&damaged)?;
@@ -246,7 +247,7 @@ impl Journal {
     /// emptied, or whose older segments the applier still has to delete).
     pub(crate) fn create(store_dir: &Path, key: &SealKey) -> Result<Self, StoreError> {
         let dir = journal_dir(store_dir);
-        std::fs::create_dir_all(&dir).map_err(io_error)?;
+        crate::fsmode::create_dir_all(&dir).map_err(io_error)?;
         let segment = segments(&dir)?.last().map_or(1, |s| s + 1);
         let file = Self::new_file(&dir, segment, key, None)?;
         let len = file.metadata().map_err(io_error)?.len();
@@ -272,6 +273,7 @@ impl Journal {
         let mut file = File::options()
             .append(true)
             .create_new(true)
+            .mode(crate::fsmode::FILE)
             .open(&path)
             .map_err(io_error)?;
         let mut start = Vec::new();
