@@ -255,6 +255,21 @@ impl Ctx<'_> {
     }
 }
 
+/// An error and its causes on one line, each cause once: many errors
+/// already quote their source ("cannot read F: No such file"), so the
+/// chain would repeat it ("…: No such file: No such file").
+pub fn describe(e: &anyhow::Error) -> String {
+    let mut out = e.to_string();
+    for cause in e.chain().skip(1) {
+        let c = cause.to_string();
+        if !out.contains(&c) {
+            out.push_str(": ");
+            out.push_str(&c);
+        }
+    }
+    out
+}
+
 /// A failure with the exit code it deserves.
 #[derive(Debug)]
 pub struct Failure {
@@ -484,8 +499,33 @@ pub fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => {
-            eprintln!("kim: {:#}", f.error);
+            eprintln!("kim: {}", describe(&f.error));
             ExitCode::from(f.code)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::describe;
+
+    #[test]
+    fn an_error_chain_names_each_cause_once() {
+        let io = || std::io::Error::new(std::io::ErrorKind::NotFound, "No such file");
+        // A typed error that quotes its source, under a context.
+        let e = anyhow::Error::from(crate::store::StoreError::Sled(sled::Error::Io(io())))
+            .context("cannot open the store");
+        let text = describe(&e);
+        assert_eq!(text.matches("No such file").count(), 1, "{text}");
+        assert!(
+            text.starts_with("cannot open the store: the store failed"),
+            "{text}"
+        );
+        assert_ne!(format!("{e:#}").matches("No such file").count(), 1);
+        // Causes that do not repeat are all kept, in order.
+        let e = anyhow::Error::from(io())
+            .context("reading roll.csv")
+            .context("import");
+        assert_eq!(describe(&e), "import: reading roll.csv: No such file");
     }
 }

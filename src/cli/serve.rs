@@ -54,6 +54,7 @@ pub async fn start(
     master: MasterKey,
 ) -> anyhow::Result<Running> {
     let cfg = Arc::new(cfg);
+    let forces = cfg.forces.len();
     let store_path = cfg.store.path.clone();
     let cache_mb = cfg.store.cache_mb;
     let store = tokio::task::spawn_blocking(move || {
@@ -115,16 +116,6 @@ pub async fn start(
             ("sha256", config_hash.into()),
         ]),
     )?;
-    let ticket = store.audit_append(
-        EventKind::Started,
-        "system",
-        Refs::default(),
-        detail(&[
-            ("version", env!("CARGO_PKG_VERSION").into()),
-            ("forces", cfg.forces.len().into()),
-        ]),
-    )?;
-    store.durable(ticket).await?;
 
     crate::matching::stage::spawn(store.clone(), cfg.matching.name_threshold);
     {
@@ -242,6 +233,18 @@ pub async fn start(
         serve_store.flush_now()?;
         Ok(())
     });
+    // Only once everything is bound and running: a start that fails on the
+    // way leaves no `started` in the audit.
+    let ticket = store.audit_append(
+        EventKind::Started,
+        "system",
+        Refs::default(),
+        detail(&[
+            ("version", env!("CARGO_PKG_VERSION").into()),
+            ("forces", forces.into()),
+        ]),
+    )?;
+    store.durable(ticket).await?;
     tracing::info!(%addr, "listening for police systems");
     if let Some(m) = metrics_addr {
         tracing::info!(addr = %m, "metrics on http://{m}/metrics");
@@ -442,7 +445,7 @@ impl Shipper {
                 {
                     self.last_log = Some(now);
                     tracing::error!(
-                        error = %format!("{e:#}"),
+                        error = %super::describe(&e),
                         unshipped = self.metrics.audit_checkpoints_unshipped.get(),
                         "audit checkpoints missing from the checkpoint file; retrying every 500 ms"
                     );

@@ -425,3 +425,27 @@ fn a_checkpoint_the_file_could_not_take_is_retried_alerted_on_and_verify_names_t
     let (code, out, err) = env.kim(&["audit", "verify"]);
     assert_eq!(code, 0, "{out}{err}");
 }
+
+#[test]
+fn a_start_that_fails_on_the_way_leaves_no_started_event() {
+    let env = Env::new();
+    // The admin socket's folder cannot be made: a file stands in its way.
+    std::fs::write(env.path("blocker"), b"").unwrap();
+    let text = std::fs::read_to_string(&env.config)
+        .unwrap()
+        .replace("socket = \"admin.sock\"", "socket = \"blocker/admin.sock\"");
+    std::fs::write(&env.config, text).unwrap();
+    let (code, _, err) = env.kim(&["serve"]);
+    assert_ne!(code, 0, "{err}");
+    let (code, out, err) = env.kim(&["audit", "list", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let events: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let kinds: Vec<&str> = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert!(kinds.contains(&"config_loaded"), "{kinds:?}");
+    assert!(!kinds.contains(&"started"), "{kinds:?}");
+}
