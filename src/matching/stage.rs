@@ -229,6 +229,21 @@ mod tests {
         assert_eq!(review.len(), 1);
         assert_eq!(review[0].index, 1);
         assert_eq!(review[0].reason.as_str(), "no_candidate");
+        // The record trees link the police reference, the receipt and the
+        // school: their values are sealed, none of the three in the clear.
+        for tree in [&s.t.notifications, &s.t.outbox, &s.t.review] {
+            assert!(tree.len() > 0);
+            for kv in tree.iter() {
+                let (_, v) = kv.unwrap();
+                for needle in [&b"KNT/1"[..], b"118765", receipt.as_bytes(), b"kent"] {
+                    assert!(
+                        !v.windows(needle.len()).any(|w| w == needle),
+                        "{} in the clear in a record value",
+                        String::from_utf8_lossy(needle)
+                    );
+                }
+            }
+        }
     }
 }
 

@@ -7,7 +7,7 @@
 use sled::Transactional;
 
 use super::outbox::{alert_id, AlertKind, AlertRecord};
-use super::{abort, append_in_tx, FlushTicket, NotificationRecord, Store, StoreError};
+use super::{abort, append_in_tx, trees, FlushTicket, NotificationRecord, Store, StoreError};
 use crate::audit::{AuditEvent, EventKind, Head, Refs};
 
 /// Changes that commit together: records, alerts, review items, audit events.
@@ -114,12 +114,23 @@ impl Batch {
     pub(crate) fn commit(self, store: &Store) -> Result<FlushTicket, StoreError> {
         let mut alert_bytes = Vec::with_capacity(self.alerts.len());
         for a in &self.alerts {
-            alert_bytes.push((a.id.as_bytes(), json(a)?, a.state.is_active()));
+            let k = a.id.as_bytes();
+            alert_bytes.push((
+                k,
+                store.seal_json(trees::OUTBOX, k, a)?,
+                a.state.is_active(),
+            ));
         }
         let mut record_bytes = Vec::with_capacity(self.records.len());
         for r in &self.records {
-            record_bytes.push((r.receipt_id.as_str().as_bytes(), json(r)?));
+            let k = r.receipt_id.as_str().as_bytes();
+            record_bytes.push((k, store.seal_json(trees::NOTIFICATIONS, k, r)?));
         }
+        let review_put = self
+            .review_put
+            .iter()
+            .map(|(k, v)| Ok((k, store.keys.seal_key().seal(trees::REVIEW, k, v)?)))
+            .collect::<Result<Vec<_>, StoreError>>()?;
         let t = &store.t;
         (
             &t.notifications,
@@ -142,7 +153,7 @@ impl Batch {
                 for (k, v) in &record_bytes {
                     tn.insert(*k, v.as_slice())?;
                 }
-                for (k, v) in &self.review_put {
+                for (k, v) in &review_put {
                     tr.insert(k.as_slice(), v.as_slice())?;
                 }
                 for k in &self.review_del {
@@ -166,8 +177,4 @@ impl Batch {
         }
         Ok(store.ticket())
     }
-}
-
-fn json<T: serde::Serialize>(v: &T) -> Result<Vec<u8>, StoreError> {
-    serde_json::to_vec(v).map_err(|e| StoreError::Corrupt(e.to_string()))
 }

@@ -330,6 +330,31 @@ impl Store {
         Ok((store, replayed))
     }
 
+    /// Seals a record value (notifications, outbox, review): records hold
+    /// identifiers only, but together they link a police reference, a
+    /// receipt and a school, so none of them is on disk in the clear.
+    pub(crate) fn seal_json<T: serde::Serialize>(
+        &self,
+        tree: &str,
+        key: &[u8],
+        value: &T,
+    ) -> Result<Vec<u8>, StoreError> {
+        let plain = serde_json::to_vec(value).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        Ok(self.keys.seal_key().seal(tree, key, &plain)?)
+    }
+
+    /// Opens a value sealed by [`seal_json`](Self::seal_json).
+    pub(crate) fn open_json<T: serde::de::DeserializeOwned>(
+        &self,
+        tree: &str,
+        key: &[u8],
+        sealed: &[u8],
+    ) -> Result<T, StoreError> {
+        let plain = self.keys.seal_key().open(tree, key, sealed)?;
+        serde_json::from_slice(&plain)
+            .map_err(|e| StoreError::Corrupt(format!("{tree} record: {e}")))
+    }
+
     /// Sets the school calendar that alerts queued from now on use.
     pub fn set_calendar(&self, calendar: SchoolCalendar) {
         *self.calendar.write().unwrap_or_else(|p| p.into_inner()) = calendar;

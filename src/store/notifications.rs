@@ -197,7 +197,10 @@ pub struct Prepared {
     /// `pack_sealed`).
     sealed: Vec<u8>,
     record: NotificationRecord,
+    /// The record as the journal keeps it (inside its sealed frame).
     record_bytes: Vec<u8>,
+    /// The record as the `notifications` tree keeps it.
+    sealed_record: Vec<u8>,
 }
 
 impl Prepared {
@@ -215,10 +218,16 @@ impl Prepared {
     }
 
     /// Rebuilds it from a journal entry (at replay).
-    pub(crate) fn from_journal(e: Entry) -> Result<Self, StoreError> {
+    pub(crate) fn from_journal(store: &Store, e: Entry) -> Result<Self, StoreError> {
         let record: NotificationRecord = serde_json::from_slice(&e.record)
             .map_err(|err| StoreError::Corrupt(format!("journal record: {err}")))?;
+        let sealed_record = store.keys.seal_key().seal(
+            trees::NOTIFICATIONS,
+            record.receipt_id.as_str().as_bytes(),
+            &e.record,
+        )?;
         Ok(Self {
+            sealed_record,
             force: record.force.clone(),
             police_reference: record.police_reference.clone(),
             ref_key: ref_key(&record.force, &record.police_reference),
@@ -317,7 +326,12 @@ impl Store {
         };
         let record_bytes =
             serde_json::to_vec(&record).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let sealed_record = self
+            .keys
+            .seal_key()
+            .seal(trees::NOTIFICATIONS, rk, &record_bytes)?;
         Ok(Prepared {
+            sealed_record,
             force: force.to_owned(),
             police_reference: n.police_reference.clone(),
             ref_key: ref_key(force, &n.police_reference),
@@ -412,7 +426,7 @@ impl Store {
                     if !admitted && tr.get(&p.ref_key)?.is_some() {
                         return abort(StoreError::Corrupt("reference raced".into()));
                     }
-                    tn.insert(rk, p.record_bytes.as_slice())?;
+                    tn.insert(rk, p.sealed_record.as_slice())?;
                     tr.insert(p.ref_key.as_slice(), rk)?;
                     tw.insert(rk, &[][..])?;
                     append_event_in_tx(ta, ev)?;
@@ -618,9 +632,9 @@ impl Store {
         }
         match self.t.notifications.get(receipt.as_bytes())? {
             None => Ok(None),
-            Some(v) => serde_json::from_slice(&v)
-                .map(Some)
-                .map_err(|e| StoreError::Corrupt(format!("notification record: {e}"))),
+            Some(v) => self
+                .open_json(trees::NOTIFICATIONS, receipt.as_bytes(), &v)
+                .map(Some),
         }
     }
 

@@ -197,9 +197,7 @@ impl Store {
     pub fn alert(&self, id: &str) -> Result<Option<AlertRecord>, StoreError> {
         match self.t.outbox.get(id.as_bytes())? {
             None => Ok(None),
-            Some(v) => serde_json::from_slice(&v)
-                .map(Some)
-                .map_err(|e| StoreError::Corrupt(format!("outbox record: {e}"))),
+            Some(v) => self.open_json(trees::OUTBOX, id.as_bytes(), &v).map(Some),
         }
     }
 
@@ -223,10 +221,9 @@ impl Store {
         self.t
             .outbox
             .scan_prefix(prefix)
-            .values()
-            .map(|v| {
-                serde_json::from_slice(&v?)
-                    .map_err(|e| StoreError::Corrupt(format!("outbox record: {e}")))
+            .map(|kv| {
+                let (k, v) = kv?;
+                self.open_json(trees::OUTBOX, &k, &v)
             })
             .collect()
     }
@@ -236,10 +233,9 @@ impl Store {
         self.t
             .outbox
             .iter()
-            .values()
-            .map(|v| {
-                serde_json::from_slice(&v?)
-                    .map_err(|e| StoreError::Corrupt(format!("outbox record: {e}")))
+            .map(|kv| {
+                let (k, v) = kv?;
+                self.open_json(trees::OUTBOX, &k, &v)
             })
             .collect()
     }

@@ -75,7 +75,7 @@ impl Store {
             .entries
             .iter()
             .cloned()
-            .map(Prepared::from_journal)
+            .map(|e| Prepared::from_journal(self, e))
             .collect::<Result<Vec<_>, _>>()?;
         let mut applied = 0;
         for chunk in batch.chunks(256) {

@@ -125,9 +125,10 @@ impl Store {
             .t
             .review
             .iter()
-            .values()
-            .map(|v| {
-                serde_json::from_slice(&v?)
+            .map(|kv| {
+                let (k, v) = kv?;
+                let plain = self.keys.seal_key().open(trees::REVIEW, &k, &v)?;
+                serde_json::from_slice(&plain)
                     .map_err(|e| StoreError::Corrupt(format!("review item: {e}")))
             })
             .collect::<Result<_, _>>()?;

@@ -3,7 +3,7 @@
 //! — values re-sealed (their AAD, tree and record key, unchanged), blind
 //! indexes and notification fingerprints recomputed, each notification's
 //! data key re-wrapped (the payload it seals is untouched) — and the rest
-//! (records, audit chain, checkpoints, outbox) copied as they are. The old
+//! (references, work items, audit chain, checkpoints) copied as they are. The old
 //! store is not modified, so a crash at any point loses nothing; the caller
 //! swaps the folders afterwards.
 
@@ -62,11 +62,11 @@ impl Store {
         out.schools = reseal(trees::SCHOOLS, &self.t.schools, &new.t.schools)?;
         reseal(trees::DISMISSALS, &self.t.dismissals, &new.t.dismissals)?;
         reseal(trees::WITHDRAWALS, &self.t.withdrawals, &new.t.withdrawals)?;
+        reseal(trees::REVIEW, &self.t.review, &new.t.review)?;
+        reseal(trees::OUTBOX, &self.t.outbox, &new.t.outbox)?;
         for (from, to) in [
             (&self.t.refs, &new.t.refs),
             (&self.t.work_match, &new.t.work_match),
-            (&self.t.review, &new.t.review),
-            (&self.t.outbox, &new.t.outbox),
             (&self.t.outbox_active, &new.t.outbox_active),
             (&self.t.checkpoints, &new.t.checkpoints),
         ] {
@@ -82,8 +82,8 @@ impl Store {
         for kv in self.t.notifications.iter() {
             let (k, v) = kv?;
             let receipt = String::from_utf8_lossy(&k).into_owned();
-            let mut rec: super::NotificationRecord = serde_json::from_slice(&v)
-                .map_err(|e| StoreError::Corrupt(format!("notification record: {e}")))?;
+            let mut rec: super::NotificationRecord =
+                self.open_json(trees::NOTIFICATIONS, &k, &v)?;
             if let Some(sealed) = self.t.payloads.get(&k)? {
                 let (sealed_dk, payload) = unpack_sealed(&sealed)?;
                 let dk = zeroize::Zeroizing::new(old_seal.open(trees::DATA_KEYS, &k, sealed_dk)?);
@@ -96,8 +96,9 @@ impl Store {
                     .payloads
                     .insert(&k, pack_sealed(&rewrapped, payload))?;
             }
-            let bytes = serde_json::to_vec(&rec).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            new.t.notifications.insert(&k, bytes)?;
+            new.t
+                .notifications
+                .insert(&k, new.seal_json(trees::NOTIFICATIONS, &k, &rec)?)?;
             out.notifications += 1;
         }
 
