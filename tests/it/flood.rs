@@ -348,3 +348,86 @@ fn a_police_port_flood_beyond_the_descriptor_limit_keeps_the_reserve() {
     drop(flood);
     assert!(!kim.log_text().contains("Too many open files"));
 }
+
+/// kim's CPU time so far, in clock ticks (utime + stime).
+fn cpu_ticks(kim: &Kim) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{}/stat", kim.child.id())).unwrap();
+    // Fields after the command name (which is in parentheses).
+    let rest = &stat[stat.rfind(')').unwrap() + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap()
+}
+
+/// kim's soft open-file limit now.
+fn soft_nofile(kim: &Kim) -> usize {
+    std::fs::read_to_string(format!("/proc/{}/limits", kim.child.id()))
+        .unwrap()
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .and_then(|l| l.split_whitespace().nth(3))
+        .and_then(|v| v.parse().ok())
+        .unwrap()
+}
+
+fn set_soft_nofile(kim: &Kim, soft: usize) {
+    let ok = std::process::Command::new("prlimit")
+        .arg("--pid")
+        .arg(kim.child.id().to_string())
+        .arg(format!("--nofile={soft}:"))
+        .status()
+        .unwrap();
+    assert!(ok.success());
+}
+
+#[test]
+fn an_accept_loop_out_of_descriptors_backs_off_quietly() {
+    let env = Env::new();
+    let kim = env.start();
+    let metrics = kim.metrics.unwrap();
+    // Take kim's descriptors away from outside: every accept now fails with
+    // EMFILE (the budget kim computed at start no longer holds).
+    let soft = soft_nofile(&kim);
+    set_soft_nofile(&kim, fd_count(&kim));
+    let before = cpu_ticks(&kim);
+    let waiting = rt().block_on(async {
+        let mut held = Vec::new();
+        for _ in 0..20 {
+            held.push(tokio::net::TcpStream::connect(kim.addr).await.unwrap());
+        }
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        held
+    });
+    let spent = cpu_ticks(&kim) - before;
+    let log = kim.log_text();
+    let lines = log.lines().filter(|l| l.contains("accept failed")).count();
+    eprintln!("EMFILE for 3 s: {lines} log lines, {spent} ticks of CPU");
+    assert!(
+        log.contains("Too many open files"),
+        "the test did not reach EMFILE:\n{log}"
+    );
+    assert!(lines <= 2, "{lines} 'accept failed' lines in 3 s:\n{log}");
+    // 100 ticks a second: a spinning loop would burn most of 300.
+    assert!(
+        spent < 60,
+        "kim used {spent} ticks while out of descriptors"
+    );
+    drop(waiting);
+    // Descriptors back: kim serves again within its backoff (at most 1 s).
+    set_soft_nofile(&kim, soft);
+    let a = rt()
+        .block_on(async {
+            tokio::time::timeout(
+                Duration::from_secs(5),
+                env.kent().once(kim.addr, Method::GET, "/healthz", None),
+            )
+            .await
+        })
+        .expect("served again within 5 s")
+        .unwrap();
+    assert_eq!(a.status, 200);
+    let m = get_metrics(metrics, Duration::from_secs(5)).expect("/metrics answers");
+    assert!(
+        metric(&m, "kim_accept_errors_total").unwrap_or(0) > 0,
+        "{m}"
+    );
+}
