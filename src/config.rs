@@ -340,8 +340,15 @@ fn default_admin_socket() -> PathBuf {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LimitsConfig {
-    /// Most police connections open at once; further ones wait in the kernel backlog.
+    /// Most authenticated police connections served at once; further ones
+    /// (handshake done) wait for a free slot.
     pub max_connections: usize,
+    /// Most TLS handshakes in progress at once; when full, the oldest one
+    /// that has sent nothing is closed to admit the newcomer.
+    pub max_handshakes: usize,
+    /// Most TLS handshakes in progress from one source address (IPv4) or /64
+    /// (IPv6); the source's own oldest silent one is closed beyond it.
+    pub max_handshakes_per_source: usize,
     /// Time allowed for the TLS handshake.
     pub handshake_timeout: HumanDuration,
     /// Time allowed to receive a request's headers.
@@ -358,7 +365,9 @@ impl Default for LimitsConfig {
     fn default() -> Self {
         Self {
             max_connections: 512,
-            handshake_timeout: HumanDuration(Duration::from_secs(5)),
+            max_handshakes: 256,
+            max_handshakes_per_source: 32,
+            handshake_timeout: HumanDuration(Duration::from_secs(3)),
             header_timeout: HumanDuration(Duration::from_secs(10)),
             body_timeout: HumanDuration(Duration::from_secs(30)),
             idle_timeout: HumanDuration(Duration::from_secs(120)),
@@ -622,6 +631,12 @@ impl Config {
         let l = &self.limits;
         if l.max_connections == 0 {
             return Err(self.invalid("limits.max_connections", "must be at least 1"));
+        }
+        if l.max_handshakes == 0 {
+            return Err(self.invalid("limits.max_handshakes", "must be at least 1"));
+        }
+        if l.max_handshakes_per_source == 0 {
+            return Err(self.invalid("limits.max_handshakes_per_source", "must be at least 1"));
         }
         for (key, d) in [
             ("limits.handshake_timeout", l.handshake_timeout),

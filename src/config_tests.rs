@@ -86,6 +86,28 @@ fn delivery_and_alert_settings_are_checked() {
 }
 
 #[test]
+fn handshake_limits_have_defaults_and_are_checked() {
+    let c = load(MINIMAL).unwrap();
+    assert_eq!(c.limits.max_handshakes, 256);
+    assert_eq!(c.limits.max_handshakes_per_source, 32);
+    assert_eq!(c.limits.handshake_timeout.0, Duration::from_secs(3));
+    let c = load(&format!(
+        "{MINIMAL}\n[limits]\nmax_handshakes = 64\nmax_handshakes_per_source = 4\n"
+    ))
+    .unwrap();
+    assert_eq!(
+        (c.limits.max_handshakes, c.limits.max_handshakes_per_source),
+        (64, 4)
+    );
+    for key in ["max_handshakes", "max_handshakes_per_source"] {
+        let err = load(&format!("{MINIMAL}\n[limits]\n{key} = 0\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(&format!("limits.{key}")), "{err}");
+    }
+}
+
+#[test]
 fn unknown_section_is_an_error() {
     let text = format!("{MINIMAL}\n[sever]\nlisten = 1\n");
     assert!(load(&text).unwrap_err().to_string().contains("sever"));

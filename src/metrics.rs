@@ -16,6 +16,9 @@ impl Counter {
     pub fn inc(&self) {
         self.0.fetch_add(1, Ordering::Relaxed);
     }
+    pub fn add(&self, n: u64) {
+        self.0.fetch_add(n, Ordering::Relaxed);
+    }
     pub fn get(&self) -> u64 {
         self.0.load(Ordering::Relaxed)
     }
@@ -52,6 +55,15 @@ pub struct Metrics {
     pub store_errors: Counter,
     pub handshake_failures: Counter,
     pub handshake_timeouts: Counter,
+    /// Unauthenticated connections closed to admit newer ones.
+    pub handshakes_evicted: Counter,
+    pub handshakes_pending: Gauge,
+    /// Police connections closed at once: the descriptor reserve was reached.
+    pub connections_refused: Counter,
+    /// Failed `accept` calls on either listener (e.g. EMFILE).
+    pub accept_errors: Counter,
+    /// Metrics connections closed at once (cap or descriptor reserve).
+    pub metrics_connections_refused: Counter,
     pub connections_open: Gauge,
     pub connections_total: Counter,
     pub server_cert_expiry_seconds: Gauge,
@@ -131,6 +143,36 @@ impl Metrics {
             "counter",
             "TLS handshakes cut off by the handshake timeout.",
             self.handshake_timeouts.get() as i64,
+        );
+        scalar(
+            "kim_tls_handshakes_evicted_total",
+            "counter",
+            "Unauthenticated connections closed to admit newer ones (handshake budget, per-source cap or descriptor reserve full).",
+            self.handshakes_evicted.get() as i64,
+        );
+        scalar(
+            "kim_tls_handshakes_pending",
+            "gauge",
+            "Connections accepted and not yet through the TLS handshake (silent or handshaking).",
+            self.handshakes_pending.get(),
+        );
+        scalar(
+            "kim_connections_refused_total",
+            "counter",
+            "Police connections closed at once because the file-descriptor reserve was reached.",
+            self.connections_refused.get() as i64,
+        );
+        scalar(
+            "kim_accept_errors_total",
+            "counter",
+            "Failed accept calls on the police and metrics listeners (e.g. too many open files).",
+            self.accept_errors.get() as i64,
+        );
+        scalar(
+            "kim_metrics_connections_refused_total",
+            "counter",
+            "Metrics connections closed at once (connection cap or file-descriptor reserve).",
+            self.metrics_connections_refused.get() as i64,
         );
         scalar(
             "kim_connections_open",

@@ -16,6 +16,7 @@ use tokio::sync::oneshot;
 use super::{check_config, CliResult, Failure};
 use crate::audit::{EventKind, Refs};
 use crate::config::Config;
+use crate::ingest::admission::{raise_nofile_limit, AcceptBackoff, Descriptors, Summary};
 use crate::ingest::{self, http::AppState, tls};
 use crate::metrics::Metrics;
 use crate::store::crypto::MasterKey;
@@ -87,12 +88,21 @@ pub async fn start(
         }
     }
 
+    // Connections may use the descriptors up to a reserve kept for the
+    // store, the journal, delivery and the checkpoint file.
+    let fds = Descriptors::new(raise_nofile_limit());
+    tracing::info!(
+        limit = fds.limit(),
+        reserve = fds.reserve(),
+        "open-file limit"
+    );
+
     let listener = TcpListener::bind(cfg.server.listen)
         .await
         .with_context(|| format!("cannot listen on {}", cfg.server.listen))?;
     let addr = listener.local_addr()?;
     let metrics_addr = match cfg.metrics.listen {
-        Some(a) => Some(spawn_metrics(a, metrics.clone(), store.clone()).await?),
+        Some(a) => Some(spawn_metrics(a, metrics.clone(), store.clone(), fds.clone()).await?),
         None => None,
     };
 
@@ -197,7 +207,7 @@ pub async fn start(
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
     let serve_store = store.clone();
     let done = tokio::spawn(async move {
-        ingest::serve(cfg, tls_config, state, listener, async {
+        ingest::serve(cfg, tls_config, state, fds, listener, async {
             let _ = stop_rx.await;
         })
         .await;
@@ -258,23 +268,60 @@ pub async fn start(
     })
 }
 
+/// Most metrics connections at once: a scraper needs one or two; more are
+/// closed at once.
+const METRICS_MAX_CONNECTIONS: usize = 16;
+/// Time allowed to send a metrics request's headers.
+const METRICS_HEADER_TIMEOUT: Duration = Duration::from_secs(2);
+/// Longest a metrics connection may stay open, keep-alive included.
+const METRICS_CONNECTION_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The Prometheus listener: plain HTTP, at most `METRICS_MAX_CONNECTIONS`
+/// connections within the shared descriptor budget, each bounded in time.
 async fn spawn_metrics(
     addr: SocketAddr,
     metrics: Arc<Metrics>,
     store: Arc<Store>,
+    fds: Arc<Descriptors>,
 ) -> anyhow::Result<SocketAddr> {
     let listener = TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen for metrics on {addr}"))?;
     let bound = listener.local_addr()?;
+    let slots = Arc::new(tokio::sync::Semaphore::new(METRICS_MAX_CONNECTIONS));
     tokio::spawn(async move {
+        let mut backoff = AcceptBackoff::default();
+        let (refused, errors) = (Summary::default(), Summary::default());
         loop {
-            let Ok((tcp, _)) = listener.accept().await else {
+            let tcp = match listener.accept().await {
+                Ok((tcp, _)) => {
+                    backoff.succeeded();
+                    tcp
+                }
+                Err(e) => {
+                    metrics.accept_errors.inc();
+                    if let Some(count) = errors.note() {
+                        tracing::warn!(error = %e, count, "metrics: accept failed; backing off");
+                    }
+                    tokio::time::sleep(backoff.failed()).await;
+                    continue;
+                }
+            };
+            let (Some(fd), Ok(permit)) = (fds.try_take(), slots.clone().try_acquire_owned()) else {
+                metrics.metrics_connections_refused.inc();
+                if let Some(count) = refused.note() {
+                    tracing::warn!(
+                        count,
+                        max = METRICS_MAX_CONNECTIONS,
+                        "metrics: connections closed at once (cap or descriptor reserve reached)"
+                    );
+                }
                 continue;
             };
             let metrics = metrics.clone();
             let store = store.clone();
             tokio::spawn(async move {
+                let _held = (fd, permit);
                 let svc = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
                     let metrics = metrics.clone();
                     let store = store.clone();
@@ -305,11 +352,11 @@ async fn spawn_metrics(
                         Ok::<_, std::convert::Infallible>(r)
                     }
                 });
-                let _ = hyper::server::conn::http1::Builder::new()
+                let conn = hyper::server::conn::http1::Builder::new()
                     .timer(hyper_util::rt::TokioTimer::new())
-                    .header_read_timeout(Duration::from_secs(5))
-                    .serve_connection(TokioIo::new(tcp), svc)
-                    .await;
+                    .header_read_timeout(METRICS_HEADER_TIMEOUT)
+                    .serve_connection(TokioIo::new(tcp), svc);
+                let _ = tokio::time::timeout(METRICS_CONNECTION_TIMEOUT, conn).await;
             });
         }
     });

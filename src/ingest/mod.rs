@@ -1,109 +1,172 @@
-//! The police-facing HTTPS server: accepts TCP connections up to a limit,
-//! completes the mutual-TLS handshake within a deadline, identifies the force
-//! from the certificate, and serves HTTP/1.1 with a header timeout until
+//! The police-facing HTTPS server: accepts TCP connections without ever
+//! blocking the accept loop, gives connections that have not finished the
+//! mutual-TLS handshake their own small budget (see `admission`), takes a
+//! `max_connections` slot only once the handshake succeeded, identifies the
+//! force from the certificate, and serves HTTP/1.1 with a header timeout until
 //! shutdown, when it stops accepting and drains in-flight requests.
 
+pub mod admission;
 pub mod http;
 pub mod notification;
 pub mod tls;
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
-use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{oneshot, Semaphore};
 use tokio_rustls::TlsAcceptor;
 
 use crate::config::{Config, LimitsConfig};
+use admission::{
+    AcceptBackoff, Budget, Descriptors, FdSlot, Handshakes, Pending, Summary, SUMMARY_EVERY,
+};
 use http::{AppState, Peer};
 
+/// What a flood would otherwise write line by line: counted in metrics,
+/// logged at most once per [`SUMMARY_EVERY`] each.
+#[derive(Debug, Default)]
+struct Noise {
+    timeouts: Summary,
+    refused_tls: Summary,
+    evicted: Summary,
+    refused_fd: Summary,
+    accept_errors: Summary,
+}
+
+impl Noise {
+    fn flush(&self, fds: &Descriptors) {
+        if let Some(count) = self.timeouts.flush() {
+            tracing::info!(count, "TLS handshake timed out (summary)");
+        }
+        if let Some(count) = self.refused_tls.flush() {
+            tracing::info!(count, "TLS handshake refused (summary)");
+        }
+        if let Some(count) = self.evicted.flush() {
+            tracing::info!(count, "TLS handshakes closed to admit newer ones (summary)");
+        }
+        if let Some(count) = self.refused_fd.flush() {
+            tracing::warn!(
+                count,
+                open = fds.open(),
+                limit = fds.limit(),
+                "connections refused: file-descriptor reserve reached (summary)"
+            );
+        }
+        if let Some(count) = self.accept_errors.flush() {
+            tracing::warn!(count, "accept failed (summary)");
+        }
+    }
+}
+
+/// What every connection task shares.
+struct Shared {
+    cfg: Arc<Config>,
+    limits: LimitsConfig,
+    acceptor: TlsAcceptor,
+    state: Arc<AppState>,
+    slots: Arc<Semaphore>,
+    noise: Noise,
+}
+
 /// Serves the police API on `listener` until `shutdown` resolves, then
-/// drains for at most `limits.shutdown_grace`.
+/// drains for at most `limits.shutdown_grace`. `fds` is the descriptor
+/// budget shared with the metrics listener.
 pub async fn serve(
     cfg: Arc<Config>,
     tls: Arc<rustls::ServerConfig>,
     state: Arc<AppState>,
+    fds: Arc<Descriptors>,
     listener: TcpListener,
     shutdown: impl Future<Output = ()>,
 ) {
     let limits: LimitsConfig = cfg.limits.clone();
-    let acceptor = TlsAcceptor::from(tls);
-    let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let handshakes = Handshakes::new(limits.max_handshakes, limits.max_handshakes_per_source);
+    let shared = Arc::new(Shared {
+        cfg: cfg.clone(),
+        limits: limits.clone(),
+        acceptor: TlsAcceptor::from(tls),
+        state: state.clone(),
+        slots: Arc::new(Semaphore::new(limits.max_connections)),
+        noise: Noise::default(),
+    });
+    let metrics = state.metrics.clone();
     let graceful = GracefulShutdown::new();
+    let mut backoff = AcceptBackoff::default();
+    let mut summaries = tokio::time::interval(SUMMARY_EVERY);
+    summaries.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tokio::pin!(shutdown);
     loop {
-        let permit = tokio::select! {
-            _ = &mut shutdown => break,
-            p = slots.clone().acquire_owned() => p.expect("semaphore never closed"),
-        };
         let (tcp, addr) = tokio::select! {
             _ = &mut shutdown => break,
+            _ = summaries.tick() => {
+                shared.noise.flush(&fds);
+                continue;
+            }
             r = listener.accept() => match r {
-                Ok(x) => x,
+                Ok(x) => {
+                    backoff.succeeded();
+                    x
+                }
                 Err(e) => {
-                    // EMFILE and friends: back off instead of spinning.
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
+                    // EMFILE and friends: the connection stays in the
+                    // backlog; back off (growing to 1 s) instead of spinning.
+                    metrics.accept_errors.inc();
+                    if let Some(count) = shared.noise.accept_errors.note() {
+                        tracing::warn!(error = %e, count, "accept failed; backing off");
+                    }
+                    let pause = backoff.failed();
+                    tokio::select! {
+                        _ = &mut shutdown => break,
+                        _ = tokio::time::sleep(pause) => continue,
+                    }
                 }
             },
         };
+        let (fd, budget) = fds.take();
+        let admission = match budget {
+            Budget::Within => handshakes.admit(addr.ip(), false),
+            Budget::Short => handshakes.admit(addr.ip(), true),
+            Budget::Spent => admission::Admission {
+                pending: None,
+                evicted: 0,
+            },
+        };
+        if admission.evicted > 0 {
+            metrics.handshakes_evicted.add(admission.evicted as u64);
+            if let Some(count) = shared.noise.evicted.note() {
+                tracing::info!(count, "TLS handshakes closed to admit newer ones");
+            }
+        }
+        let Some((pending, evicted)) = admission.pending else {
+            metrics.connections_refused.inc();
+            if let Some(count) = shared.noise.refused_fd.note() {
+                tracing::warn!(
+                    count,
+                    open = fds.open(),
+                    limit = fds.limit(),
+                    "connection refused: file-descriptor reserve reached"
+                );
+            }
+            continue;
+        };
         let _ = tcp.set_nodelay(true);
-        let acceptor = acceptor.clone();
-        let cfg = cfg.clone();
-        let state = state.clone();
-        let limits = limits.clone();
-        let watcher = graceful.watcher();
-        tokio::spawn(async move {
-            let _permit = permit;
-            state.metrics.connections_total.inc();
-            let tls = match tokio::time::timeout(limits.handshake_timeout.0, acceptor.accept(tcp))
-                .await
-            {
-                Err(_) => {
-                    state.metrics.handshake_timeouts.inc();
-                    tracing::info!(peer = %addr, "TLS handshake timed out");
-                    return;
-                }
-                Ok(Err(e)) => {
-                    state.metrics.handshake_failures.inc();
-                    tracing::info!(peer = %addr, error = %e, "TLS handshake refused");
-                    return;
-                }
-                Ok(Ok(s)) => s,
-            };
-            let identities = tls
-                .get_ref()
-                .1
-                .peer_certificates()
-                .and_then(|c| c.first())
-                .map(tls::identities)
-                .unwrap_or_default();
-            let force = cfg.force_for(&identities).map(|f| f.id.clone());
-            if force.is_none() {
-                tracing::warn!(peer = %addr, identities = ?identities, "client certificate is CA-valid but not listed in [[forces]]; answering 403");
-            }
-            let peer = Arc::new(Peer { addr, force });
-            let metrics = state.metrics.clone();
-            metrics.connections_open.add(1);
-            let svc = service_fn(move |req| http::handle(req, peer.clone(), state.clone()));
-            let conn = hyper::server::conn::http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(limits.header_timeout.0)
-                .keep_alive(true)
-                .max_buf_size(64 * 1024)
-                .serve_connection(TokioIo::new(tls), svc);
-            if let Err(e) = watcher.watch(conn).await {
-                tracing::debug!(peer = %addr, error = %e, "connection ended with an error");
-            }
-            metrics.connections_open.add(-1);
-        });
+        tokio::spawn(connection(
+            shared.clone(),
+            tcp,
+            addr,
+            fd,
+            pending,
+            evicted,
+            graceful.watcher(),
+        ));
     }
     drop(listener);
+    shared.noise.flush(&fds);
     tracing::info!("stopped accepting; draining in-flight requests");
     if tokio::time::timeout(limits.shutdown_grace.0, graceful.shutdown())
         .await
@@ -111,4 +174,93 @@ pub async fn serve(
     {
         tracing::warn!(grace = ?limits.shutdown_grace.0, "grace period over; closing remaining connections");
     }
+}
+
+/// One police connection: the handshake (within its timeout, unless evicted
+/// first), then a `max_connections` slot, then HTTP until it closes.
+async fn connection(
+    shared: Arc<Shared>,
+    tcp: TcpStream,
+    addr: SocketAddr,
+    _fd: FdSlot,
+    pending: Pending,
+    evicted: oneshot::Receiver<()>,
+    watcher: Watcher,
+) {
+    let metrics = shared.state.metrics.clone();
+    metrics.connections_total.inc();
+    metrics.handshakes_pending.add(1);
+    let handshake = async {
+        // A police client sends its ClientHello at once: wait for the first
+        // byte (without reading it), so a silent socket is first to go.
+        let mut first = [0u8; 1];
+        let _ = tcp.peek(&mut first).await;
+        match pending.spoke() {
+            Some(0) => {}
+            Some(n) => {
+                metrics.handshakes_evicted.add(n as u64);
+                if let Some(count) = shared.noise.evicted.note() {
+                    tracing::info!(count, "TLS handshakes closed to admit newer ones");
+                }
+            }
+            // Evicted meanwhile: the select below ends this connection.
+            None => std::future::pending::<()>().await,
+        }
+        shared.acceptor.accept(tcp).await
+    };
+    let outcome = tokio::select! {
+        biased;
+        _ = evicted => None,
+        r = tokio::time::timeout(shared.limits.handshake_timeout.0, handshake) => Some(r),
+    };
+    drop(pending);
+    metrics.handshakes_pending.add(-1);
+    let tls = match outcome {
+        None => return,
+        Some(Err(_)) => {
+            metrics.handshake_timeouts.inc();
+            if let Some(count) = shared.noise.timeouts.note() {
+                tracing::info!(peer = %addr, count, "TLS handshake timed out");
+            }
+            return;
+        }
+        Some(Ok(Err(e))) => {
+            metrics.handshake_failures.inc();
+            if let Some(count) = shared.noise.refused_tls.note() {
+                tracing::info!(peer = %addr, error = %e, count, "TLS handshake refused");
+            }
+            return;
+        }
+        Some(Ok(Ok(s))) => s,
+    };
+    // Authenticated: only now a connection slot (waiting for one if all are
+    // taken), so unauthenticated sockets can never hold them.
+    let Ok(_permit) = shared.slots.clone().acquire_owned().await else {
+        return;
+    };
+    let identities = tls
+        .get_ref()
+        .1
+        .peer_certificates()
+        .and_then(|c| c.first())
+        .map(tls::identities)
+        .unwrap_or_default();
+    let force = shared.cfg.force_for(&identities).map(|f| f.id.clone());
+    if force.is_none() {
+        tracing::warn!(peer = %addr, identities = ?identities, "client certificate is CA-valid but not listed in [[forces]]; answering 403");
+    }
+    let peer = Arc::new(Peer { addr, force });
+    metrics.connections_open.add(1);
+    let state = shared.state.clone();
+    let svc = service_fn(move |req| http::handle(req, peer.clone(), state.clone()));
+    let conn = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(shared.limits.header_timeout.0)
+        .keep_alive(true)
+        .max_buf_size(64 * 1024)
+        .serve_connection(TokioIo::new(tls), svc);
+    if let Err(e) = watcher.watch(conn).await {
+        tracing::debug!(peer = %addr, error = %e, "connection ended with an error");
+    }
+    metrics.connections_open.add(-1);
 }

@@ -232,7 +232,7 @@ mod tests {
         // The record trees link the police reference, the receipt and the
         // school: their values are sealed, none of the three in the clear.
         for tree in [&s.t.notifications, &s.t.outbox, &s.t.review] {
-            assert!(tree.len() > 0);
+            assert!(!tree.is_empty());
             for kv in tree.iter() {
                 let (_, v) = kv.unwrap();
                 for needle in [&b"KNT/1"[..], b"118765", receipt.as_bytes(), b"kent"] {

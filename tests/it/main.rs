@@ -7,6 +7,7 @@ mod audit;
 mod cli;
 mod delivery;
 mod durability;
+mod flood;
 mod journal;
 mod limits;
 mod matching;

@@ -192,6 +192,12 @@ listen = "127.0.0.1:0"
     pub fn start(&self) -> Kim {
         Kim::start(&self.config, &self.path("kim.log"))
     }
+
+    /// Starts `kim serve` under a wrapper that execs it (e.g.
+    /// `["prlimit", "--nofile=1024:1024"]`), so the child's pid is kim's.
+    pub fn start_under(&self, wrapper: &[&str]) -> Kim {
+        Kim::start_with(wrapper, &self.config, &self.path("kim.log"))
+    }
 }
 
 /// The real `kim serve` process.
@@ -209,25 +215,31 @@ fn find_addr(line: &str, after: &str) -> Option<SocketAddr> {
 
 impl Kim {
     pub fn start(config: &Path, log: &Path) -> Self {
-        Self::spawn(Command::new(KIM), config, log)
+        Self::start_with(&[], config, log)
     }
 
     /// `kim serve` under `sh -c 'umask UMASK; exec kim …'`.
     pub fn start_with_umask(config: &Path, log: &Path, umask: &str) -> Self {
-        let mut sh = Command::new("sh");
-        sh.arg("-c")
-            .arg(format!("umask {umask}; exec \"$0\" \"$@\""))
-            .arg(KIM);
-        Self::spawn(sh, config, log)
+        let script = format!("umask {umask}; exec \"$0\" \"$@\"");
+        Self::start_with(&["sh", "-c", &script], config, log)
     }
 
-    fn spawn(mut cmd: Command, config: &Path, log: &Path) -> Self {
+    /// Like `start`, with `wrapper` (a command that execs the rest) in front.
+    pub fn start_with(wrapper: &[&str], config: &Path, log: &Path) -> Self {
         let logf = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(log)
             .unwrap();
-        let mut child = cmd
+        let mut command = match wrapper.split_first() {
+            Some((program, args)) => {
+                let mut c = Command::new(program);
+                c.args(args).arg(KIM);
+                c
+            }
+            None => Command::new(KIM),
+        };
+        let mut child = command
             .arg("--config")
             .arg(config)
             .arg("serve")
