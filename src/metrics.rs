@@ -66,6 +66,8 @@ pub struct Metrics {
     pub metrics_connections_refused: Counter,
     pub connections_open: Gauge,
     pub connections_total: Counter,
+    /// Keep-alive connections closed after `[limits] idle_timeout`.
+    pub idle_closed: Counter,
     pub server_cert_expiry_seconds: Gauge,
     /// Stored audit checkpoints that the checkpoint file lacks.
     pub audit_checkpoints_unshipped: Gauge,
@@ -185,6 +187,12 @@ impl Metrics {
             "counter",
             "Police connections accepted since start.",
             self.connections_total.get() as i64,
+        );
+        scalar(
+            "kim_connections_idle_closed_total",
+            "counter",
+            "Police keep-alive connections closed after [limits] idle_timeout with nothing in flight.",
+            self.idle_closed.get() as i64,
         );
         scalar(
             "kim_server_cert_expiry_seconds",

@@ -7,6 +7,7 @@
 
 pub mod admission;
 pub mod http;
+mod idle;
 pub mod notification;
 pub mod tls;
 
@@ -252,15 +253,33 @@ async fn connection(
     let peer = Arc::new(Peer { addr, force });
     metrics.connections_open.add(1);
     let state = shared.state.clone();
-    let svc = service_fn(move |req| http::handle(req, peer.clone(), state.clone()));
+    let activity = idle::Activity::new();
+    let busy = activity.clone();
+    let svc = service_fn(move |req| {
+        let in_flight = busy.request();
+        let answer = http::handle(req, peer.clone(), state.clone());
+        async move {
+            let r = answer.await;
+            drop(in_flight);
+            r
+        }
+    });
     let conn = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(shared.limits.header_timeout.0)
         .keep_alive(true)
         .max_buf_size(64 * 1024)
-        .serve_connection(TokioIo::new(tls), svc);
-    if let Err(e) = watcher.watch(conn).await {
-        tracing::debug!(peer = %addr, error = %e, "connection ended with an error");
+        .serve_connection(TokioIo::new(idle::Watched::new(tls, activity.clone())), svc);
+    tokio::select! {
+        r = watcher.watch(conn) => {
+            if let Err(e) = r {
+                tracing::debug!(peer = %addr, error = %e, "connection ended with an error");
+            }
+        }
+        // Nothing in flight: dropping the connection closes it.
+        _ = activity.idle_for(shared.limits.idle_timeout.0) => {
+            metrics.idle_closed.inc();
+        }
     }
     metrics.connections_open.add(-1);
 }

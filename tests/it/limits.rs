@@ -116,3 +116,40 @@ fn connections_beyond_the_cap_wait_for_a_free_slot() {
         assert_eq!(status.unwrap(), 200);
     });
 }
+
+#[test]
+fn an_idle_keep_alive_connection_is_closed_after_idle_timeout_and_frees_its_slot() {
+    let env =
+        env_with_limits("max_connections = 1\nidle_timeout = \"1s\"\nheader_timeout = \"10s\"");
+    let kim = env.start();
+    let kent = env.kent();
+    rt().block_on(async {
+        let mut a = kent.connect(kim.addr).await.unwrap();
+        // Busy within the limit: the connection stays.
+        for _ in 0..3 {
+            assert_eq!(
+                a.send(Method::GET, "/healthz", None).await.unwrap().status,
+                200
+            );
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        // Idle past it: closed, and the one slot is free for another client.
+        tokio::time::sleep(Duration::from_millis(2000)).await;
+        assert!(
+            a.send(Method::GET, "/healthz", None).await.is_err(),
+            "an idle connection was kept past idle_timeout"
+        );
+        let mut b = tokio::time::timeout(Duration::from_secs(5), kent.connect(kim.addr))
+            .await
+            .unwrap()
+            .unwrap();
+        let answer = tokio::time::timeout(
+            Duration::from_secs(2),
+            b.send(Method::GET, "/healthz", None),
+        )
+        .await
+        .expect("served: the idle connection gave its slot back")
+        .unwrap();
+        assert_eq!(answer.status, 200);
+    });
+}
