@@ -636,13 +636,28 @@ impl Config {
         Ok(())
     }
 
-    /// The force whose certificate carries one of `identities` (SAN values).
-    pub fn force_for<'a>(&'a self, identities: &[String]) -> Option<&'a ForceConfig> {
-        self.forces.iter().find(|f| {
-            f.client_names
-                .iter()
-                .any(|n| identities.iter().any(|id| id.eq_ignore_ascii_case(n)))
-        })
+    /// The force whose certificate carries one of `identities` (SAN values),
+    /// compared as [`crate::ingest::tls::Identity::matches`] says. A
+    /// certificate that names more than one force gets none (logged).
+    pub fn force_for<'a>(
+        &'a self,
+        identities: &[crate::ingest::tls::Identity],
+    ) -> Option<&'a ForceConfig> {
+        use crate::ingest::tls::{match_force, ForceMatch};
+        match match_force(&self.forces, identities) {
+            ForceMatch::One(f) => Some(f),
+            ForceMatch::None => None,
+            ForceMatch::Ambiguous(fs) => {
+                let forces: Vec<&str> = fs.iter().map(|f| f.id.as_str()).collect();
+                let names: Vec<&str> = fs.iter().map(|f| f.name.as_str()).collect();
+                tracing::warn!(
+                    ?forces,
+                    ?names,
+                    "client certificate names more than one force; refused (403)"
+                );
+                None
+            }
+        }
     }
 
     /// Where the master key comes from, resolved (systemd credentials live in
