@@ -7,6 +7,7 @@ mod audit;
 mod cli;
 mod delivery;
 mod durability;
+mod hardening;
 mod limits;
 mod matching;
 mod privacy;
