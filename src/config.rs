@@ -319,6 +319,12 @@ pub struct AdminConfig {
     /// Give the socket this group and mode 0660 (default: 0600, owner only).
     #[serde(default)]
     pub group: Option<String>,
+    /// The OS user `kim serve` runs as (the unit's `User=kim`). The CLI
+    /// talks only to a daemon running as root, as itself, or as this user
+    /// (default: the owner of `[store] path`); the socket's folder must
+    /// belong to one of them.
+    #[serde(default)]
+    pub daemon_user: Option<String>,
 }
 
 impl Default for AdminConfig {
@@ -328,6 +334,7 @@ impl Default for AdminConfig {
             users: Vec::new(),
             groups: Vec::new(),
             group: None,
+            daemon_user: None,
         }
     }
 }

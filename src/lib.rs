@@ -28,6 +28,7 @@ pub mod matching;
 pub mod metrics;
 #[cfg(test)]
 mod mutation;
+pub mod perms;
 pub mod pki;
 pub mod police_client;
 pub mod store;

@@ -384,6 +384,9 @@ fn spawn_watchdog() {
 
 pub fn main(config: &Path) -> CliResult {
     let (cfg, tls_config, master) = check_config::load_checked(config)?;
+    // A socket folder others can write is a configuration error (exit 2),
+    // found before the store opens.
+    crate::admin::server::AdminServer::check_place(&cfg.admin).map_err(Failure::usage)?;
     let _log = super::init_logging(cfg.log.format, "info");
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -393,9 +396,13 @@ pub fn main(config: &Path) -> CliResult {
     rt.block_on(async move {
         let grace = cfg.limits.shutdown_grace.0;
         tracing::info!(config = %config.display(), forces = cfg.forces.len(), "kim starting");
-        let running = start(cfg, tls_config, master)
-            .await
-            .map_err(Failure::failed)?;
+        let running = start(cfg, tls_config, master).await.map_err(|e| {
+            if e.is::<crate::admin::server::AdminSocketError>() {
+                Failure::usage(e)
+            } else {
+                Failure::failed(e)
+            }
+        })?;
         let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
         spawn_watchdog();
         termination().await;

@@ -125,3 +125,129 @@ fn the_unit_forbids_core_files() {
         "systemd/kim.service needs LimitCORE=0"
     );
 }
+
+/// `kim check-config` on `env`: (exit code, stderr).
+fn check(env: &Env) -> (i32, String) {
+    let (code, out, err) = env.kim(&["check-config"]);
+    (code, format!("{out}{err}"))
+}
+
+fn chmod(p: &std::path::Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+#[test]
+fn check_config_and_serve_refuse_secret_files_others_can_read_own_or_swap() {
+    let env = Env::new();
+    assert_eq!(check(&env).0, 0, "{}", check(&env).1);
+    let text = std::fs::read_to_string(&env.config).unwrap();
+
+    // The server's TLS key at 0666: refused by check-config and by serve.
+    let server_key = env.path("certs/server.key");
+    chmod(&server_key, 0o666);
+    let (code, err) = check(&env);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("server.key") && err.contains("chmod 0400"),
+        "{err}"
+    );
+    let (code, err) = crate::admin_socket::serve_refused(&env);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("server.key"), "{err}");
+    chmod(&server_key, 0o600);
+
+    // The audit signing key at 0644.
+    let (code, _, err) = env.kim(&[
+        "keys",
+        "signing-init",
+        "--out",
+        env.path("audit.key").to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    std::fs::write(
+        &env.config,
+        format!("{text}\n[audit]\nsigning_key_file = \"audit.key\"\n"),
+    )
+    .unwrap();
+    assert_eq!(check(&env).0, 0, "{}", check(&env).1);
+    chmod(&env.path("audit.key"), 0o644);
+    let (code, err) = check(&env);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("audit.key") && err.contains("chmod 0400"),
+        "{err}"
+    );
+    std::fs::write(&env.config, &text).unwrap();
+
+    // The master key in a folder anyone may write (no sticky bit): whoever
+    // can write there can swap the key.
+    let keys = env.path("keys");
+    std::fs::create_dir(&keys).unwrap();
+    std::fs::rename(env.path("master.key"), keys.join("master.key")).unwrap();
+    std::fs::write(
+        &env.config,
+        text.replace(
+            "master_key_file = \"master.key\"",
+            "master_key_file = \"keys/master.key\"",
+        ),
+    )
+    .unwrap();
+    assert_eq!(check(&env).0, 0, "{}", check(&env).1);
+    chmod(&keys, 0o777);
+    let (code, err) = check(&env);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("keys/master.key") && err.contains("chmod go-w"),
+        "{err}"
+    );
+    chmod(&keys, 0o700);
+    std::fs::rename(keys.join("master.key"), env.path("master.key")).unwrap();
+    std::fs::write(&env.config, &text).unwrap();
+
+    // The master key owned by another user (root runs the test).
+    if nix::unistd::getuid().is_root() {
+        std::os::unix::fs::chown(env.path("master.key"), Some(65534), None).unwrap();
+        let (code, err) = check(&env);
+        assert_eq!(code, 2, "{err}");
+        assert!(err.contains("master.key") && err.contains("chown"), "{err}");
+        // A systemd credential: systemd owns it and its folder; only the
+        // mode is checked.
+        std::fs::write(
+            &env.config,
+            text.replace(
+                "master_key_file = \"master.key\"",
+                "master_key_credential = \"master.key\"",
+            ),
+        )
+        .unwrap();
+        let out = Command::new(KIM)
+            .args(["check-config", env.config.to_str().unwrap()])
+            .env("CREDENTIALS_DIRECTORY", env.dir.path())
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        std::fs::write(&env.config, &text).unwrap();
+        std::os::unix::fs::chown(env.path("master.key"), Some(0), None).unwrap();
+    } else {
+        eprintln!("SKIPPED (ownership part): needs root");
+    }
+
+    // A config file others may write: a warning naming it, not a refusal.
+    chmod(&env.config, 0o666);
+    let (code, err) = check(&env);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("warning") && err.contains("kim.toml") && err.contains("chmod 0640"),
+        "{err}"
+    );
+    chmod(&env.config, 0o600);
+    let (code, err) = check(&env);
+    assert_eq!(code, 0, "{err}");
+    assert!(!err.contains("warning"), "{err}");
+}

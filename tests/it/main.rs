@@ -2,6 +2,7 @@
 //! rustls clients (and curl), a real sled directory.
 
 mod admin;
+mod admin_socket;
 mod api;
 mod audit;
 mod cli;
