@@ -319,6 +319,12 @@ pub struct AdminConfig {
     /// Give the socket this group and mode 0660 (default: 0600, owner only).
     #[serde(default)]
     pub group: Option<String>,
+    /// The OS user `kim serve` runs as (the unit's `User=kim`). The CLI
+    /// talks only to a daemon running as root, as itself, or as this user
+    /// (default: the owner of `[store] path`); the socket's folder must
+    /// belong to one of them.
+    #[serde(default)]
+    pub daemon_user: Option<String>,
 }
 
 impl Default for AdminConfig {
@@ -328,6 +334,7 @@ impl Default for AdminConfig {
             users: Vec::new(),
             groups: Vec::new(),
             group: None,
+            daemon_user: None,
         }
     }
 }
@@ -651,13 +658,28 @@ impl Config {
         Ok(())
     }
 
-    /// The force whose certificate carries one of `identities` (SAN values).
-    pub fn force_for<'a>(&'a self, identities: &[String]) -> Option<&'a ForceConfig> {
-        self.forces.iter().find(|f| {
-            f.client_names
-                .iter()
-                .any(|n| identities.iter().any(|id| id.eq_ignore_ascii_case(n)))
-        })
+    /// The force whose certificate carries one of `identities` (SAN values),
+    /// compared as [`crate::ingest::tls::Identity::matches`] says. A
+    /// certificate that names more than one force gets none (logged).
+    pub fn force_for<'a>(
+        &'a self,
+        identities: &[crate::ingest::tls::Identity],
+    ) -> Option<&'a ForceConfig> {
+        use crate::ingest::tls::{match_force, ForceMatch};
+        match match_force(&self.forces, identities) {
+            ForceMatch::One(f) => Some(f),
+            ForceMatch::None => None,
+            ForceMatch::Ambiguous(fs) => {
+                let forces: Vec<&str> = fs.iter().map(|f| f.id.as_str()).collect();
+                let names: Vec<&str> = fs.iter().map(|f| f.name.as_str()).collect();
+                tracing::warn!(
+                    ?forces,
+                    ?names,
+                    "client certificate names more than one force; refused (403)"
+                );
+                None
+            }
+        }
     }
 
     /// Where the master key comes from, resolved (systemd credentials live in

@@ -7,7 +7,8 @@
 //! `ingest` (HTTPS + mTLS, validation) → `store` (sealed sled trees, audit
 //! chain) → matching → alert → deliver. `config` loads and checks the TOML,
 //! `audit` defines the hash-chained events, `metrics` the Prometheus text,
-//! `pki` makes development certificates, `police_client` is a real mTLS
+//! `hardening` makes the process non-dumpable, `perms` checks who owns
+//! secret files and the admin socket's folder, `pki` makes development certificates, `police_client` is a real mTLS
 //! client for the demo, tests and benchmarks, and `cli` holds one module per
 //! subcommand group.
 
@@ -21,12 +22,14 @@ pub mod cli;
 pub mod config;
 pub mod deliver;
 pub mod fsmode;
+pub mod hardening;
 pub mod import;
 pub mod ingest;
 pub mod matching;
 pub mod metrics;
 #[cfg(test)]
 mod mutation;
+pub mod perms;
 pub mod pki;
 pub mod police_client;
 pub mod store;

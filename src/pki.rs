@@ -69,6 +69,13 @@ pub struct TestFixtures {
     pub met_client: (PathBuf, PathBuf),
     /// SAN URI `spiffe://police.example/durham` only, dev CA.
     pub uri_client: (PathBuf, PathBuf),
+    /// SAN DNS `relay.kent-police.example` and `relay.met-police.example`:
+    /// names two forces (refused).
+    pub two_forces_client: (PathBuf, PathBuf),
+    /// SAN URI `SPIFFE://POLICE.EXAMPLE/DURHAM`: the path's case differs (refused).
+    pub uri_path_case_client: (PathBuf, PathBuf),
+    /// SAN URI `SPIFFE://POLICE.EXAMPLE/durham`: only scheme and host differ in case (durham).
+    pub uri_host_case_client: (PathBuf, PathBuf),
     /// SAN DNS `relay.unknown.example`, dev CA: valid, but not listed in any config.
     pub unlisted_client: (PathBuf, PathBuf),
     /// `other-ca.crt`: a different self-signed CA (its key is not kept).
@@ -207,6 +214,18 @@ pub fn write_test_fixtures(out: &Path) -> Result<TestFixtures, PkiError> {
     ))?;
     let uri_san = SanType::URI(Ia5String::try_from("spiffe://police.example/durham")?);
     let uri = ca.issue(&client("Durham Police relay (dev)", uri_san))?;
+    let two_forces = ca.issue(&Leaf {
+        sans: vec![dns(KENT_DNS)?, dns("relay.met-police.example")?],
+        ..Leaf::current("Two forces relay (dev)", now)
+    })?;
+    let uri_case = |u: &str| -> Result<_, rcgen::Error> {
+        ca.issue(&client(
+            "Durham Police relay (case)",
+            SanType::URI(Ia5String::try_from(u)?),
+        ))
+    };
+    let uri_path_case = uri_case("SPIFFE://POLICE.EXAMPLE/DURHAM")?;
+    let uri_host_case = uri_case("SPIFFE://POLICE.EXAMPLE/durham")?;
     let unlisted = ca.issue(&client(
         "Unknown relay (dev)",
         dns("relay.unknown.example")?,
@@ -256,6 +275,9 @@ pub fn write_test_fixtures(out: &Path) -> Result<TestFixtures, PkiError> {
     let fixtures = TestFixtures {
         met_client: pair("met-client"),
         uri_client: pair("uri-client"),
+        two_forces_client: pair("two-forces-client"),
+        uri_path_case_client: pair("uri-path-case-client"),
+        uri_host_case_client: pair("uri-host-case-client"),
         unlisted_client: pair("unlisted-client"),
         other_ca: out.join("other-ca.crt"),
         other_ca_client: pair("other-ca-client"),
@@ -269,6 +291,9 @@ pub fn write_test_fixtures(out: &Path) -> Result<TestFixtures, PkiError> {
     let leaves = [
         (&fixtures.met_client, met),
         (&fixtures.uri_client, uri),
+        (&fixtures.two_forces_client, two_forces),
+        (&fixtures.uri_path_case_client, uri_path_case),
+        (&fixtures.uri_host_case_client, uri_host_case),
         (&fixtures.unlisted_client, unlisted),
         (&fixtures.other_ca_client, other_ca_client),
         (&fixtures.expired_client, expired),

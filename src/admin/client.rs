@@ -1,7 +1,8 @@
 //! The CLI side of the admin API: ask the running daemon over its Unix
 //! socket, or — when no daemon answers there — open the store and run the
 //! same handler here. Clear messages for a socket the user may not open and
-//! for a daemon that holds the store but does not answer.
+//! for a daemon that holds the store but does not answer. Before it sends a
+//! byte or a file, it checks the socket's folder and who answers (`trust`).
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, IoSlice, Write};
@@ -101,8 +102,13 @@ fn run_with(
     req: &Request,
     file: Option<File>,
 ) -> Result<Answer, Failure> {
+    let trusted = super::trust::client_side(cfg).map_err(Failure::usage)?;
+    super::trust::check_place(socket, &trusted).map_err(Failure::usage)?;
     Ok(match UnixStream::connect(socket) {
-        Ok(stream) => ask(stream, req, socket, file.as_ref())?,
+        Ok(stream) => {
+            super::trust::check_peer(&stream, socket, &trusted).map_err(Failure::failed)?;
+            ask(stream, req, socket, file.as_ref())?
+        }
         Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
             return Err(Failure::usage(anyhow::anyhow!(
                 "permission denied on the admin socket {}: the daemon is running and this user may not use its socket; ask for your user or group in [admin] users/groups and the socket's group, or run as the kim user",

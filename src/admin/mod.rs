@@ -6,6 +6,7 @@
 
 pub mod client;
 pub mod server;
+pub mod trust;
 
 use std::path::PathBuf;
 

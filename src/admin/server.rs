@@ -2,7 +2,9 @@
 //! mode 0600 (0660 with `[admin] group`), the caller identified by
 //! SO_PEERCRED and admitted only if it is root, the daemon's own user, or
 //! listed in `[admin] users` / `groups`. A refusal is audited. Each admitted
-//! request runs the same handler as the CLI, on a blocking thread.
+//! request runs the same handler as the CLI, on a blocking thread. The
+//! daemon listens only in a folder that root or its own user alone can
+//! write (see `trust`), and never replaces a socket another user made.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -47,6 +49,8 @@ pub enum AdminSocketError {
     Permissions(String),
     #[error("[admin] group `{0}` does not exist")]
     NoGroup(String),
+    #[error(transparent)]
+    Trust(#[from] super::trust::TrustError),
 }
 
 /// Who is calling, from SO_PEERCRED.
@@ -97,16 +101,31 @@ pub struct AdminServer {
 }
 
 impl AdminServer {
+    /// Checks, before anything else starts, that the socket's folder (if
+    /// it exists) and any socket file already there are safe to use.
+    pub fn check_place(cfg: &AdminConfig) -> Result<(), AdminSocketError> {
+        let trusted = super::trust::daemon_side(cfg)?;
+        Ok(super::trust::check_place(&cfg.socket, &trusted)?)
+    }
+
     /// Binds `[admin] socket` (a stale file from a crash is removed first;
     /// the store lock guarantees no other daemon uses it) and sets its mode.
+    /// A missing folder is made 0750; a folder others may write, or a
+    /// socket another user made, is refused.
     pub fn bind(cfg: &AdminConfig) -> Result<Self, AdminSocketError> {
         let path = cfg.socket.clone();
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(|source| AdminSocketError::Dir {
-                path: dir.to_owned(),
-                source,
-            })?;
+            use std::os::unix::fs::DirBuilderExt;
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o750)
+                .create(dir)
+                .map_err(|source| AdminSocketError::Dir {
+                    path: dir.to_owned(),
+                    source,
+                })?;
         }
+        Self::check_place(cfg)?;
         if std::os::unix::net::UnixStream::connect(&path).is_ok() {
             return Err(AdminSocketError::Bind {
                 path: path.clone(),

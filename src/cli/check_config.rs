@@ -1,5 +1,7 @@
-//! `kim check-config`: parse and validate the config, then load every file
-//! it names (certificates, CRLs, master key) the way `serve` would.
+//! `kim check-config`: parse and validate the config, check who may read and
+//! change the secret files it names (and warn about a config others may
+//! write), then load every file (certificates, CRLs, keys) the way `serve`
+//! would.
 
 use std::path::Path;
 
@@ -14,6 +16,7 @@ pub fn load_checked(
     path: &Path,
 ) -> Result<(Config, std::sync::Arc<rustls::ServerConfig>, MasterKey), Failure> {
     let cfg = Config::load(path).map_err(Failure::usage)?;
+    check_files(&cfg, path)?;
     let tls = tls::server_config(&cfg.server)
         .map_err(|e| Failure::usage(anyhow::anyhow!("{}: [server]: {e}", path.display())))?;
     let key_path = cfg.master_key_path().map_err(Failure::usage)?;
@@ -26,6 +29,34 @@ pub fn load_checked(
     crate::deliver::Policy::from_config(&cfg)
         .map_err(|e| Failure::usage(anyhow::anyhow!("{}: [mail]: {e}", path.display())))?;
     Ok((cfg, tls, master))
+}
+
+/// The secret files are private to root or the running user, in folders
+/// only they can change (systemd credentials exempt from the owner and
+/// folder part); a config file others may write is only a warning.
+fn check_files(cfg: &Config, path: &Path) -> Result<(), Failure> {
+    use crate::perms::{check_secret_file, writable_by_others};
+    if let Some(mode) = writable_by_others(path) {
+        eprintln!(
+            "kim: warning: the config file {} can be written by group or others (mode {mode:04o}): whoever can change it chooses kim's keys and forces; fix: chmod 0640 {}",
+            path.display(),
+            path.display()
+        );
+    }
+    let refuse = |section: &str, e: crate::perms::PermError| {
+        Failure::usage(anyhow::anyhow!("{}: [{section}]: {e}", path.display()))
+    };
+    check_secret_file("the server TLS key", &cfg.server.key, false)
+        .map_err(|e| refuse("server", e))?;
+    let master = cfg.master_key_path().map_err(Failure::usage)?;
+    let credential = cfg.store.master_key_file.is_none();
+    check_secret_file("the master key", &master, credential).map_err(|e| refuse("store", e))?;
+    if let Some(k) = cfg.signing_key_path().map_err(Failure::usage)? {
+        let credential = cfg.audit.signing_key_file.is_none();
+        check_secret_file("the audit signing key", &k, credential)
+            .map_err(|e| refuse("audit", e))?;
+    }
+    Ok(())
 }
 
 pub fn main(path: &Path) -> CliResult {

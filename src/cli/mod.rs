@@ -416,6 +416,11 @@ pub fn man(out: &mut dyn std::io::Write) -> std::io::Result<()> {
 }
 
 pub fn main() -> ExitCode {
+    // Before anything reads a key or a child's details: no core dumps.
+    if let Err(e) = crate::hardening::no_core_dumps() {
+        eprintln!("kim: {e}");
+        return ExitCode::from(1);
+    }
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve => serve::main(&cli.config),

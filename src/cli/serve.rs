@@ -574,6 +574,9 @@ fn spawn_watchdog() {
 
 pub fn main(config: &Path) -> CliResult {
     let (cfg, tls_config, master) = check_config::load_checked(config)?;
+    // A socket folder others can write is a configuration error (exit 2),
+    // found before the store opens.
+    crate::admin::server::AdminServer::check_place(&cfg.admin).map_err(Failure::usage)?;
     let _log = super::init_logging(cfg.log.format, "info");
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -584,6 +587,9 @@ pub fn main(config: &Path) -> CliResult {
         let grace = cfg.limits.shutdown_grace.0;
         tracing::info!(config = %config.display(), forces = cfg.forces.len(), "kim starting");
         let running = start(cfg, tls_config, master).await.map_err(|e| {
+            if e.is::<crate::admin::server::AdminSocketError>() {
+                return Failure::usage(e);
+            }
             match e.downcast::<crate::store::StoreError>() {
                 Ok(store) => super::store_failure(store),
                 Err(other) => Failure::failed(other),

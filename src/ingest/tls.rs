@@ -1,7 +1,10 @@
 //! The police listener's TLS: a rustls server config that requires a client
 //! certificate chaining to `client_ca`, checked against `crls` (an expired
 //! CRL fails closed), TLS 1.3 or 1.2 with ECDHE+AEAD only; and the mapping
-//! from a verified certificate's SAN (dNSName / URI) to a configured force.
+//! from a verified certificate's SAN (dNSName / URI) to a configured force:
+//! DNS names case-insensitively, URIs by RFC 3986 (scheme and host
+//! case-insensitively, the path exactly), and a certificate naming two
+//! forces is no force at all.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -130,9 +133,110 @@ pub fn server_config(cfg: &config::ServerConfig) -> Result<Arc<ServerConfig>, Tl
     Ok(Arc::new(sc))
 }
 
+/// One identity a client certificate claims: a SAN dNSName or URI value.
+/// The two kinds never match each other.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Identity {
+    Dns(String),
+    Uri(String),
+}
+
+impl From<&str> for Identity {
+    /// A `[[forces]] client_names` entry: a URI if it has a scheme
+    /// (`spiffe://…`), else a DNS name.
+    fn from(s: &str) -> Self {
+        if s.contains("://") {
+            Self::Uri(s.to_owned())
+        } else {
+            Self::Dns(s.to_owned())
+        }
+    }
+}
+
+impl Identity {
+    /// Whether this identity is the configured `client_name`. DNS names
+    /// compare case-insensitively (RFC 4343). URIs (RFC 3986 §6.2.2.1):
+    /// scheme and host case-insensitively; user info, port, path, query and
+    /// fragment exactly (`…/DURHAM` is not `…/durham`).
+    pub fn matches(&self, client_name: &str) -> bool {
+        match (self, Identity::from(client_name)) {
+            (Self::Dns(a), Self::Dns(b)) => a.eq_ignore_ascii_case(&b),
+            (Self::Uri(a), Self::Uri(b)) => match (uri_parts(a), uri_parts(&b)) {
+                (Some(x), Some(y)) => {
+                    x.scheme.eq_ignore_ascii_case(y.scheme)
+                        && x.userinfo == y.userinfo
+                        && x.hostport.eq_ignore_ascii_case(y.hostport)
+                        && x.rest == y.rest
+                }
+                // Not a URI kim can take apart: only the identical text.
+                _ => *a == b,
+            },
+            _ => false,
+        }
+    }
+}
+
+/// A URI cut where RFC 3986 says case matters and where it does not.
+struct UriParts<'a> {
+    scheme: &'a str,
+    userinfo: Option<&'a str>,
+    /// Host and port (a port is digits: case-insensitive comparison is exact for it).
+    hostport: &'a str,
+    /// Path, query and fragment: compared exactly.
+    rest: &'a str,
+}
+
+fn uri_parts(uri: &str) -> Option<UriParts<'_>> {
+    let (scheme, after) = uri.split_once("://")?;
+    let end = after.find(['/', '?', '#']).unwrap_or(after.len());
+    let (authority, rest) = after.split_at(end);
+    let (userinfo, hostport) = match authority.rsplit_once('@') {
+        Some((u, h)) => (Some(u), h),
+        None => (None, authority),
+    };
+    Some(UriParts {
+        scheme,
+        userinfo,
+        hostport,
+        rest,
+    })
+}
+
+/// Which configured force a certificate's identities name.
+#[derive(Debug)]
+pub enum ForceMatch<'a> {
+    /// No force lists any of them.
+    None,
+    /// Exactly one force.
+    One(&'a config::ForceConfig),
+    /// More than one force: the certificate is refused (a certificate never
+    /// acts for two forces, and list order must not pick one).
+    Ambiguous(Vec<&'a config::ForceConfig>),
+}
+
+/// The forces whose `client_names` one of `identities` matches.
+pub fn match_force<'a>(
+    forces: &'a [config::ForceConfig],
+    identities: &[Identity],
+) -> ForceMatch<'a> {
+    let mut hits: Vec<&config::ForceConfig> = forces
+        .iter()
+        .filter(|f| {
+            f.client_names
+                .iter()
+                .any(|n| identities.iter().any(|id| id.matches(n)))
+        })
+        .collect();
+    match hits.len() {
+        0 => ForceMatch::None,
+        1 => ForceMatch::One(hits.remove(0)),
+        _ => ForceMatch::Ambiguous(hits),
+    }
+}
+
 /// The SAN dNSName and URI values of a (verified) certificate. Anything
 /// unparseable yields no identities, which admits nobody.
-pub fn identities(cert: &CertificateDer<'_>) -> Vec<String> {
+pub fn identities(cert: &CertificateDer<'_>) -> Vec<Identity> {
     let Ok((_, parsed)) = x509_parser::parse_x509_certificate(cert.as_ref()) else {
         return Vec::new();
     };
@@ -143,7 +247,8 @@ pub fn identities(cert: &CertificateDer<'_>) -> Vec<String> {
         .general_names
         .iter()
         .filter_map(|n| match n {
-            GeneralName::DNSName(s) | GeneralName::URI(s) => Some((*s).to_owned()),
+            GeneralName::DNSName(s) => Some(Identity::Dns((*s).to_owned())),
+            GeneralName::URI(s) => Some(Identity::Uri((*s).to_owned())),
             _ => None,
         })
         .collect()
@@ -155,3 +260,7 @@ pub fn seconds_to_expiry(cert: &CertificateDer<'_>) -> Option<i64> {
     let not_after = parsed.validity().not_after.timestamp();
     Some(not_after - jiff::Timestamp::now().as_second())
 }
+
+#[cfg(test)]
+#[path = "tls_tests.rs"]
+mod tests;

@@ -2,12 +2,14 @@
 //! rustls clients (and curl), a real sled directory.
 
 mod admin;
+mod admin_socket;
 mod api;
 mod audit;
 mod cli;
 mod delivery;
 mod durability;
 mod flood;
+mod hardening;
 mod journal;
 mod limits;
 mod matching;

@@ -212,3 +212,107 @@ fn tls11_is_refused_at_the_handshake() {
     }
     assert!(kim.wait_for_log("TLS handshake refused"));
 }
+
+/// A POST and a GET of `receipt` (another force's) with one certificate.
+fn post_and_get(
+    env: &Env,
+    cert: &(std::path::PathBuf, std::path::PathBuf),
+    addr: std::net::SocketAddr,
+    reference: &str,
+    receipt: &str,
+) -> (u16, u16) {
+    let rt = rt();
+    let client = env.client((&cert.0, &cert.1));
+    let post = rt.block_on(try_post(&client, addr, reference)).unwrap();
+    let path = format!("/v1/notifications/{receipt}");
+    let get = rt
+        .block_on(client.once(addr, Method::GET, &path, None))
+        .unwrap()
+        .status;
+    (post, get)
+}
+
+#[test]
+fn a_certificate_naming_two_forces_or_a_uri_path_in_another_case_is_forbidden() {
+    let env = Env::new();
+    let kim = env.start();
+    let fx = &env.fx;
+    let rt = rt();
+    let kent = rt
+        .block_on(env.kent().once(
+            kim.addr,
+            Method::POST,
+            "/v1/notifications",
+            Some(&simple("KNT/TWO/1")),
+        ))
+        .unwrap();
+    assert_eq!(kent.status, 202);
+    let kent_receipt = kent.json()["receipt_id"].as_str().unwrap().to_owned();
+    let durham = rt
+        .block_on(env.client((&fx.uri_client.0, &fx.uri_client.1)).once(
+            kim.addr,
+            Method::POST,
+            "/v1/notifications",
+            Some(&simple("DUR/OK/1")),
+        ))
+        .unwrap();
+    assert_eq!(durham.status, 202);
+    let durham_receipt = durham.json()["receipt_id"].as_str().unwrap().to_owned();
+
+    // SANs of kent and met: neither force (not the first in the config),
+    // so kent's receipt stays kent's.
+    assert_eq!(
+        post_and_get(
+            &env,
+            &fx.two_forces_client,
+            kim.addr,
+            "TWO/1",
+            &kent_receipt
+        ),
+        (403, 403)
+    );
+    assert!(kim.wait_for_log("client certificate names more than one force"));
+    let log = kim.log_text();
+    let line = log
+        .lines()
+        .find(|l| l.contains("more than one force"))
+        .unwrap();
+    assert!(line.contains("kent") && line.contains("met"), "{line}");
+    // A URI SAN whose path differs in case: not durham.
+    assert_eq!(
+        post_and_get(
+            &env,
+            &fx.uri_path_case_client,
+            kim.addr,
+            "DUR/CASE/1",
+            &durham_receipt
+        ),
+        (403, 403)
+    );
+    // Scheme and host in capitals, the path exact: durham (RFC 3986).
+    assert_eq!(
+        post_and_get(
+            &env,
+            &fx.uri_host_case_client,
+            kim.addr,
+            "DUR/HOST/1",
+            &durham_receipt
+        ),
+        (202, 200)
+    );
+    // The right certificates still get in.
+    assert_eq!(
+        post_and_get(&env, &fx.uri_client, kim.addr, "DUR/OK/2", &durham_receipt),
+        (202, 200)
+    );
+    assert_eq!(
+        post_and_get(&env, &fx.met_client, kim.addr, "MET/OK/1", &kent_receipt),
+        (202, 404)
+    );
+    let accepted = kim
+        .log_text()
+        .lines()
+        .filter(|l| l.contains("status=202"))
+        .count();
+    assert_eq!(accepted, 5);
+}
