@@ -7,7 +7,8 @@
 //! `ingest` (HTTPS + mTLS, validation) → `store` (sealed sled trees, audit
 //! chain) → matching → alert → deliver. `config` loads and checks the TOML,
 //! `audit` defines the hash-chained events, `metrics` the Prometheus text,
-//! `pki` makes development certificates, `police_client` is a real mTLS
+//! `lograte` rate-limits errors that repeat in a loop, `pki` makes development
+//! certificates, `police_client` is a real mTLS
 //! client for the demo, tests and benchmarks, and `cli` holds one module per
 //! subcommand group.
 
@@ -22,6 +23,7 @@ pub mod config;
 pub mod deliver;
 pub mod import;
 pub mod ingest;
+pub mod lograte;
 pub mod matching;
 pub mod metrics;
 #[cfg(test)]
