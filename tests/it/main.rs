@@ -6,6 +6,7 @@ mod api;
 mod audit;
 mod cli;
 mod delivery;
+mod disk;
 mod durability;
 mod limits;
 mod matching;
