@@ -6,6 +6,7 @@
 //! the grace period. Needs root for the mount; skipped with a note if the
 //! mount is not allowed.
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -74,10 +75,10 @@ fn log_lines(path: &Path) -> usize {
 
 /// One POST on a fresh connection: (status, receipt if 202); status 0 when
 /// kim did not answer (it exited).
-async fn post(client: &PoliceClient, kim: &Kim, reference: &str) -> (u16, Option<String>) {
+async fn post(client: &PoliceClient, addr: SocketAddr, reference: &str) -> (u16, Option<String>) {
     let body = simple(reference);
     match client
-        .once(kim.addr, Method::POST, "/v1/notifications", Some(&body))
+        .once(addr, Method::POST, "/v1/notifications", Some(&body))
         .await
     {
         Ok(a) => {
@@ -96,8 +97,8 @@ async fn post(client: &PoliceClient, kim: &Kim, reference: &str) -> (u16, Option
 }
 
 /// `/readyz`: (status, body); status 0 when kim did not answer.
-async fn readyz(client: &PoliceClient, kim: &Kim) -> (u16, String) {
-    match client.once(kim.addr, Method::GET, "/readyz", None).await {
+async fn readyz(client: &PoliceClient, addr: SocketAddr) -> (u16, String) {
+    match client.once(addr, Method::GET, "/readyz", None).await {
         Ok(a) => (a.status, a.text()),
         Err(_) => (0, String::new()),
     }
@@ -109,7 +110,8 @@ async fn readyz(client: &PoliceClient, kim: &Kim) -> (u16, String) {
 fn break_the_store(
     disk: &SmallDisk,
     client: &PoliceClient,
-    kim: &Kim,
+    addr: SocketAddr,
+    log: &Path,
     tag: &str,
     first: &str,
 ) -> Vec<String> {
@@ -119,7 +121,7 @@ fn break_the_store(
     rt().block_on(async {
         let w = client
             .once(
-                kim.addr,
+                addr,
                 Method::POST,
                 &format!("/v1/notifications/{first}/withdraw"),
                 Some(br#"{"reason": "sent in error"}"#),
@@ -128,9 +130,9 @@ fn break_the_store(
             .unwrap();
         eprintln!("withdrawal on a full disk: {}", w.status);
         for i in 0.. {
-            let (status, receipt) = post(client, kim, &format!("KNT/{tag}/FULL/{i}")).await;
+            let (status, receipt) = post(client, addr, &format!("KNT/{tag}/FULL/{i}")).await;
             accepted.extend(receipt);
-            let (ready, body) = readyz(client, kim).await;
+            let (ready, body) = readyz(client, addr).await;
             if ready == 503 {
                 eprintln!(
                     "store broken {:.1} s after the disk filled (last POST {status}): {body}",
@@ -145,7 +147,7 @@ fn break_the_store(
             assert!(
                 started.elapsed() < Duration::from_secs(20),
                 "the store never broke on a full disk; log:\n{}",
-                kim.log_text()
+                std::fs::read_to_string(log).unwrap_or_default()
             );
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
@@ -254,14 +256,16 @@ fn a_brief_full_disk_gives_503s_a_quiet_log_and_an_exit_that_loses_nothing() {
     };
     let kim = env.start();
     let client = env.kent();
-    let (status, first) = rt().block_on(post(&client, &kim, "KNT/BRIEF/0"));
+    let (status, first) = rt().block_on(post(&client, kim.addr, "KNT/BRIEF/0"));
     assert_eq!(status, 202);
     let first = first.unwrap();
     let mut accepted = vec![first.clone()];
 
     let lines_before = log_lines(&kim.log);
     let cpu_before = cpu_ticks(kim.child.id()).unwrap();
-    accepted.extend(break_the_store(&disk, &client, &kim, "BRIEF", &first));
+    accepted.extend(break_the_store(
+        &disk, &client, kim.addr, &kim.log, "BRIEF", &first,
+    ));
     let broken_at = Instant::now();
     // The space comes back at once: the journal could write again, but the
     // store cannot apply. No 202 from now on.
@@ -284,7 +288,8 @@ fn a_brief_full_disk_gives_503s_a_quiet_log_and_an_exit_that_loses_nothing() {
             if broken_at.elapsed() > Duration::from_secs(40) {
                 return;
             }
-            let (status, receipt) = post(&client, &child, &format!("KNT/BRIEF/AFTER/{i}")).await;
+            let (status, receipt) =
+                post(&client, child.addr, &format!("KNT/BRIEF/AFTER/{i}")).await;
             after_break.push(status);
             accepted.extend(receipt);
             tokio::time::sleep(Duration::from_millis(200)).await;
@@ -340,7 +345,7 @@ fn a_brief_full_disk_gives_503s_a_quiet_log_and_an_exit_that_loses_nothing() {
         accepted.len()
     );
     all_there_and_moving(&env, &kim, &accepted);
-    let (ready, body) = rt().block_on(readyz(&client, &kim));
+    let (ready, body) = rt().block_on(readyz(&client, kim.addr));
     assert_eq!(ready, 200, "{body}");
 }
 
@@ -351,11 +356,13 @@ fn sigterm_with_a_broken_store_ends_within_the_grace_and_a_restart_on_a_full_dis
     };
     let kim = env.start();
     let client = env.kent();
-    let (status, first) = rt().block_on(post(&client, &kim, "KNT/TERM/0"));
+    let (status, first) = rt().block_on(post(&client, kim.addr, "KNT/TERM/0"));
     assert_eq!(status, 202);
     let first = first.unwrap();
     let mut accepted = vec![first.clone()];
-    accepted.extend(break_the_store(&disk, &client, &kim, "TERM", &first));
+    accepted.extend(break_the_store(
+        &disk, &client, kim.addr, &kim.log, "TERM", &first,
+    ));
 
     let log = kim.log.clone();
     let started = Instant::now();
@@ -375,6 +382,121 @@ fn sigterm_with_a_broken_store_ends_within_the_grace_and_a_restart_on_a_full_dis
     start_fails_on_a_full_disk(&env);
 
     disk.free();
+    let kim = env.start();
+    all_there_and_moving(&env, &kim, &accepted);
+}
+
+/// A kim started by hand, killed if the test fails first.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+/// Reads the notifications kim sends to `$NOTIFY_SOCKET` (as systemd does).
+struct NotifySocket {
+    sock: std::os::unix::net::UnixDatagram,
+    path: PathBuf,
+}
+
+impl NotifySocket {
+    fn bind(path: PathBuf) -> Self {
+        let sock = std::os::unix::net::UnixDatagram::bind(&path).unwrap();
+        sock.set_read_timeout(Some(Duration::from_millis(50)))
+            .unwrap();
+        Self { sock, path }
+    }
+
+    /// How many `WATCHDOG=1` arrived in the next `span`.
+    fn pings_during(&self, span: Duration) -> usize {
+        let until = Instant::now() + span;
+        let mut pings = 0;
+        let mut buf = [0u8; 512];
+        while Instant::now() < until {
+            if let Ok(n) = self.sock.recv(&mut buf) {
+                if String::from_utf8_lossy(&buf[..n]).contains("WATCHDOG=1") {
+                    pings += 1;
+                }
+            }
+        }
+        pings
+    }
+}
+
+#[test]
+fn a_broken_store_stops_the_watchdog_pings_and_exits_non_zero() {
+    let Some((env, disk)) = on_small_disk("") else {
+        return;
+    };
+    let notify = NotifySocket::bind(env.path("notify.sock"));
+    // As systemd starts it: NOTIFY_SOCKET, WATCHDOG_USEC and WATCHDOG_PID
+    // (the pid the shell keeps when it execs kim); pings every 100 ms.
+    let log = env.path("kim.log");
+    let mut child = KillOnDrop(
+        Command::new("sh")
+            .arg("-c")
+            .arg("WATCHDOG_PID=$$ exec \"$0\" \"$@\"")
+            .arg(KIM)
+            .arg("--config")
+            .arg(&env.config)
+            .arg("serve")
+            .env("NOTIFY_SOCKET", &notify.path)
+            .env("WATCHDOG_USEC", "200000")
+            .env("KIM_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    let child = &mut child.0;
+    let started = Instant::now();
+    let addr: SocketAddr = loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        if let Some(a) = last_line_with(&text, "listening for police systems")
+            .split("addr=")
+            .nth(1)
+            .and_then(|a| a.split_whitespace().next()?.parse().ok())
+        {
+            break a;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30) && child.try_wait().unwrap().is_none(),
+            "kim did not start: {text}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let healthy = notify.pings_during(Duration::from_millis(600));
+    assert!(healthy >= 3, "no watchdog pings while healthy: {healthy}");
+
+    let client = env.kent();
+    let (status, first) = rt().block_on(post(&client, addr, "KNT/DOG/0"));
+    assert_eq!(status, 202);
+    let first = first.unwrap();
+    let mut accepted = vec![first.clone()];
+    accepted.extend(break_the_store(&disk, &client, addr, &log, "DOG", &first));
+    disk.free();
+    // A ping may be on its way when it broke; then none.
+    notify.pings_during(Duration::from_millis(300));
+    let broken = notify.pings_during(Duration::from_secs(2));
+    eprintln!("watchdog pings: {healthy} in 0.6 s while healthy, {broken} in 2 s while broken");
+    assert_eq!(broken, 0, "watchdog pings go on with a broken store");
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if started.elapsed() > Duration::from_secs(60) {
+            let _ = child.kill();
+            panic!("kim did not exit with a broken store");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(!status.success(), "{status:?}");
+
     let kim = env.start();
     all_there_and_moving(&env, &kim, &accepted);
 }
