@@ -480,6 +480,12 @@ async fn withdraw(
         Ok(r) => zeroize::Zeroizing::new(r),
         Err(r) => return r,
     };
+    // A store that cannot write cannot record it (nor apply the record it
+    // would wait for below).
+    if let Some(b) = state.store.broken() {
+        crate::lograte::error!("http.broken", force, "{}: answering 503", b.reason());
+        return unavailable();
+    }
     // Just accepted: its record reaches the trees within milliseconds.
     if !crate::store::writer::settled(&state.store, rid.as_str(), Duration::from_secs(10)).await {
         tracing::error!(
