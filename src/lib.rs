@@ -21,6 +21,7 @@ pub mod audit;
 pub mod cli;
 pub mod config;
 pub mod deliver;
+pub mod fsmode;
 pub mod import;
 pub mod ingest;
 pub mod lograte;

@@ -55,6 +55,8 @@ pub struct Metrics {
     pub connections_open: Gauge,
     pub connections_total: Counter,
     pub server_cert_expiry_seconds: Gauge,
+    /// Stored audit checkpoints that the checkpoint file lacks.
+    pub audit_checkpoints_unshipped: Gauge,
     routes: Mutex<Vec<(&'static str, RouteStats)>>,
 }
 
@@ -147,6 +149,12 @@ impl Metrics {
             "gauge",
             "Seconds until the server certificate expires.",
             self.server_cert_expiry_seconds.get(),
+        );
+        scalar(
+            "kim_audit_checkpoints_unshipped",
+            "gauge",
+            "Signed audit checkpoints in the store that [audit] checkpoint_file does not hold yet (retried every 500 ms).",
+            self.audit_checkpoints_unshipped.get(),
         );
         scalar(
             "kim_notifications_stored",

@@ -72,10 +72,7 @@ fn open_for(req: &Request) -> Result<Option<(File, Option<std::path::PathBuf>)>,
         Some(FileUse::Read(path)) => File::open(path)
             .map(|f| Some((f, None)))
             .map_err(|e| Failure::usage(anyhow::anyhow!("cannot open {}: {e}", path.display()))),
-        Some(FileUse::Create(path)) => std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(path)
+        Some(FileUse::Create(path)) => crate::fsmode::create_new_private(path)
             .map(|f| Some((f, Some(path.to_owned()))))
             .map_err(|e| {
                 if e.kind() == std::io::ErrorKind::AlreadyExists {

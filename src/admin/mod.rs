@@ -164,7 +164,7 @@ pub fn answer(ctx: &mut Ctx<'_>, req: &Request) -> Answer {
         Err(f) => Answer {
             code: f.code,
             stdout,
-            error: format!("{:#}", f.error),
+            error: crate::cli::describe(&f.error),
         },
     }
 }

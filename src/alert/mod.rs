@@ -318,5 +318,58 @@ pub fn render_admin_notice(
     }
 }
 
+/// The admin mailbox's notice after `kim journal salvage`: which forces
+/// must re-send which references (identifiers only, never a child's details).
+pub fn render_journal_notice(loss: &crate::store::JournalLoss) -> Rendered {
+    let mut by_force: std::collections::BTreeMap<&str, Vec<String>> = Default::default();
+    for ids in &loss.named {
+        by_force.entry(&ids.force).or_default().push(format!(
+            "{} (receipt {})",
+            one_line(&ids.police_reference),
+            one_line(&ids.receipt)
+        ));
+    }
+    let unnamed = (loss.lost as usize).saturating_sub(loss.named.len());
+    let mut text = format!(
+        "kim's accept journal was damaged on disk. {} notification(s) that kim had acknowledged to the police \
+         could not be read and were never matched or sent to a school. Every other notification was applied.\n",
+        loss.lost
+    );
+    if !by_force.is_empty() {
+        text.push_str("\nPlease ask each force to re-send these references (their status answers 404 until then):\n");
+        for (force, refs) in &by_force {
+            text.push_str(&format!(
+                "- force {}: {}\n",
+                one_line(force),
+                refs.join(", ")
+            ));
+        }
+    }
+    if unnamed > 0 {
+        text.push_str(&format!(
+            "\n{unnamed} further notification(s) could not be identified: ask the forces to check which of their \
+             receipts from around this time answer 404 on GET /v1/notifications/RECEIPT, and re-send those.\n"
+        ));
+    }
+    if !loss.kept.is_empty() {
+        text.push_str(&format!(
+            "\nThe damaged journal segment is kept (never deleted) at: {}\n",
+            loss.kept
+                .iter()
+                .map(|k| one_line(k))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    Rendered {
+        subject: "kim: notifications were lost from the accept journal and must be re-sent".to_owned(),
+        html: format!(
+            "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>kim</title></head>\n<body>\n<pre>{}</pre>\n</body></html>\n",
+            escape_html(&text)
+        ),
+        text,
+    }
+}
+
 #[cfg(test)]
 mod tests;

@@ -29,6 +29,8 @@ pub enum EventKind {
     KeyRotated,
     Started,
     Stopped,
+    /// The accept journal held frames that no longer open (salvaged).
+    JournalDamaged,
 }
 
 /// An event before it joins the chain.

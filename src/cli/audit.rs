@@ -72,6 +72,7 @@ pub fn verify(ctx: &mut Ctx<'_>) -> CliResult {
                         let n = verify_checkpoints(&cps, public, &head, hash_at, "checkpoint file")
                             .map_err(broken)?;
                         checked.push(format!("{n} checkpoints in {}", path.display()));
+                        unshipped(&stored_cps, &cps, path, jiff::Timestamp::now())?;
                     }
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                         checked.push(format!("no checkpoint file yet at {}", path.display()))
@@ -98,6 +99,36 @@ pub fn verify(ctx: &mut Ctx<'_>) -> CliResult {
         checked.join("; ")
     );
     Ok(())
+}
+
+/// Fails when the store holds checkpoints that the checkpoint file lacks
+/// (the file was not appended to: a full disk, no descriptors left), except
+/// the newest ones of the last 3 s, which the daemon may be appending now.
+fn unshipped(
+    stored: &[crate::audit::checkpoint::Checkpoint],
+    in_file: &[crate::audit::checkpoint::Checkpoint],
+    path: &Path,
+    now: jiff::Timestamp,
+) -> Result<(), Failure> {
+    let have: std::collections::HashSet<u64> = in_file.iter().map(|c| c.seq).collect();
+    let file_last = in_file.iter().map(|c| c.seq).max().unwrap_or(0);
+    let recent = |c: &crate::audit::checkpoint::Checkpoint| {
+        c.seq > file_last && now.duration_since(c.time) < jiff::SignedDuration::from_secs(3)
+    };
+    let missing: Vec<u64> = stored
+        .iter()
+        .filter(|c| !have.contains(&c.seq) && !recent(c))
+        .map(|c| c.seq)
+        .collect();
+    match missing.first() {
+        None => Ok(()),
+        Some(first) => Err(Failure::failed(anyhow::anyhow!(
+            "the checkpoint file {} lacks {} of the store's signed checkpoints (the first at event {first}): \
+             it was not appended to, so what was shipped from it vouches for less than the store holds",
+            path.display(),
+            missing.len()
+        ))),
+    }
 }
 
 /// `kim audit verify --file F --public-key K`: an export, anywhere.

@@ -25,6 +25,7 @@ pub mod audit;
 pub mod certs;
 pub mod check_config;
 pub mod demo;
+pub mod journal;
 pub mod keys;
 pub mod review;
 pub mod roll;
@@ -88,6 +89,9 @@ pub enum Command {
     /// The tamper-evident audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// The accept journal (notifications acknowledged, not yet in the store).
+    #[command(subcommand)]
+    Journal(JournalCommand),
     /// Print shell completions (bash, zsh, fish, elvish, powershell) to stdout.
     Completions { shell: clap_complete::Shell },
     /// Print the manual page (roff) to stdout: `kim man > kim.1`.
@@ -135,6 +139,16 @@ pub enum AuditCommand {
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum JournalCommand {
+    /// With the daemon stopped: apply every journaled notification that
+    /// still opens, keep damaged segments in journal/damaged/ (never
+    /// deleted), audit `journal_damaged` and tell the admin mailbox which
+    /// references each force must re-send. Needed when `kim serve` refuses
+    /// to start because the journal is damaged (exit 2).
+    Salvage,
 }
 
 #[derive(Debug, Subcommand)]
@@ -241,6 +255,21 @@ impl Ctx<'_> {
     }
 }
 
+/// An error and its causes on one line, each cause once: many errors
+/// already quote their source ("cannot read F: No such file"), so the
+/// chain would repeat it ("…: No such file: No such file").
+pub fn describe(e: &anyhow::Error) -> String {
+    let mut out = e.to_string();
+    for cause in e.chain().skip(1) {
+        let c = cause.to_string();
+        if !out.contains(&c) {
+            out.push_str(": ");
+            out.push_str(&c);
+        }
+    }
+    out
+}
+
 /// A failure with the exit code it deserves.
 #[derive(Debug)]
 pub struct Failure {
@@ -320,7 +349,16 @@ pub fn open_store_for(
             "the store at {p} is in use by a running daemon, but its admin socket {} does not answer; check [admin] socket in this config against the daemon's",
             socket.display()
         ))),
-        Err(e) => Err(Failure::failed(e)),
+        Err(e) => Err(store_failure(e)),
+    }
+}
+
+/// The exit code a store that will not open deserves: 2 when an admin must
+/// act first (a damaged journal), 1 otherwise.
+pub fn store_failure(e: crate::store::StoreError) -> Failure {
+    match e {
+        crate::store::StoreError::JournalDamaged { .. } => Failure::usage(e),
+        other => Failure::failed(other),
     }
 }
 
@@ -386,6 +424,7 @@ pub fn main() -> ExitCode {
         Command::Keys(KeysCommand::SigningInit { out }) => keys::signing_init(&out),
         Command::Keys(KeysCommand::Rotate) => keys::rotate(&cli.config),
         Command::Certs(CertsCommand::Dev { out }) => certs::dev(&out),
+        Command::Journal(JournalCommand::Salvage) => journal::salvage(&cli.config),
         Command::Demo { keep } => demo::main(keep),
         Command::Completions { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();
@@ -460,8 +499,33 @@ pub fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => {
-            eprintln!("kim: {:#}", f.error);
+            eprintln!("kim: {}", describe(&f.error));
             ExitCode::from(f.code)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::describe;
+
+    #[test]
+    fn an_error_chain_names_each_cause_once() {
+        let io = || std::io::Error::new(std::io::ErrorKind::NotFound, "No such file");
+        // A typed error that quotes its source, under a context.
+        let e = anyhow::Error::from(crate::store::StoreError::Sled(sled::Error::Io(io())))
+            .context("cannot open the store");
+        let text = describe(&e);
+        assert_eq!(text.matches("No such file").count(), 1, "{text}");
+        assert!(
+            text.starts_with("cannot open the store: the store failed"),
+            "{text}"
+        );
+        assert_ne!(format!("{e:#}").matches("No such file").count(), 1);
+        // Causes that do not repeat are all kept, in order.
+        let e = anyhow::Error::from(io())
+            .context("reading roll.csv")
+            .context("import");
+        assert_eq!(describe(&e), "import: reading roll.csv: No such file");
     }
 }

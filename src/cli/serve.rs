@@ -54,10 +54,11 @@ pub async fn start(
     master: MasterKey,
 ) -> anyhow::Result<Running> {
     let cfg = Arc::new(cfg);
+    let forces = cfg.forces.len();
     let store_path = cfg.store.path.clone();
     let cache_mb = cfg.store.cache_mb;
     let store = tokio::task::spawn_blocking(move || {
-        std::fs::create_dir_all(&store_path)
+        crate::fsmode::own_dir(&store_path)
             .with_context(|| format!("cannot create the store folder {}", store_path.display()))?;
         Store::open_with_cache(&store_path, &master, cache_mb * 1024 * 1024)
             .map_err(|e| cannot_write(e, "cannot open the store"))
@@ -106,7 +107,6 @@ pub async fn start(
                 .collect::<String>()
         })
         .unwrap_or_default();
-    let started = "cannot record the start in the audit";
     let _ = store
         .audit_append(
             EventKind::ConfigLoaded,
@@ -117,22 +117,7 @@ pub async fn start(
                 ("sha256", config_hash.into()),
             ]),
         )
-        .map_err(|e| cannot_write(e, started))?;
-    let ticket = store
-        .audit_append(
-            EventKind::Started,
-            "system",
-            Refs::default(),
-            detail(&[
-                ("version", env!("CARGO_PKG_VERSION").into()),
-                ("forces", cfg.forces.len().into()),
-            ]),
-        )
-        .map_err(|e| cannot_write(e, started))?;
-    store
-        .durable(ticket)
-        .await
-        .map_err(|e| cannot_write(e, started))?;
+        .map_err(|e| cannot_write(e, STARTED))?;
 
     crate::matching::stage::spawn(store.clone(), cfg.matching.name_threshold);
     {
@@ -168,7 +153,11 @@ pub async fn start(
             None
         }
     };
-    let checkpoint_file = cfg.audit.checkpoint_file.clone();
+    let shipper = cfg
+        .audit
+        .checkpoint_file
+        .clone()
+        .map(|p| Shipper::new(p, metrics.clone()));
     let (ckpt_stop, ckpt_stop_rx) = tokio::sync::watch::channel(false);
     let checkpointer = signer.clone().map(|s| {
         tokio::spawn(run_checkpointer(
@@ -176,7 +165,7 @@ pub async fn start(
             s,
             cfg.audit.checkpoint_every,
             cfg.audit.checkpoint_interval.0,
-            checkpoint_file.clone(),
+            shipper,
             ckpt_stop_rx,
         ))
     });
@@ -242,16 +231,40 @@ pub async fn start(
         )?;
         serve_store.durable(t).await?;
         let _ = ckpt_stop.send(true);
-        if let Some(c) = checkpointer {
-            let _ = c.await;
-        }
+        let mut shipper = match checkpointer {
+            Some(c) => c.await.ok().flatten(),
+            None => None,
+        };
         // A last checkpoint covers everything up to `stopped`.
         if let Some(s) = &signer {
-            checkpoint_once(&serve_store, s, checkpoint_file.as_deref()).await?;
+            checkpoint_once(&serve_store, s).await?;
+            if let Some(sh) = shipper.as_mut() {
+                sh.ship(&serve_store);
+                if sh.failing() {
+                    tracing::error!(file = %sh.path.display(), "the checkpoint file lacks stored checkpoints; the next start appends them");
+                }
+            }
         }
         serve_store.flush_now()?;
         Ok(())
     });
+    // Only once everything is bound and running: a start that fails on the
+    // way leaves no `started` in the audit.
+    let ticket = store
+        .audit_append(
+            EventKind::Started,
+            "system",
+            Refs::default(),
+            detail(&[
+                ("version", env!("CARGO_PKG_VERSION").into()),
+                ("forces", forces.into()),
+            ]),
+        )
+        .map_err(|e| cannot_write(e, STARTED))?;
+    store
+        .durable(ticket)
+        .await
+        .map_err(|e| cannot_write(e, STARTED))?;
     tracing::info!(%addr, "listening for police systems");
     if let Some(m) = metrics_addr {
         tracing::info!(addr = %m, "metrics on http://{m}/metrics");
@@ -323,59 +336,181 @@ async fn spawn_metrics(
     Ok(bound)
 }
 
-/// Signs a checkpoint of the chain's head (if it moved), makes it durable,
-/// and appends it to the checkpoint file (fsynced), so it can be shipped.
+/// Signs a checkpoint of the chain's head (if it moved) and makes it
+/// durable.
 async fn checkpoint_once(
     store: &Store,
     signer: &crate::audit::checkpoint::Signer,
-    file: Option<&Path>,
 ) -> anyhow::Result<()> {
-    let Some((cp, ticket)) = store.checkpoint(signer, jiff::Timestamp::now())? else {
-        return Ok(());
-    };
-    store.durable(ticket).await?;
-    if let Some(path) = file {
-        use std::io::Write;
-        let mut line = serde_json::to_vec(&cp)?;
-        line.push(b'\n');
-        let mut f = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .with_context(|| format!("cannot open the checkpoint file {}", path.display()))?;
-        f.write_all(&line)?;
-        f.sync_data()?;
+    if let Some((cp, ticket)) = store.checkpoint(signer, jiff::Timestamp::now())? {
+        store.durable(ticket).await?;
+        tracing::info!(seq = cp.seq, key = %cp.key_id, "audit checkpoint signed");
     }
-    tracing::info!(seq = cp.seq, key = %cp.key_id, "audit checkpoint signed");
     Ok(())
 }
 
-/// Every `every` events or `interval` (if the chain moved), a checkpoint.
+/// Keeps `[audit] checkpoint_file` holding every stored checkpoint: one
+/// that could not be appended (a full disk, no descriptors left) is
+/// appended on a later try, in order, never skipped; meanwhile the gauge
+/// `kim_audit_checkpoints_unshipped` says how many the file lacks and an
+/// error is logged every 10 s.
+struct Shipper {
+    path: std::path::PathBuf,
+    /// The last checkpoint the file holds (`None`: read the file again).
+    shipped: Option<u64>,
+    /// The last checkpoint the file was seen to hold (for the gauge while
+    /// the file cannot be read).
+    seen: u64,
+    metrics: Arc<Metrics>,
+    failing_since: Option<tokio::time::Instant>,
+    last_log: Option<tokio::time::Instant>,
+}
+
+impl Shipper {
+    fn new(path: std::path::PathBuf, metrics: Arc<Metrics>) -> Self {
+        Self {
+            path,
+            shipped: None,
+            seen: 0,
+            metrics,
+            failing_since: None,
+            last_log: None,
+        }
+    }
+
+    /// Whether the last try failed (so the next tick tries again).
+    fn failing(&self) -> bool {
+        self.failing_since.is_some()
+    }
+
+    /// The last checkpoint in the file.
+    fn last_in_file(&self) -> anyhow::Result<u64> {
+        match std::fs::File::open(&self.path) {
+            Ok(f) => Ok(
+                crate::audit::export::read_checkpoint_file(std::io::BufReader::new(f))
+                    .map_err(|e| {
+                        anyhow::anyhow!("the checkpoint file {}: {e}", self.path.display())
+                    })?
+                    .last()
+                    .map_or(0, |c| c.seq),
+            ),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(0),
+            Err(e) => Err(anyhow::anyhow!(
+                "cannot read the checkpoint file {}: {e}",
+                self.path.display()
+            )),
+        }
+    }
+
+    /// Appends every stored checkpoint newer than the file's last, fsynced.
+    fn try_ship(&mut self, store: &Store) -> anyhow::Result<()> {
+        use std::io::Write;
+        let stored = store.checkpoints()?;
+        let behind = |upto: u64| stored.iter().filter(|c| c.seq > upto).count() as i64;
+        let shipped = match self.shipped {
+            Some(s) => s,
+            None => match self.last_in_file() {
+                Ok(s) => s,
+                Err(e) => {
+                    self.metrics
+                        .audit_checkpoints_unshipped
+                        .set(behind(self.seen));
+                    return Err(e);
+                }
+            },
+        };
+        self.shipped = Some(shipped);
+        self.seen = shipped;
+        self.metrics
+            .audit_checkpoints_unshipped
+            .set(behind(shipped));
+        let missing: Vec<_> = stored.iter().filter(|c| c.seq > shipped).collect();
+        let Some(last) = missing.last().map(|c| c.seq) else {
+            return Ok(());
+        };
+        let mut lines = Vec::new();
+        for cp in &missing {
+            serde_json::to_writer(&mut lines, cp)?;
+            lines.push(b'\n');
+        }
+        // A partial line may land before a failure: read the file's end
+        // again before the next try.
+        self.shipped = None;
+        let mut f = crate::fsmode::append_private(&self.path)
+            .with_context(|| format!("cannot open the checkpoint file {}", self.path.display()))?;
+        f.write_all(&lines)
+            .and_then(|()| f.sync_data())
+            .with_context(|| format!("cannot append to {}", self.path.display()))?;
+        self.shipped = Some(last);
+        self.seen = last;
+        self.metrics.audit_checkpoints_unshipped.set(0);
+        Ok(())
+    }
+
+    fn ship(&mut self, store: &Store) {
+        match self.try_ship(store) {
+            Ok(()) => {
+                if let Some(since) = self.failing_since.take() {
+                    tracing::info!(after = ?since.elapsed(), file = %self.path.display(),
+                        "the checkpoint file holds every stored checkpoint again");
+                }
+                self.last_log = None;
+            }
+            Err(e) => {
+                let now = tokio::time::Instant::now();
+                self.failing_since.get_or_insert(now);
+                if self
+                    .last_log
+                    .is_none_or(|t| now - t >= Duration::from_secs(10))
+                {
+                    self.last_log = Some(now);
+                    tracing::error!(
+                        error = %super::describe(&e),
+                        unshipped = self.metrics.audit_checkpoints_unshipped.get(),
+                        "audit checkpoints missing from the checkpoint file; retrying every 500 ms"
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// Every `every` events or `interval` (if the chain moved), a checkpoint;
+/// the checkpoint file catches up after each, and on every tick while it
+/// is behind.
 async fn run_checkpointer(
     store: Arc<Store>,
     signer: Arc<crate::audit::checkpoint::Signer>,
     every: u64,
     interval: Duration,
-    file: Option<std::path::PathBuf>,
+    mut shipper: Option<Shipper>,
     mut stop: tokio::sync::watch::Receiver<bool>,
-) {
+) -> Option<Shipper> {
     let mut last_at = tokio::time::Instant::now();
+    // Checkpoints stored before a restart that the file never got.
+    if let Some(s) = shipper.as_mut() {
+        s.ship(&store);
+    }
     loop {
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_millis(500)) => {}
-            _ = stop.changed() => return,
+            _ = stop.changed() => return shipper,
         }
         let (Ok(head), Ok(last)) = (store.audit_head(), store.last_checkpoint_seq()) else {
             continue;
         };
         let due = head.seq >= last + every || (head.seq > last && last_at.elapsed() >= interval);
-        if !due {
-            continue;
+        if due {
+            match checkpoint_once(&store, &signer).await {
+                Ok(()) => last_at = tokio::time::Instant::now(),
+                Err(e) => {
+                    crate::lograte::error!("audit.checkpoint", error = %e, "audit checkpoint failed; retrying")
+                }
+            }
         }
-        match checkpoint_once(&store, &signer, file.as_deref()).await {
-            Ok(()) => last_at = tokio::time::Instant::now(),
-            Err(e) => {
-                crate::lograte::error!("audit.checkpoint", error = %e, "audit checkpoint failed; retrying")
+        if let Some(s) = shipper.as_mut() {
+            if due || s.failing() {
+                s.ship(&store);
             }
         }
     }
@@ -460,6 +595,9 @@ struct StoreBroken {
     left: Option<u64>,
 }
 
+/// What a start that cannot write its first audit events says.
+const STARTED: &str = "cannot record the start in the audit";
+
 /// A store error at start, with a hint when it is the disk.
 fn cannot_write(e: crate::store::StoreError, what: &str) -> anyhow::Error {
     if e.is_unavailable() {
@@ -483,9 +621,12 @@ pub fn main(config: &Path) -> CliResult {
     rt.block_on(async move {
         let grace = cfg.limits.shutdown_grace.0;
         tracing::info!(config = %config.display(), forces = cfg.forces.len(), "kim starting");
-        let running = start(cfg, tls_config, master)
-            .await
-            .map_err(Failure::failed)?;
+        let running = start(cfg, tls_config, master).await.map_err(|e| {
+            match e.downcast::<crate::store::StoreError>() {
+                Ok(store) => super::store_failure(store),
+                Err(other) => Failure::failed(other),
+            }
+        })?;
         let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
         let store = running.store.clone();
         spawn_watchdog(store.clone());

@@ -367,13 +367,19 @@ impl Deliverer {
 
     /// Renders and addresses the message for `a`.
     fn build(&self, a: &AlertRecord) -> Result<Message, BuildError> {
-        let school = self
-            .store
-            .school(&a.urn)?
-            .ok_or_else(|| BuildError::NoSchool(a.urn.clone()))?;
+        let school = || -> Result<_, BuildError> {
+            self.store
+                .school(&a.urn)?
+                .ok_or_else(|| BuildError::NoSchool(a.urn.clone()))
+        };
         let addr = |s: &str| s.parse::<Mailbox>().map_err(|_| BuildError::BadAddress);
         let (to, rendered): (Mailbox, Rendered) = match a.kind {
+            AlertKind::AdminJournalDamaged => (
+                self.policy.admin.clone(),
+                alert::render_journal_notice(&a.journal.clone().unwrap_or_default()),
+            ),
             AlertKind::Dsl | AlertKind::Deputy | AlertKind::Withdrawal => {
+                let school = school()?;
                 let n = self
                     .store
                     .load_notification(&a.receipt)?
@@ -404,6 +410,7 @@ impl Deliverer {
                 (to, r)
             }
             AlertKind::AdminEscalation | AlertKind::AdminFailure => {
+                let school = school()?;
                 let follows = a.follows.as_deref().unwrap_or(&a.id);
                 let last = match self.store.alert(follows)? {
                     Some(f) => f.last_reply.or(f.last_code.map(|c| c.to_string())),

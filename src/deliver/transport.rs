@@ -82,7 +82,7 @@ pub fn from_config(
                 .file_dir
                 .clone()
                 .ok_or_else(|| TransportError::Smtp("file_dir is not set".into()))?;
-            std::fs::create_dir_all(&dir).map_err(|source| TransportError::FileDir {
+            crate::fsmode::create_dir_all(&dir).map_err(|source| TransportError::FileDir {
                 path: dir.clone(),
                 source,
             })?;

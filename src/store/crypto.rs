@@ -15,6 +15,8 @@ use zeroize::{Zeroize, Zeroizing};
 /// The sealed-value format version (first byte of every sealed value).
 const FORMAT_V1: u8 = 1;
 const HEADER_LEN: usize = 1 + 4 + NONCE_LEN;
+/// What sealing adds to a plaintext: format, key id, nonce, tag.
+pub(crate) const SEAL_OVERHEAD: usize = HEADER_LEN + 16;
 pub const KEY_LEN: usize = 32;
 
 #[derive(Debug, thiserror::Error)]

@@ -10,6 +10,7 @@ mod health;
 mod journal;
 pub mod notifications;
 pub mod outbox;
+pub mod replay;
 pub mod review;
 pub mod roll;
 mod rollfile;
@@ -31,6 +32,7 @@ use crypto::{CryptoError, Keyring, MasterKey};
 
 pub use health::{Broken, Health, CANNOT_WRITE};
 pub use notifications::{AcceptOutcome, ChildState, ChildStatus, NotificationRecord, ReceiptId};
+pub use replay::{JournalLoss, Replay, Replayed};
 
 /// Tree names. They appear in AAD, so they are part of the on-disk format.
 pub mod trees {
@@ -75,6 +77,17 @@ pub enum StoreError {
     Corrupt(String),
     #[error("the store could not make the write durable")]
     NotDurable,
+    #[error(
+        "the accept journal is damaged: {segment} at byte {offset}: {lost} acknowledged notification(s) \
+         cannot be read, and notifications after them may be held back; nothing was applied or deleted. \
+         With the daemon stopped, run `kim journal salvage` to apply every notification that still opens, \
+         keep the segment in journal/damaged/ and tell the admin mailbox which references the police must re-send"
+    )]
+    JournalDamaged {
+        segment: String,
+        offset: u64,
+        lost: u32,
+    },
 }
 
 impl StoreError {
@@ -210,6 +223,35 @@ impl Store {
         master: &MasterKey,
         cache_bytes: u64,
     ) -> Result<Self, StoreError> {
+        Self::open_with(path, master, cache_bytes, &Replay::Strict).map(|(s, _)| s)
+    }
+
+    /// Opens the store and salvages a damaged accept journal (`kim journal
+    /// salvage`): see [`Replay::Salvage`].
+    pub fn open_salvaging(
+        path: &Path,
+        master: &MasterKey,
+        actor: &str,
+    ) -> Result<(Self, Replayed), StoreError> {
+        Self::open_with(
+            path,
+            master,
+            CACHE_CAPACITY,
+            &Replay::Salvage {
+                actor: actor.to_owned(),
+            },
+        )
+    }
+
+    fn open_with(
+        path: &Path,
+        master: &MasterKey,
+        cache_bytes: u64,
+        replay: &Replay,
+    ) -> Result<(Self, Replayed), StoreError> {
+        // 0700 before sled puts anything in it (sled's own files get its
+        // modes; they are tightened below, and the folder keeps them unread).
+        crate::fsmode::own_dir(path).map_err(|e| StoreError::Sled(sled::Error::Io(e)))?;
         let db = sled::Config::new()
             .path(path)
             .mode(sled::Mode::HighThroughput)
@@ -247,6 +289,7 @@ impl Store {
             withdrawals: db.open_tree(trees::WITHDRAWALS)?,
             checkpoints: db.open_tree(trees::CHECKPOINTS)?,
         };
+        crate::fsmode::tighten_files(path).map_err(|e| StoreError::Sled(sled::Error::Io(e)))?;
         let keys = Keyring::new(master);
         match t.meta.get(KEY_CHECK)? {
             Some(sealed) => {
@@ -285,14 +328,14 @@ impl Store {
         };
         // A kill after a 202 leaves notifications in the accept journal
         // that the trees do not have yet.
-        let replayed = store.replay_journal()?;
-        if replayed > 0 {
+        let replayed = store.replay_journal(replay)?;
+        if replayed.applied > 0 {
             tracing::info!(
-                notifications = replayed,
+                notifications = replayed.applied,
                 "applied accepted notifications from the journal"
             );
         }
-        Ok(store)
+        Ok((store, replayed))
     }
 
     /// Sets the school calendar that alerts queued from now on use.

@@ -2,7 +2,7 @@
 //! telling a re-send from a new one (against the trees and the accept
 //! journal's pending set), committing batches (one transaction: sealed
 //! payload, sealed data key, per-force reference, matching work item,
-//! `received` audit event), replaying the journal, and the per-force status
+//! `received` audit event), and the per-force status
 //! view.
 
 use std::fmt;
@@ -204,6 +204,11 @@ impl Prepared {
     /// What the accept journal keeps of it.
     pub(crate) fn journal_entry(&self) -> Entry {
         Entry {
+            ids: journal::Identifiers {
+                receipt: self.receipt.as_str().to_owned(),
+                force: self.force.clone(),
+                police_reference: self.police_reference.clone(),
+            },
             record: self.record_bytes.clone(),
             sealed: self.sealed.clone(),
         }
@@ -579,39 +584,6 @@ impl Store {
     /// to it, such as a withdrawal, waits until it is).
     pub fn is_pending(&self, receipt: &str) -> bool {
         self.pending().by_receipt.contains_key(receipt)
-    }
-
-    /// Applies what the accept journal holds and the trees do not (after a
-    /// crash or a kill), flushes, and deletes the journal. Returns how
-    /// many notifications it applied.
-    pub(crate) fn replay_journal(&self) -> Result<usize, StoreError> {
-        let dir = journal::journal_dir(&self.dir);
-        let segments = journal::segments(&dir)?;
-        let Some(&last) = segments.last() else {
-            return Ok(0);
-        };
-        let mut applied = 0;
-        for segment in segments {
-            let (entries, clean) = journal::read_segment(&dir, segment, self.keys.seal_key())?;
-            if !clean {
-                // Past the last sync: nothing there was acknowledged.
-                tracing::warn!(segment, "accept journal: a torn frame ends this segment (written after the last sync, never acknowledged)");
-            }
-            let batch = entries
-                .into_iter()
-                .map(Prepared::from_journal)
-                .collect::<Result<Vec<_>, _>>()?;
-            for chunk in batch.chunks(256) {
-                let outcomes = self.commit_batch(chunk)?;
-                applied += outcomes
-                    .iter()
-                    .filter(|o| matches!(o, AcceptOutcome::Accepted(_)))
-                    .count();
-            }
-        }
-        self.flush_now()?;
-        journal::remove_before(&dir, last + 1)?;
-        Ok(applied)
     }
 
     /// Stores one validated notification (prepare + a batch of one). The

@@ -37,7 +37,7 @@ fn journaled_notifications_answer_resends_and_status_and_are_applied_at_the_next
     let receipts: Vec<String> = {
         let s = Store::open(&path, &key).unwrap();
         s.load_known_refs().unwrap();
-        let mut journal = Journal::create(&s.dir).unwrap();
+        let mut journal = Journal::create(&s.dir, s.keys.seal_key()).unwrap();
         let batch = ["KNT/1", "KNT/2", "KNT/1"]
             .iter()
             .map(|r| s.prepare("kent", &notification(r, now), now).unwrap())

@@ -25,6 +25,9 @@ pub enum AlertKind {
     AdminEscalation,
     /// The admin mailbox: an alert could not be delivered.
     AdminFailure,
+    /// The admin mailbox: the accept journal was damaged; which forces must
+    /// re-send which references.
+    AdminJournalDamaged,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -90,6 +93,9 @@ pub struct AlertRecord {
     /// The last reply or error, for the admin notice (no child's details).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_reply: Option<String>,
+    /// For [`AlertKind::AdminJournalDamaged`]: what was lost.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub journal: Option<super::JournalLoss>,
 }
 
 impl AlertRecord {
@@ -119,6 +125,7 @@ impl AlertRecord {
             withdraw_pending: false,
             last_code: None,
             last_reply: None,
+            journal: None,
         }
     }
 

@@ -157,12 +157,9 @@ impl RecordWriter {
     /// Creates the file (refuses an existing one: a leftover of a crashed
     /// import is removed before the import starts).
     pub(crate) fn create(dir: &Path, generation: u32) -> Result<Self, StoreError> {
-        std::fs::create_dir_all(dir).map_err(io_error)?;
-        let file = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(path(dir, generation, "rec"))
-            .map_err(io_error)?;
+        crate::fsmode::create_dir_all(dir).map_err(io_error)?;
+        let file =
+            crate::fsmode::create_new_private(&path(dir, generation, "rec")).map_err(io_error)?;
         Ok(Self {
             out: BufWriter::with_capacity(1 << 20, file),
             offsets: vec![0],
@@ -202,11 +199,8 @@ pub(crate) struct IndexWriter {
 
 impl IndexWriter {
     pub(crate) fn create(dir: &Path, generation: u32, bits: u8) -> Result<Self, StoreError> {
-        let file = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(path(dir, generation, "idx"))
-            .map_err(io_error)?;
+        let file =
+            crate::fsmode::create_new_private(&path(dir, generation, "idx")).map_err(io_error)?;
         Ok(Self {
             out: BufWriter::with_capacity(1 << 20, file),
             bits,

@@ -97,7 +97,7 @@ impl Ingest {
     /// # Errors
     /// The journal's folder or file cannot be created.
     pub fn spawn(store: Arc<Store>) -> Result<Self, StoreError> {
-        let journal = Journal::create(&store.dir)?;
+        let journal = Journal::create(&store.dir, store.keys.seal_key())?;
         store.load_known_refs()?;
         // Receipts start with their second and `admit` knows the receipts
         // of this run only: if an earlier run made one in this very second
@@ -286,7 +286,7 @@ fn journal_thread(
             {
                 return;
             }
-            if let Err(e) = journal.rotate_if_full() {
+            if let Err(e) = journal.rotate_if_full(store.keys.seal_key()) {
                 crate::lograte::error!("accept.rotate", error = %e, "cannot start a new accept journal segment");
             }
         }

@@ -206,9 +206,9 @@ fn malformed_json_wrong_type_and_oversize_are_refused() {
             .await
             .unwrap();
         assert_eq!(a.status, 202);
-        // Over 64 KiB: 413.
+        // Over the body limit (512 KiB): 413.
         let mut big = valid();
-        big["incident"]["summary_for_school"] = json!("z".repeat(70 * 1024));
+        big["incident"]["summary_for_school"] = json!("z".repeat(600 * 1024));
         let mut c = kent.connect(kim.addr).await.unwrap();
         let a = c
             .send(
@@ -383,4 +383,78 @@ fn curl_is_an_independent_police_client() {
         .output()
         .unwrap();
     assert!(!out.status.success(), "curl without a certificate got in");
+}
+
+/// Every character outside ASCII written as `\uXXXX` escapes (a surrogate
+/// pair for those beyond the BMP): the longest spelling of the same JSON.
+fn escape_all(json: &str) -> String {
+    let mut out = String::with_capacity(json.len() * 3);
+    for c in json.chars() {
+        if c.is_ascii() {
+            out.push(c);
+        } else {
+            let mut units = [0u16; 2];
+            for u in c.encode_utf16(&mut units) {
+                out.push_str(&format!("\\u{u:04x}"));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn the_largest_valid_notification_is_admitted_not_413() {
+    let env = Env::new();
+    let kim = env.start();
+    let name = |c: char| c.to_string().repeat(100);
+    // As found: 20 children with 100-character non-ASCII names (~74 KB).
+    let text = |c: char| c.to_string().repeat(500);
+    let mut n = valid();
+    n["police_reference"] = json!("KNT/BIG/1");
+    let child = n["children"][0].clone();
+    n["children"] = json!((0..20)
+        .map(|_| {
+            let mut c = child.clone();
+            c["given_name"] = json!(name('Ж'));
+            c["family_name"] = json!(name('Ł'));
+            c["other_names"] = json!(vec![name('Ω'); 10]);
+            c["voice_of_child"] = json!(text('é'));
+            c
+        })
+        .collect::<Vec<_>>());
+    let body = serde_json::to_vec(&n).unwrap();
+    assert!(body.len() > 64 * 1024, "{}", body.len());
+    let a = rt()
+        .block_on(
+            env.kent()
+                .once(kim.addr, Method::POST, "/v1/notifications", Some(&body)),
+        )
+        .unwrap();
+    assert_eq!(a.status, 202, "{} bytes: {}", body.len(), a.text());
+
+    // Every field at its longest, every character an escaped surrogate pair.
+    let mut n = valid();
+    n["police_reference"] = json!("KNT/BIG/2".to_owned() + &"9".repeat(55));
+    n["incident"]["summary_for_school"] = json!(name('😀').repeat(5));
+    n["officer"]["name"] = json!(name('😀'));
+    n["children"] = json!((0..20)
+        .map(|_| {
+            let mut c = child.clone();
+            c["given_name"] = json!(name('😀'));
+            c["family_name"] = json!(name('😀'));
+            c["other_names"] = json!(vec![name('😀'); 10]);
+            c["voice_of_child"] = json!(name('😀').repeat(5));
+            c
+        })
+        .collect::<Vec<_>>());
+    let body = escape_all(&serde_json::to_string(&n).unwrap()).into_bytes();
+    assert!(body.len() > 400_000, "{}", body.len());
+    assert!(body.len() <= kim::ingest::http::MAX_BODY, "{}", body.len());
+    let a = rt()
+        .block_on(
+            env.kent()
+                .once(kim.addr, Method::POST, "/v1/notifications", Some(&body)),
+        )
+        .unwrap();
+    assert_eq!(a.status, 202, "{} bytes: {}", body.len(), a.text());
 }

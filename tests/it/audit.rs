@@ -339,3 +339,113 @@ fn a_tail_cut_behind_the_last_checkpoint_is_caught_by_the_checkpoint_file() {
         "{err}"
     );
 }
+
+/// `curl` the metrics page.
+fn metrics_text(addr: std::net::SocketAddr) -> String {
+    let out = std::process::Command::new("curl")
+        .args(["-s", "--max-time", "5"])
+        .arg(format!("http://{addr}/metrics"))
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn gauge(text: &str, name: &str) -> Option<i64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name} ")))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+#[test]
+fn a_checkpoint_the_file_could_not_take_is_retried_alerted_on_and_verify_names_the_gap() {
+    let env = signed();
+    let file = env.path("checkpoints.jsonl");
+    let saved = env.path("checkpoints.saved");
+    // The file cannot be opened for appending (as with no descriptors left
+    // or a full disk): a folder stands in its place.
+    std::fs::rename(&file, &saved).unwrap();
+    std::fs::create_dir(&file).unwrap();
+    let k = env.start();
+    let metrics = k.metrics.expect("metrics listener");
+    for i in 0..8 {
+        let body = notification(
+            &format!("KNT/CPF/{i}"),
+            "Zebediah",
+            "Quixotic-Marsh",
+            "2013-05-17",
+            "QX9 7ZZ",
+        );
+        let a = rt()
+            .block_on(
+                env.kent()
+                    .once(k.addr, Method::POST, "/v1/notifications", Some(&body)),
+            )
+            .unwrap();
+        assert_eq!(a.status, 202);
+    }
+    let start = std::time::Instant::now();
+    let mut behind = 0;
+    while start.elapsed() < std::time::Duration::from_secs(15) {
+        behind = gauge(&metrics_text(metrics), "kim_audit_checkpoints_unshipped").unwrap_or(0);
+        if behind > 0 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(
+        behind > 0,
+        "the metric must show checkpoints the file lacks"
+    );
+    // Retried every 500 ms, logged at most once per 10 s.
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let log = k.log_text();
+    let lines = log.matches("missing from the checkpoint file").count();
+    assert!((1..=2).contains(&lines), "{lines} error lines:\n{log}");
+    assert!(k.terminate(std::time::Duration::from_secs(30)).success());
+
+    // With the daemon stopped: the file lacks stored checkpoints.
+    std::fs::remove_dir(&file).unwrap();
+    std::fs::rename(&saved, &file).unwrap();
+    let before = std::fs::read_to_string(&file).unwrap().lines().count();
+    // (Checkpoints younger than 3 s may be on their way into the file.)
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let (code, out, err) = env.kim(&["audit", "verify"]);
+    assert_eq!(code, 1, "verify must report the gap: {out}{err}");
+    assert!(err.contains("checkpoints.jsonl lacks"), "{err}");
+
+    // The next start appends what the file lacks, in order.
+    let k = env.start();
+    let start = std::time::Instant::now();
+    while std::fs::read_to_string(&file).unwrap().lines().count() <= before
+        && start.elapsed() < std::time::Duration::from_secs(10)
+    {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(k.terminate(std::time::Duration::from_secs(30)).success());
+    let (code, out, err) = env.kim(&["audit", "verify"]);
+    assert_eq!(code, 0, "{out}{err}");
+}
+
+#[test]
+fn a_start_that_fails_on_the_way_leaves_no_started_event() {
+    let env = Env::new();
+    // The admin socket's folder cannot be made: a file stands in its way.
+    std::fs::write(env.path("blocker"), b"").unwrap();
+    let text = std::fs::read_to_string(&env.config)
+        .unwrap()
+        .replace("socket = \"admin.sock\"", "socket = \"blocker/admin.sock\"");
+    std::fs::write(&env.config, text).unwrap();
+    let (code, _, err) = env.kim(&["serve"]);
+    assert_ne!(code, 0, "{err}");
+    let (code, out, err) = env.kim(&["audit", "list", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let events: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let kinds: Vec<&str> = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert!(kinds.contains(&"config_loaded"), "{kinds:?}");
+    assert!(!kinds.contains(&"started"), "{kinds:?}");
+}

@@ -8,6 +8,7 @@ mod cli;
 mod delivery;
 mod disk;
 mod durability;
+mod journal;
 mod limits;
 mod matching;
 mod privacy;

@@ -83,3 +83,85 @@ fn names_dates_of_birth_and_postcodes_never_reach_disk_logs_or_metrics() {
     assert!(!files_containing(env.dir.path(), &[GIVEN]).is_empty());
     let _ = OTHER;
 }
+
+const SCHOOLS: &str = "urn,name,dsl_name,dsl_email,deputy_email,phone\n\
+118765,Maidstone Primary,Ms Dee,dsl@maidstone.example,,01622 111111\n";
+const ROLL: &str =
+    "pupil_id,given_name,family_name,other_names,date_of_birth,postcode,school_urn\n\
+KCC-1,Zebediah,Quixotic-Marsh,,2013-05-17,QX9 7ZZ,118765\n";
+
+/// Every file and folder under `dir` whose mode lets group or others in.
+fn loose_modes(dir: &std::path::Path) -> Vec<(std::path::PathBuf, u32)> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        let mode = std::fs::metadata(&d).unwrap().permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            out.push((d.clone(), mode));
+        }
+        if d.is_dir() {
+            for e in std::fs::read_dir(&d).unwrap().flatten() {
+                stack.push(e.path());
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn every_file_kim_writes_is_0600_and_every_folder_0700_whatever_the_umask() {
+    let env = Env::with(crate::support::Options {
+        extra: Some(
+            "[audit]\nsigning_key_file = \"audit.key\"\ncheckpoint_every = 2\ncheckpoint_file = \"checkpoints.jsonl\"\n"
+                .into(),
+        ),
+        ..Default::default()
+    });
+    let key = env.path("audit.key");
+    assert_eq!(
+        env.kim(&["keys", "signing-init", "--out", key.to_str().unwrap()])
+            .0,
+        0
+    );
+    std::fs::write(env.path("schools.csv"), SCHOOLS).unwrap();
+    std::fs::write(env.path("roll.csv"), ROLL).unwrap();
+    // The CLI with the daemon stopped creates the store and the roll files.
+    for (what, file) in [("schools", "schools.csv"), ("roll", "roll.csv")] {
+        let f = env.path(file);
+        let (code, _, err) = env.kim_with_umask("000", &[what, "import", f.to_str().unwrap()]);
+        assert_eq!(code, 0, "{err}");
+    }
+    let kim = crate::support::Kim::start_with_umask(&env.config, &env.path("kim.log"), "000");
+    rt().block_on(async {
+        let mut c = env.kent().connect(kim.addr).await.unwrap();
+        for i in 0..3 {
+            let body = notification(&format!("KNT/MODE/{i}"), GIVEN, FAMILY, DOB, POSTCODE);
+            let a = c
+                .send(Method::POST, "/v1/notifications", Some(&body))
+                .await
+                .unwrap();
+            assert_eq!(a.status, 202);
+        }
+    });
+    let start = std::time::Instant::now();
+    while std::fs::read_dir(env.path("outbox")).map_or(0, |d| d.count()) < 3
+        && start.elapsed() < std::time::Duration::from_secs(20)
+    {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let export = env.path("export.jsonl");
+    let (code, _, err) = env.kim_with_umask(
+        "000",
+        &["audit", "export", "--out", export.to_str().unwrap()],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(kim.terminate(std::time::Duration::from_secs(30)).success());
+    let mut loose = Vec::new();
+    for p in ["store", "outbox", "checkpoints.jsonl", "export.jsonl"] {
+        let p = env.path(p);
+        assert!(p.exists(), "{} was not written", p.display());
+        loose.extend(loose_modes(&p));
+    }
+    assert!(loose.is_empty(), "readable by group or others: {loose:?}");
+}

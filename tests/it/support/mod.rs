@@ -159,6 +159,24 @@ listen = "127.0.0.1:0"
         )
     }
 
+    /// Runs `kim --config THIS ARGS…` under `umask UMASK`.
+    pub fn kim_with_umask(&self, umask: &str, args: &[&str]) -> (i32, String, String) {
+        let out = Command::new("sh")
+            .arg("-c")
+            .arg(format!("umask {umask}; exec \"$0\" \"$@\""))
+            .arg(KIM)
+            .arg("--config")
+            .arg(&self.config)
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
     /// Imports `schools` and `roll` (CSV text) through the real CLI.
     pub fn import(&self, schools: &str, roll: &str) {
         std::fs::write(self.path("schools.csv"), schools).unwrap();
@@ -191,12 +209,25 @@ fn find_addr(line: &str, after: &str) -> Option<SocketAddr> {
 
 impl Kim {
     pub fn start(config: &Path, log: &Path) -> Self {
+        Self::spawn(Command::new(KIM), config, log)
+    }
+
+    /// `kim serve` under `sh -c 'umask UMASK; exec kim …'`.
+    pub fn start_with_umask(config: &Path, log: &Path, umask: &str) -> Self {
+        let mut sh = Command::new("sh");
+        sh.arg("-c")
+            .arg(format!("umask {umask}; exec \"$0\" \"$@\""))
+            .arg(KIM);
+        Self::spawn(sh, config, log)
+    }
+
+    fn spawn(mut cmd: Command, config: &Path, log: &Path) -> Self {
         let logf = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(log)
             .unwrap();
-        let mut child = Command::new(KIM)
+        let mut child = cmd
             .arg("--config")
             .arg(config)
             .arg("serve")
