@@ -107,7 +107,7 @@ pub async fn start(
                 .collect::<String>()
         })
         .unwrap_or_default();
-    let _ = store
+    let ticket = store
         .audit_append(
             EventKind::ConfigLoaded,
             "system",
@@ -117,6 +117,12 @@ pub async fn start(
                 ("sha256", config_hash.into()),
             ]),
         )
+        .map_err(|e| cannot_write(e, STARTED))?;
+    // On disk before anything else can fail (a start that fails later
+    // exits without a flush), and a full disk stops the start here.
+    store
+        .durable(ticket)
+        .await
         .map_err(|e| cannot_write(e, STARTED))?;
 
     crate::matching::stage::spawn(store.clone(), cfg.matching.name_threshold);
