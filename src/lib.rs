@@ -8,7 +8,9 @@
 //! chain) → matching → alert → deliver. `config` loads and checks the TOML,
 //! `audit` defines the hash-chained events, `metrics` the Prometheus text,
 //! `hardening` makes the process non-dumpable, `perms` checks who owns
-//! secret files and the admin socket's folder, `pki` makes development certificates, `police_client` is a real mTLS
+//! secret files and the admin socket's folder, `fsmode` gives kim's files
+//! 0600 and folders 0700, `lograte` rate-limits errors that repeat in a
+//! loop, `pki` makes development certificates, `police_client` is a real mTLS
 //! client for the demo, tests and benchmarks, and `cli` holds one module per
 //! subcommand group.
 
@@ -25,6 +27,7 @@ pub mod fsmode;
 pub mod hardening;
 pub mod import;
 pub mod ingest;
+pub mod lograte;
 pub mod matching;
 pub mod metrics;
 #[cfg(test)]

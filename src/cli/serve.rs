@@ -62,7 +62,7 @@ pub async fn start(
         crate::fsmode::own_dir(&store_path)
             .with_context(|| format!("cannot create the store folder {}", store_path.display()))?;
         Store::open_with_cache(&store_path, &master, cache_mb * 1024 * 1024)
-            .map_err(anyhow::Error::from)
+            .map_err(|e| cannot_write(e, "cannot open the store"))
     })
     .await??;
     let store = Arc::new(store);
@@ -117,15 +117,23 @@ pub async fn start(
                 .collect::<String>()
         })
         .unwrap_or_default();
-    let _ = store.audit_append(
-        EventKind::ConfigLoaded,
-        "system",
-        Refs::default(),
-        detail(&[
-            ("path", cfg.source.display().to_string().into()),
-            ("sha256", config_hash.into()),
-        ]),
-    )?;
+    let ticket = store
+        .audit_append(
+            EventKind::ConfigLoaded,
+            "system",
+            Refs::default(),
+            detail(&[
+                ("path", cfg.source.display().to_string().into()),
+                ("sha256", config_hash.into()),
+            ]),
+        )
+        .map_err(|e| cannot_write(e, STARTED))?;
+    // On disk before anything else can fail (a start that fails later
+    // exits without a flush), and a full disk stops the start here.
+    store
+        .durable(ticket)
+        .await
+        .map_err(|e| cannot_write(e, STARTED))?;
 
     crate::matching::stage::spawn(store.clone(), cfg.matching.name_threshold);
     {
@@ -213,7 +221,20 @@ pub async fn start(
         .await;
         // Every journaled notification into the trees before anything
         // else stops (the matching stage and delivery pick them up).
-        ingest.shutdown().await;
+        let left = ingest.shutdown().await;
+        if let Some(b) = serve_store.broken() {
+            // Nothing more can be written: stop the rest without waiting
+            // long, and say what the replay at the next start will apply.
+            let _ = admin_stop.send(true);
+            let _ = deliver_stop.send(true);
+            let _ = ckpt_stop.send(true);
+            let _ = tokio::time::timeout(Duration::from_secs(1), admin_task).await;
+            let _ = tokio::time::timeout(Duration::from_secs(1), deliverer).await;
+            return Err(anyhow::Error::new(StoreBroken {
+                reason: b.reason(),
+                left: Some(left),
+            }));
+        }
         let _ = admin_stop.send(true);
         let _ = admin_task.await;
         let _ = deliver_stop.send(true);
@@ -245,16 +266,21 @@ pub async fn start(
     });
     // Only once everything is bound and running: a start that fails on the
     // way leaves no `started` in the audit.
-    let ticket = store.audit_append(
-        EventKind::Started,
-        "system",
-        Refs::default(),
-        detail(&[
-            ("version", env!("CARGO_PKG_VERSION").into()),
-            ("forces", forces.into()),
-        ]),
-    )?;
-    store.durable(ticket).await?;
+    let ticket = store
+        .audit_append(
+            EventKind::Started,
+            "system",
+            Refs::default(),
+            detail(&[
+                ("version", env!("CARGO_PKG_VERSION").into()),
+                ("forces", forces.into()),
+            ]),
+        )
+        .map_err(|e| cannot_write(e, STARTED))?;
+    store
+        .durable(ticket)
+        .await
+        .map_err(|e| cannot_write(e, STARTED))?;
     tracing::info!(%addr, "listening for police systems");
     if let Some(m) = metrics_addr {
         tracing::info!(addr = %m, "metrics on http://{m}/metrics");
@@ -514,7 +540,6 @@ async fn run_checkpointer(
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) -> Option<Shipper> {
     let mut last_at = tokio::time::Instant::now();
-    let mut last_error_log: Option<tokio::time::Instant> = None;
     // Checkpoints stored before a restart that the file never got.
     if let Some(s) = shipper.as_mut() {
         s.ship(&store);
@@ -532,11 +557,7 @@ async fn run_checkpointer(
             match checkpoint_once(&store, &signer).await {
                 Ok(()) => last_at = tokio::time::Instant::now(),
                 Err(e) => {
-                    let now = tokio::time::Instant::now();
-                    if last_error_log.is_none_or(|t| now - t >= Duration::from_secs(10)) {
-                        last_error_log = Some(now);
-                        tracing::error!(error = %e, "audit checkpoint failed; retrying");
-                    }
+                    crate::lograte::error!("audit.checkpoint", error = %e, "audit checkpoint failed; retrying")
                 }
             }
         }
@@ -559,16 +580,86 @@ async fn termination() {
     }
 }
 
-fn spawn_watchdog() {
+/// Pings systemd's watchdog while the store can write; a store that
+/// cannot write gets no more pings, so systemd restarts kim even if its own
+/// exit (see [`store_broken`]) hangs.
+fn spawn_watchdog(store: Arc<Store>) {
     let mut usec = 0;
     if sd_notify::watchdog_enabled(false, &mut usec) && usec > 0 {
         let every = Duration::from_micros(usec / 2);
         tokio::spawn(async move {
             loop {
+                if let Some(b) = store.broken() {
+                    tracing::error!("{}: watchdog pings stopped", b.reason());
+                    return;
+                }
                 let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Watchdog]);
                 tokio::time::sleep(every).await;
             }
         });
+    }
+}
+
+/// How long kim answers 503 with a store that cannot write before it exits
+/// non-zero (systemd's `Restart=on-failure` starts it again; the open
+/// replays the accept journal). Waiting longer would not help: sled 0.34
+/// never writes again after a failed write (see `store::health`). The few
+/// seconds let requests in flight get their answer and `/readyz` say why.
+const BROKEN_EXIT_AFTER: Duration = Duration::from_secs(5);
+/// How often the store's health is probed.
+const HEALTH_EVERY: Duration = Duration::from_secs(1);
+
+/// Resolves once the store has been unable to write for
+/// [`BROKEN_EXIT_AFTER`].
+///
+/// Why exit rather than reopen sled in-process: every stage (ingest,
+/// applier, matching, delivery, checkpoints, admin) holds an `Arc<Store>`
+/// whose trees belong to the one `sled::Db`; swapping it under them would
+/// need a lock on every store access and a way to drain each stage, and
+/// sled's lock file is only released when the last handle drops. A new
+/// process gets all of that from the start path that already runs at every
+/// boot, including the replay of the accept journal (which holds every
+/// notification that got a 202); if the disk is still full, the start
+/// fails fast with a clear error and systemd tries again after
+/// `RestartSec`.
+async fn store_broken(store: Arc<Store>) -> crate::store::Broken {
+    loop {
+        tokio::time::sleep(HEALTH_EVERY).await;
+        let s = store.clone();
+        if let Ok(Err(b)) = tokio::task::spawn_blocking(move || s.probe_writable()).await {
+            if b.for_how_long() >= BROKEN_EXIT_AFTER {
+                return b;
+            }
+        }
+    }
+}
+
+/// The daemon stopped with a store that cannot write (disk full?): the
+/// final error, with what the replay at the next start will apply.
+#[derive(Debug, thiserror::Error)]
+#[error("{reason}: stopped without the final flush; {} left in the accept journal for the replay at the next start", match .left {
+    Some(n) => format!("{n} accepted notification(s)"),
+    None => "every accepted notification not yet in the store is".to_owned(),
+})]
+struct StoreBroken {
+    reason: &'static str,
+    /// How many accepted notifications only the journal holds (unknown if
+    /// the shutdown did not finish).
+    left: Option<u64>,
+}
+
+/// What a start that cannot write its first audit events says.
+const STARTED: &str = "cannot record the start in the audit";
+
+/// A store error at start, with a hint when it is the disk.
+fn cannot_write(e: crate::store::StoreError, what: &str) -> anyhow::Error {
+    if e.is_unavailable() {
+        anyhow::anyhow!(
+            "{what}: {e} ({}; the accept journal keeps every accepted notification for the next start)",
+            crate::store::CANNOT_WRITE
+        )
+    } else {
+        anyhow::Error::new(e).context(what.to_owned())
     }
 }
 
@@ -596,18 +687,37 @@ pub fn main(config: &Path) -> CliResult {
             }
         })?;
         let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
-        spawn_watchdog();
-        termination().await;
-        let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
-        match tokio::time::timeout(grace + Duration::from_secs(5), running.shutdown()).await {
-            Ok(Ok(())) => {
-                tracing::info!("stopped cleanly; store flushed");
-                Ok(())
-            }
-            Ok(Err(e)) => Err(Failure::failed(e)),
-            Err(_) => Err(Failure::failed(anyhow::anyhow!(
-                "shutdown did not finish in time"
-            ))),
+        let store = running.store.clone();
+        spawn_watchdog(store.clone());
+        tokio::select! {
+            _ = termination() => {}
+            b = store_broken(store.clone()) => tracing::error!(
+                "{}: kim cannot keep its promises with this store; exiting non-zero so that it is started again (the start replays the accept journal)",
+                b.reason()
+            ),
         }
+        let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
+        // With a store that cannot write there is nothing to flush: the
+        // stop fits in the grace period.
+        let limit = match store.broken() {
+            Some(_) => grace,
+            None => grace + Duration::from_secs(5),
+        };
+        let stopped = tokio::time::timeout(limit, running.shutdown()).await;
+        let failure = match (stopped, store.broken()) {
+            (Ok(Ok(())), None) => {
+                tracing::info!("stopped cleanly; store flushed");
+                return Ok(());
+            }
+            (Ok(Err(e)), _) if e.is::<StoreBroken>() => e,
+            (_, Some(b)) => anyhow::Error::new(StoreBroken {
+                reason: b.reason(),
+                left: None,
+            }),
+            (Ok(Err(e)), None) => e,
+            (Err(_), None) => anyhow::anyhow!("shutdown did not finish in time"),
+        };
+        tracing::error!("{failure:#}");
+        Err(Failure::failed(failure))
     })
 }

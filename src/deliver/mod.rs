@@ -181,7 +181,7 @@ impl Deliverer {
             let next = match self.tick().await {
                 Ok(n) => n,
                 Err(e) => {
-                    tracing::error!(error = %e, "delivery worker could not read the outbox; retrying in 5s");
+                    crate::lograte::error!("deliver.tick", error = %e, "delivery worker could not read the outbox; retrying in 5s");
                     Some(add(self.clock.now(), Duration::from_secs(5)))
                 }
             };
@@ -289,7 +289,7 @@ impl Deliverer {
             tokio::spawn(async move {
                 let id = a.id.clone();
                 if let Err(e) = me.send_and_record(a).await {
-                    tracing::error!(alert = %id, error = %e, "recording a delivery outcome failed; it will be retried");
+                    crate::lograte::error!("deliver.record", alert = %id, error = %e, "recording a delivery outcome failed; it will be retried");
                 }
                 me.in_flight
                     .lock()

@@ -168,13 +168,7 @@ async fn route_request(req: Request<Incoming>, force: &str, state: &AppState) ->
     let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
     match (req.method(), segs.as_slice()) {
         (&Method::GET, ["healthz"]) => json_response(StatusCode::OK, &json!({"status": "ok"})),
-        (&Method::GET, ["readyz"]) => {
-            if state.store.ready() {
-                json_response(StatusCode::OK, &json!({"status": "ready"}))
-            } else {
-                unavailable()
-            }
-        }
+        (&Method::GET, ["readyz"]) => readyz(state),
         (&Method::POST, ["v1", "notifications"]) => post_notification(req, force, state).await,
         (&Method::GET, ["v1", "notifications", id]) => get_status(id, force, state),
         (&Method::POST, ["v1", "notifications", id, "withdraw"]) => {
@@ -185,6 +179,28 @@ async fn route_request(req: Request<Incoming>, force: &str, state: &AppState) ->
         (_, ["healthz"] | ["readyz"] | ["v1", "notifications", _]) => method_not_allowed("GET"),
         (_, ["v1", "notifications"]) => method_not_allowed("POST"),
         _ => not_found(),
+    }
+}
+
+/// 200 when the store reads and writes; 503 (with `Retry-After`) and the
+/// reason otherwise, e.g. "store cannot write: disk full?".
+fn readyz(state: &AppState) -> Response<Body> {
+    if let Some(b) = state.store.broken() {
+        let mut r = problem(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not-ready",
+            "Not ready",
+            b.reason(),
+            &[],
+        );
+        r.headers_mut()
+            .insert(RETRY_AFTER, HeaderValue::from_static("30"));
+        return r;
+    }
+    if state.store.ready() {
+        json_response(StatusCode::OK, &json!({"status": "ready"}))
+    } else {
+        unavailable()
     }
 }
 
@@ -299,6 +315,14 @@ async fn post_notification(
         Ok(b) => b,
         Err(r) => return r,
     };
+    // A store that cannot write: 503 at once, nothing sealed or journaled
+    // (`Retry-After` tells the police system when to try again). The body
+    // is read first, so the client sees the answer, not a reset.
+    if let Some(b) = state.store.broken() {
+        crate::lograte::error!("http.broken", force, "{}: answering 503", b.reason());
+        state.metrics.store_errors.inc();
+        return unavailable();
+    }
     let now = jiff::Timestamp::now();
     let n = match parse_notification(&body, now) {
         Ok(n) => n,
@@ -335,7 +359,7 @@ async fn post_notification(
     };
     match outcome {
         Err(e) => {
-            tracing::error!(force, error = %e, "accept failed; answering 503");
+            crate::lograte::error!("http.accept", force, error = %e, "accept failed; answering 503");
             state.metrics.store_errors.inc();
             unavailable()
         }
@@ -376,7 +400,7 @@ fn get_status(id: &str, force: &str, state: &AppState) -> Response<Body> {
         Ok(Some(rec)) => json_response(StatusCode::OK, &status_body(&rec)),
         Ok(None) => not_found(),
         Err(e) => {
-            tracing::error!(force, error = %e, "status lookup failed");
+            crate::lograte::error!("http.status", force, error = %e, "status lookup failed");
             unavailable()
         }
     }
@@ -462,6 +486,12 @@ async fn withdraw(
         Ok(r) => zeroize::Zeroizing::new(r),
         Err(r) => return r,
     };
+    // A store that cannot write cannot record it (nor apply the record it
+    // would wait for below).
+    if let Some(b) = state.store.broken() {
+        crate::lograte::error!("http.broken", force, "{}: answering 503", b.reason());
+        return unavailable();
+    }
     // Just accepted: its record reaches the trees within milliseconds.
     if !crate::store::writer::settled(&state.store, rid.as_str(), Duration::from_secs(10)).await {
         tracing::error!(
@@ -478,7 +508,7 @@ async fn withdraw(
         Ok(Some((rec, ticket))) => {
             if let Some(t) = ticket {
                 if let Err(e) = state.store.durable(t).await {
-                    tracing::error!(force, error = %e, "withdrawal not durable; answering 503");
+                    crate::lograte::error!("http.withdraw", force, error = %e, "withdrawal not durable; answering 503");
                     return unavailable();
                 }
             }

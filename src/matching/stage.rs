@@ -86,7 +86,8 @@ pub fn run_pending(store: &Store, threshold: f64) -> Result<usize, StoreError> {
     let mut done = 0;
     for receipt in pending {
         let Some(n) = store.load_notification(&receipt)? else {
-            tracing::error!(
+            crate::lograte::error!(
+                "match.unreadable",
                 receipt,
                 "work item without a readable notification; left in place"
             );
@@ -133,8 +134,11 @@ pub fn spawn(store: Arc<Store>, threshold: f64) {
                 }));
                 match ran {
                     Ok(Ok(_)) => {}
-                    Ok(Err(e)) => tracing::error!(error = %e, "matching stage failed; retrying"),
-                    Err(_) => tracing::error!("matching stage panicked; retrying"),
+                    Ok(Err(e)) => {
+                        store.write_failed(&e);
+                        crate::lograte::error!("match.stage", error = %e, "matching stage failed; retrying")
+                    }
+                    Err(_) => crate::lograte::error!("match.panic", "matching stage panicked; retrying"),
                 }
                 store.match_wanted.wait(Duration::from_secs(5));
             }

@@ -6,6 +6,7 @@
 
 pub mod batch;
 pub mod crypto;
+mod health;
 mod journal;
 pub mod notifications;
 pub mod outbox;
@@ -29,6 +30,7 @@ use crate::audit::{AuditEvent, EventKind, Head, Refs};
 use crate::deliver::deadline::SchoolCalendar;
 use crypto::{CryptoError, Keyring, MasterKey};
 
+pub use health::{Broken, Health, CANNOT_WRITE};
 pub use notifications::{AcceptOutcome, ChildState, ChildStatus, NotificationRecord, ReceiptId};
 pub use replay::{JournalLoss, Replay, Replayed};
 
@@ -54,6 +56,9 @@ pub mod trees {
 }
 
 const KEY_CHECK: &[u8] = b"key_check";
+/// The group flusher's backoff after a failed flush.
+const FLUSH_RETRY_FIRST: std::time::Duration = std::time::Duration::from_millis(100);
+const FLUSH_RETRY_MAX: std::time::Duration = std::time::Duration::from_secs(5);
 /// sled's page cache, in bytes.
 const CACHE_CAPACITY: u64 = 512 * 1024 * 1024;
 pub(crate) const AUDIT_HEAD: &[u8] = b"audit_head";
@@ -165,6 +170,8 @@ pub struct Store {
     inline_flush: std::sync::atomic::AtomicBool,
     /// Group-commit counters (see `writer`).
     pub stats: writer::WriterStats,
+    /// Whether sled can still write (see `health`).
+    health: Health,
 }
 
 /// Wakes a background thread (the matching stage) that waits with a
@@ -317,6 +324,7 @@ impl Store {
             calendar: std::sync::RwLock::new(SchoolCalendar::default()),
             inline_flush: std::sync::atomic::AtomicBool::new(false),
             stats: writer::WriterStats::default(),
+            health: Health::default(),
         };
         // A kill after a 202 leaves notifications in the accept journal
         // that the trees do not have yet.
@@ -382,11 +390,14 @@ impl Store {
 
     /// Runs the group-commit flusher until the store is dropped elsewhere.
     /// Every waiter whose write committed before a flush began is released
-    /// by that one fsync.
+    /// by that one fsync. A failed flush is retried after a backoff
+    /// ([`FLUSH_RETRY_FIRST`] doubling up to [`FLUSH_RETRY_MAX`]), never in
+    /// a tight loop, and logged at most once per `lograte::WINDOW`.
     pub fn spawn_flusher(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
         let weak = Arc::downgrade(self);
         let wanted = self.flush_wanted.clone();
         tokio::spawn(async move {
+            let mut backoff = FLUSH_RETRY_FIRST;
             loop {
                 let Some(store) = weak.upgrade() else { return };
                 let target = store.written.load(Ordering::SeqCst);
@@ -397,14 +408,22 @@ impl Store {
                 }
                 let s2 = store.clone();
                 let res = tokio::task::spawn_blocking(move || s2.flush_now()).await;
+                let failed = !matches!(res, Ok(Ok(())));
                 store.flushed.send_modify(|s| match res {
                     Ok(Ok(_)) => s.done = s.done.max(target),
                     Ok(Err(ref e)) => {
-                        tracing::error!(error = %e, "store flush failed; answering 503 until it recovers");
+                        crate::lograte::error!("store.flush", error = %e, retry_in = ?backoff, "store flush failed; answering 503");
                         s.failed_upto = s.failed_upto.max(target);
                     }
                     Err(_) => s.failed_upto = s.failed_upto.max(target),
                 });
+                drop(store);
+                if failed {
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(FLUSH_RETRY_MAX);
+                } else {
+                    backoff = FLUSH_RETRY_FIRST;
+                }
             }
         })
     }
@@ -417,8 +436,12 @@ impl Store {
             .store(inline, std::sync::atomic::Ordering::SeqCst);
     }
 
-    /// Waits until the write behind `ticket` is on disk.
+    /// Waits until the write behind `ticket` is on disk. Fails at once
+    /// once the store cannot write (see `health`).
     pub async fn durable(&self, ticket: FlushTicket) -> Result<(), StoreError> {
+        if self.health.broken().is_some() {
+            return Err(StoreError::NotDurable);
+        }
         if self.inline_flush.load(Ordering::SeqCst) {
             self.flush_now()?;
             self.flushed.send_modify(|s| s.done = s.done.max(ticket.0));
@@ -444,22 +467,58 @@ impl Store {
 
     /// Makes everything written so far durable: sled's flush, then
     /// fdatasync of its data file.
+    /// A failure marks the store broken (see `health`).
     pub fn flush_now(&self) -> Result<(), StoreError> {
-        self.db.flush()?;
-        if let Some(f) = &self.data_file {
-            f.sync_data()
-                .map_err(|e| StoreError::Sled(sled::Error::Io(e)))?;
+        let flushed =
+            self.db
+                .flush()
+                .map_err(StoreError::from)
+                .and_then(|_| match &self.data_file {
+                    Some(f) => f
+                        .sync_data()
+                        .map_err(|e| StoreError::Sled(sled::Error::Io(e))),
+                    None => Ok(()),
+                });
+        if let Err(e) = &flushed {
+            self.health.failed(e);
         }
-        Ok(())
+        flushed
+    }
+
+    /// Whether sled can still write, asked cheaply: a flush of whatever is
+    /// pending in sled's buffers (usually nothing), without the
+    /// `fdatasync`. Once a write failed, sled fails every flush, so this
+    /// notices a failure that only a background stage saw.
+    pub fn probe_writable(&self) -> Result<(), Broken> {
+        if let Err(e) = self.db.flush() {
+            self.health.failed(&StoreError::Sled(e));
+        }
+        match self.health.broken() {
+            Some(b) => Err(b),
+            None => Ok(()),
+        }
+    }
+
+    /// Records a failed write: the store is broken from now on if it was
+    /// the disk or sled (see `health`).
+    pub(crate) fn write_failed(&self, e: &StoreError) {
+        self.health.failed(e);
+    }
+
+    /// `Some` once the store cannot write (see `health`).
+    pub fn broken(&self) -> Option<Broken> {
+        self.health.broken()
     }
 
     /// Whether the store answers reads and writes (for `/readyz`).
     pub fn ready(&self) -> bool {
-        self.t
-            .meta
-            .get(KEY_CHECK)
-            .map(|v| v.is_some())
-            .unwrap_or(false)
+        self.health.broken().is_none()
+            && self
+                .t
+                .meta
+                .get(KEY_CHECK)
+                .map(|v| v.is_some())
+                .unwrap_or(false)
             && self.flushed.borrow().failed_upto <= self.flushed.borrow().done
     }
 

@@ -8,7 +8,7 @@
 //! holds. The two never wait on each other: sled's flush lock is no longer
 //! on the way to a 202.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -84,8 +84,11 @@ pub struct Ingest {
 struct Inner {
     tx: Mutex<Option<mpsc::Sender<Job>>>,
     /// Fires when the applier has applied everything and deleted the
-    /// journal.
-    done: Mutex<Option<oneshot::Receiver<()>>>,
+    /// journal, or (the store broken) gave up: with how many accepted
+    /// notifications only the journal holds.
+    done: Mutex<Option<oneshot::Receiver<u64>>>,
+    /// Set at shutdown: an applier that cannot write stops retrying.
+    stopping: Arc<AtomicBool>,
 }
 
 impl Ingest {
@@ -116,18 +119,21 @@ impl Ingest {
             .name("kim-journal".into())
             .spawn(move || journal_thread(s, journal, rx, apply_tx))
             .expect("spawn the journal thread");
+        let stopping = Arc::new(AtomicBool::new(false));
+        let stop = stopping.clone();
         std::thread::Builder::new()
             .name("kim-apply".into())
             .spawn(move || {
                 lower_priority(APPLIER_NICE);
-                applier(&store, apply_rx);
-                let _ = done_tx.send(());
+                let left = applier(&store, apply_rx, &stop);
+                let _ = done_tx.send(left);
             })
             .expect("spawn the applier thread");
         Ok(Self {
             inner: Arc::new(Inner {
                 tx: Mutex::new(Some(tx)),
                 done: Mutex::new(Some(done_rx)),
+                stopping,
             }),
         })
     }
@@ -150,7 +156,11 @@ impl Ingest {
 
     /// Stops taking notifications and waits until every journaled one is
     /// in sled, sled is flushed and the journal is deleted (at shutdown).
-    pub async fn shutdown(&self) {
+    /// With a store that cannot write, it does not wait for that: it
+    /// returns how many accepted notifications only the journal holds (the
+    /// replay at the next start applies them); 0 after a clean stop.
+    pub async fn shutdown(&self) -> u64 {
+        self.inner.stopping.store(true, Ordering::SeqCst);
         self.inner
             .tx
             .lock()
@@ -162,8 +172,9 @@ impl Ingest {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .take();
-        if let Some(done) = done {
-            let _ = done.await;
+        match done {
+            Some(done) => done.await.unwrap_or(u64::MAX),
+            None => 0,
         }
     }
 }
@@ -200,8 +211,23 @@ fn journal_thread(
         }
         let (prepared, replies): (Vec<_>, Vec<Reply>) =
             jobs.into_iter().map(|j| (j.prepared, j.reply)).unzip();
+        // A store that cannot write never applies what the journal would
+        // take: no 202 for it (the journal may well work again once space
+        // returns, sled does not; see `super::health`).
+        if let Some(b) = store.broken() {
+            crate::lograte::error!(
+                "accept.broken",
+                batch = replies.len(),
+                unapplied = store.stats.unapplied.load(Ordering::Relaxed),
+                "{}: answering 503",
+                b.reason()
+            );
+            fail(replies);
+            continue;
+        }
         if !wait_for_applier(&store, &mut stalled_since) {
-            tracing::error!(
+            crate::lograte::error!(
+                "accept.stalled",
                 unapplied = store.stats.unapplied.load(Ordering::Relaxed),
                 "the store is not taking journaled notifications; answering 503"
             );
@@ -211,7 +237,7 @@ fn journal_thread(
         let (outcomes, fresh) = match store.admit(prepared) {
             Ok(admitted) => admitted,
             Err(e) => {
-                tracing::error!(error = %e, batch = replies.len(), "re-send check failed; answering 503");
+                crate::lograte::error!("accept.admit", error = %e, batch = replies.len(), "re-send check failed; answering 503");
                 fail(replies);
                 continue;
             }
@@ -226,7 +252,7 @@ fn journal_thread(
                 .sync_us
                 .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
             if let Err(e) = written {
-                tracing::error!(error = %e, batch = replies.len(), "accept journal write failed; answering 503");
+                crate::lograte::error!("accept.journal", error = %e, batch = replies.len(), "accept journal write failed; answering 503");
                 fail(replies);
                 continue;
             }
@@ -261,7 +287,7 @@ fn journal_thread(
                 return;
             }
             if let Err(e) = journal.rotate_if_full(store.keys.seal_key()) {
-                tracing::error!(error = %e, "cannot start a new accept journal segment");
+                crate::lograte::error!("accept.rotate", error = %e, "cannot start a new accept journal segment");
             }
         }
     }
@@ -300,21 +326,25 @@ fn fail(replies: Vec<Reply>) {
 /// flushed every [`FLUSH_EVERY`] notifications and when idle; then the
 /// segments before the one last applied are deleted (entries arrive in
 /// order, so those are wholly in sled). When the journal thread is gone,
-/// everything is applied, flushed and the journal deleted.
-fn applier(store: &Store, rx: std::sync::mpsc::Receiver<Journaled>) {
+/// everything is applied, flushed and the journal deleted, and it returns
+/// 0; or, if the store cannot write, it gives up, leaves the journal as it
+/// is for the replay at the next start and returns how many accepted
+/// notifications only the journal holds.
+fn applier(store: &Store, rx: std::sync::mpsc::Receiver<Journaled>, stopping: &AtomicBool) -> u64 {
     use std::sync::mpsc::RecvTimeoutError;
     let dir = journal::journal_dir(&store.dir);
     let mut unflushed = 0usize;
     let mut last_segment = 0u64;
+    let mut gave_up = false;
     let flush = |keep: u64| match store.flush_now() {
         Ok(()) => {
             if let Err(e) = journal::remove_before(&dir, keep) {
-                tracing::warn!(error = %e, "cannot delete applied accept journal segments");
+                crate::lograte::warning!("apply.remove", error = %e, "cannot delete applied accept journal segments");
             }
             true
         }
         Err(e) => {
-            tracing::error!(error = %e, "flushing applied notifications failed; the journal keeps them");
+            crate::lograte::error!("apply.flush", error = %e, "flushing applied notifications failed; the journal keeps them");
             false
         }
     };
@@ -332,7 +362,10 @@ fn applier(store: &Store, rx: std::sync::mpsc::Receiver<Journaled>) {
                         Err(_) => break,
                     }
                 }
-                apply(store, &batch);
+                if !apply(store, &batch, stopping) {
+                    gave_up = true;
+                    break;
+                }
                 unflushed += batch.len();
                 if unflushed >= FLUSH_EVERY && flush(last_segment) {
                     unflushed = 0;
@@ -347,7 +380,14 @@ fn applier(store: &Store, rx: std::sync::mpsc::Receiver<Journaled>) {
         }
     }
     // Everything journaled is applied: once flushed, no segment is needed.
-    flush(u64::MAX);
+    if gave_up || !flush(u64::MAX) {
+        let left = store.stats.unapplied.load(Ordering::Relaxed) + unflushed as u64;
+        tracing::error!(
+            left,
+            "the store cannot write: {left} accepted notification(s) left in the accept journal for the replay at the next start"
+        );
+        return left;
+    }
     let st = &store.stats;
     let per = |us: &AtomicU64, n: &AtomicU64| {
         us.load(Ordering::Relaxed) as f64 / n.load(Ordering::Relaxed).max(1) as f64 / 1000.0
@@ -361,10 +401,12 @@ fn applier(store: &Store, rx: std::sync::mpsc::Receiver<Journaled>) {
         throttled = st.throttled.load(Ordering::Relaxed),
         "accept journal closed: everything applied to the store"
     );
+    0
 }
 
-/// Applies one batch, retrying until sled takes it.
-fn apply(store: &Store, batch: &[Prepared]) {
+/// Applies one batch, retrying until sled takes it; false if it gave up
+/// (at shutdown, with a store that cannot write).
+fn apply(store: &Store, batch: &[Prepared], stopping: &AtomicBool) -> bool {
     let mut delay = Duration::from_millis(100);
     loop {
         let started = Instant::now();
@@ -381,11 +423,18 @@ fn apply(store: &Store, batch: &[Prepared]) {
                     .stats
                     .unapplied
                     .fetch_sub(batch.len() as u64, Ordering::Relaxed);
-                return;
+                return true;
             }
             Err(e) => {
-                tracing::error!(error = %e, batch = batch.len(), retry_in = ?delay, "applying journaled notifications to the store failed; they stay in the journal");
-                std::thread::sleep(delay);
+                store.write_failed(&e);
+                crate::lograte::error!("apply.commit", error = %e, batch = batch.len(), retry_in = ?delay, "applying journaled notifications to the store failed; they stay in the journal");
+                let until = Instant::now() + delay;
+                while Instant::now() < until {
+                    if stopping.load(Ordering::SeqCst) && store.broken().is_some() {
+                        return false;
+                    }
+                    std::thread::sleep(Duration::from_millis(50));
+                }
                 delay = (delay * 2).min(Duration::from_secs(10));
             }
         }

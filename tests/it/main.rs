@@ -7,6 +7,7 @@ mod api;
 mod audit;
 mod cli;
 mod delivery;
+mod disk;
 mod durability;
 mod flood;
 mod hardening;
