@@ -13,23 +13,22 @@ use crate::config::HumanDuration;
 pub fn verify(ctx: &mut Ctx<'_>) -> CliResult {
     let cfg = ctx.cfg;
     let store = ctx.store;
-    // Run inside the daemon, events may be appended while we read: read
-    // the head before and after, and only trust a read it did not move
-    // across (every append moves the head in the same transaction).
-    let mut attempt = 0;
-    let (events, stored) = loop {
-        let before = store.audit_head().map_err(Failure::failed)?;
-        let events: Vec<AuditEvent> = store
-            .audit_events()
-            .collect::<Result<_, _>>()
-            .map_err(Failure::failed)?;
-        let after = store.audit_head().map_err(Failure::failed)?;
-        attempt += 1;
-        if before == after || attempt >= 5 {
-            break (events, after);
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    };
+    // Run inside the daemon, events and checkpoints may be added while we
+    // read. Checkpoints first, so none can vouch for more than the head read
+    // next; every append moves the head in the same transaction, so every
+    // event up to that head is there: verify up to it, ignore later ones.
+    let stored_cps = store.checkpoints().map_err(Failure::failed)?;
+    let file_cps = cfg
+        .audit
+        .checkpoint_file
+        .as_ref()
+        .map(|p| (p, std::fs::read(p)));
+    let stored = store.audit_head().map_err(Failure::failed)?;
+    let events: Vec<AuditEvent> = store
+        .audit_events()
+        .take_while(|e| e.as_ref().map_or(true, |e| e.seq <= stored.seq))
+        .collect::<Result<_, _>>()
+        .map_err(Failure::failed)?;
     let broken = |e: crate::audit::ChainError| {
         Failure::failed(anyhow::anyhow!("the audit chain is broken: {e}"))
     };
@@ -55,20 +54,18 @@ pub fn verify(ctx: &mut Ctx<'_>) -> CliResult {
         Some(key) => {
             let signer = Signer::load(&key).map_err(Failure::usage)?;
             let public = signer.public_key();
-            let stored_cps = store.checkpoints().map_err(Failure::failed)?;
             let n =
                 verify_checkpoints(&stored_cps, public, &head, hash_at, "store").map_err(broken)?;
             checked.push(format!("{n} stored checkpoints"));
-            if let Some(path) = &cfg.audit.checkpoint_file {
-                match std::fs::File::open(path) {
-                    Ok(f) => {
-                        let cps =
-                            read_checkpoint_file(std::io::BufReader::new(f)).map_err(|e| {
-                                Failure::failed(anyhow::anyhow!(
-                                    "the checkpoint file {}: {e}",
-                                    path.display()
-                                ))
-                            })?;
+            if let Some((path, read)) = file_cps {
+                match read {
+                    Ok(bytes) => {
+                        let cps = read_checkpoint_file(&bytes[..]).map_err(|e| {
+                            Failure::failed(anyhow::anyhow!(
+                                "the checkpoint file {}: {e}",
+                                path.display()
+                            ))
+                        })?;
                         let n = verify_checkpoints(&cps, public, &head, hash_at, "checkpoint file")
                             .map_err(broken)?;
                         checked.push(format!("{n} checkpoints in {}", path.display()));

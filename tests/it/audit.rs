@@ -27,6 +27,27 @@ fn populated() -> (Env, String) {
         assert_eq!(a.status, 202);
         receipt = a.json()["receipt_id"].as_str().unwrap().to_owned();
     }
+    // The matching stage has placed the last one (a stop does not wait for
+    // it: its work item would be matched at the next start).
+    let start = std::time::Instant::now();
+    loop {
+        let a = rt()
+            .block_on(env.kent().once(
+                k.addr,
+                Method::GET,
+                &format!("/v1/notifications/{receipt}"),
+                None,
+            ))
+            .unwrap();
+        if a.json()["children"][0]["state"] != "queued" {
+            break;
+        }
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(15),
+            "never matched"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
     assert!(k.terminate(std::time::Duration::from_secs(30)).success());
     (env, receipt)
 }
