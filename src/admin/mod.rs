@@ -5,6 +5,7 @@
 //! Requests and answers travel as JSON lines.
 
 pub mod client;
+mod refusals;
 pub mod server;
 pub mod trust;
 

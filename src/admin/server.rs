@@ -18,6 +18,7 @@ use rustix::net::{RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags};
 use tokio::io::{AsyncWriteExt, Interest};
 use tokio::net::{UnixListener, UnixStream};
 
+use super::refusals::{self, Refusals};
 use super::{answer, Answer, Request};
 use crate::audit::{EventKind, Refs};
 use crate::cli::Ctx;
@@ -186,10 +187,15 @@ impl AdminServer {
     ) {
         let daemon_uid = nix::unistd::getuid().as_raw();
         let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+        let refusals = Arc::new(Refusals::default());
+        let mut closing = tokio::time::interval(std::time::Duration::from_secs(5));
         tokio::pin!(stop);
         loop {
             tokio::select! {
                 _ = &mut stop => break,
+                _ = closing.tick() => {
+                    audit_repeated(&store, refusals.close(tokio::time::Instant::now(), false)).await;
+                }
                 r = self.listener.accept() => {
                     let Ok((stream, _)) = r else { continue };
                     let store = store.clone();
@@ -199,8 +205,9 @@ impl AdminServer {
                         tokio::spawn(busy(stream));
                         continue;
                     };
+                    let refusals = refusals.clone();
                     tokio::spawn(async move {
-                        if let Err(e) = connection(stream, store, cfg, daemon_uid).await {
+                        if let Err(e) = connection(stream, store, cfg, daemon_uid, &refusals).await {
                             tracing::warn!(error = %e, "admin connection failed");
                         }
                         drop(slot);
@@ -208,7 +215,28 @@ impl AdminServer {
                 }
             }
         }
+        audit_repeated(&store, refusals.close(tokio::time::Instant::now(), true)).await;
         let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// One `admin_access` event per caller for the refusals gathered in a window.
+async fn audit_repeated(store: &Arc<Store>, closed: Vec<refusals::Summary>) {
+    for s in closed {
+        let mut detail = serde_json::Map::new();
+        detail.insert("outcome".into(), "refused".into());
+        detail.insert("repeated".into(), s.count.into());
+        detail.insert("verbs".into(), s.verbs.clone().into());
+        detail.insert("since".into(), s.since.to_string().into());
+        let store = store.clone();
+        let actor = s.actor.clone();
+        let audited = tokio::task::spawn_blocking(move || {
+            store.audit_append(EventKind::AdminAccess, &actor, Refs::default(), detail)
+        })
+        .await;
+        if !matches!(audited, Ok(Ok(_))) {
+            tracing::error!(actor = %s.actor, count = s.count, "could not audit repeated admin refusals");
+        }
     }
 }
 
@@ -316,6 +344,7 @@ async fn connection(
     store: Arc<Store>,
     cfg: Arc<Config>,
     daemon_uid: u32,
+    refusals: &Refusals,
 ) -> std::io::Result<()> {
     let caller = caller_of(&stream)?;
     let (line, fds) = match tokio::time::timeout(REQUEST_TIMEOUT, read_request(&stream)).await {
@@ -332,19 +361,23 @@ async fn connection(
     let req: Result<Request, _> = serde_json::from_slice(&line);
     let verb = req.as_ref().map(Request::verb).unwrap_or("unreadable");
     let ans = if !admitted(&caller, &cfg.admin, daemon_uid) {
-        tracing::warn!(uid = caller.uid, actor = %caller.actor(), verb, "admin request refused: caller not admitted");
-        let mut detail = serde_json::Map::new();
-        detail.insert("outcome".into(), "refused".into());
-        detail.insert("verb".into(), verb.into());
-        let s2 = store.clone();
-        let actor = caller.actor();
-        let audited = tokio::task::spawn_blocking(move || {
-            s2.audit_append(EventKind::AdminAccess, &actor, Refs::default(), detail)
-                .and_then(|_| s2.flush_now())
-        })
-        .await;
-        if !matches!(audited, Ok(Ok(()))) {
-            tracing::error!("could not audit a refused admin request");
+        // The first refusal of a caller is audited (and logged) at once;
+        // more within the minute are counted into one event.
+        if refusals.note(&caller.actor(), verb, tokio::time::Instant::now()) {
+            tracing::warn!(uid = caller.uid, actor = %caller.actor(), verb, "admin request refused: caller not admitted (repeats within a minute are counted)");
+            let mut detail = serde_json::Map::new();
+            detail.insert("outcome".into(), "refused".into());
+            detail.insert("verb".into(), verb.into());
+            let s2 = store.clone();
+            let actor = caller.actor();
+            let audited = tokio::task::spawn_blocking(move || {
+                s2.audit_append(EventKind::AdminAccess, &actor, Refs::default(), detail)
+                    .and_then(|_| s2.flush_now())
+            })
+            .await;
+            if !matches!(audited, Ok(Ok(()))) {
+                tracing::error!("could not audit a refused admin request");
+            }
         }
         Answer {
             code: 1,

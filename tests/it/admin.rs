@@ -233,16 +233,47 @@ fn a_caller_the_daemon_does_not_admit_is_refused_and_audited() {
         "{err}"
     );
     assert!(out.stdout.is_empty(), "nothing answered");
+    // The same caller in a loop: counted, not one event (and flush) each.
+    let size = |env: &crate::support::Env| {
+        std::fs::read_dir(env.path("store"))
+            .unwrap()
+            .flatten()
+            .map(|e| e.metadata().unwrap().len())
+            .sum::<u64>()
+    };
+    let before = size(&env);
+    for _ in 0..100 {
+        let out = Command::new(KIM)
+            .args(["--config", env.config.to_str().unwrap(), "status", "R"])
+            .uid(65534)
+            .gid(65534)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1));
+    }
+    let grew = size(&env).saturating_sub(before);
     assert!(k.terminate(Duration::from_secs(30)).success());
     let (code, out, _) = env.kim(&["audit", "list", "--json"]);
     assert_eq!(code, 0);
     let events: serde_json::Value = serde_json::from_str(&out).unwrap();
-    let refused = events
+    let refusals: Vec<&serde_json::Value> = events
         .as_array()
         .unwrap()
         .iter()
-        .find(|e| e["kind"] == "admin_access" && e["detail"]["outcome"] == "refused")
-        .expect("the refusal is audited");
+        .filter(|e| e["kind"] == "admin_access" && e["detail"]["outcome"] == "refused")
+        .collect();
+    assert_eq!(
+        refusals.len(),
+        2,
+        "one at once, one for the repeats: {refusals:?}"
+    );
+    assert_eq!(refusals[1]["detail"]["repeated"], 100, "{refusals:?}");
+    assert_eq!(refusals[1]["detail"]["verbs"][0], "status");
+    eprintln!(
+        "101 refused requests: {} audit events, store grew {grew} bytes meanwhile",
+        refusals.len()
+    );
+    let refused = refusals[0];
     assert_eq!(refused["detail"]["verb"], "review_list");
     assert!(
         refused["actor"] == "admin:nobody" || refused["actor"] == "uid:65534",

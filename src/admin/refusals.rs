@@ -1,0 +1,117 @@
+//! Refused admin requests, audited without flooding the audit: the first
+//! refusal of a caller is audited at once; further refusals of the same
+//! caller within a minute are counted and audited as one event when the
+//! minute ends (or the daemon stops). A caller retrying in a loop adds two
+//! events a minute, not one per try.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+/// How long refusals of one caller are gathered into one event.
+pub(crate) const WINDOW: Duration = Duration::from_secs(60);
+
+/// Refusals of one caller since the first of the current window.
+#[derive(Debug)]
+struct Window {
+    opened: Instant,
+    since: jiff::Timestamp,
+    /// Refusals after the first (which was audited at once).
+    more: u64,
+    verbs: BTreeSet<String>,
+}
+
+/// An event to audit: `actor` was refused `count` times since `since`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Summary {
+    pub actor: String,
+    pub count: u64,
+    pub verbs: Vec<String>,
+    pub since: jiff::Timestamp,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Refusals {
+    open: Mutex<HashMap<String, Window>>,
+}
+
+impl Refusals {
+    /// Notes a refusal; true when it opens a window (audit it at once).
+    pub(crate) fn note(&self, actor: &str, verb: &str, now: Instant) -> bool {
+        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        match open.get_mut(actor) {
+            Some(w) if now.duration_since(w.opened) < WINDOW => {
+                w.more += 1;
+                w.verbs.insert(verb.to_owned());
+                false
+            }
+            _ => {
+                open.insert(
+                    actor.to_owned(),
+                    Window {
+                        opened: now,
+                        since: jiff::Timestamp::now(),
+                        more: 0,
+                        verbs: BTreeSet::new(),
+                    },
+                );
+                true
+            }
+        }
+    }
+
+    /// Closes the windows a minute old (every window if `all`): the repeated
+    /// refusals to audit.
+    pub(crate) fn close(&self, now: Instant, all: bool) -> Vec<Summary> {
+        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        let due: Vec<String> = open
+            .iter()
+            .filter(|(_, w)| all || now.duration_since(w.opened) >= WINDOW)
+            .map(|(a, _)| a.clone())
+            .collect();
+        due.into_iter()
+            .filter_map(|actor| {
+                let w = open.remove(&actor)?;
+                (w.more > 0).then(|| Summary {
+                    actor,
+                    count: w.more,
+                    verbs: w.verbs.into_iter().collect(),
+                    since: w.since,
+                })
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_caller_in_a_loop_makes_one_event_at_once_and_one_a_minute() {
+        let r = Refusals::default();
+        let t0 = Instant::now();
+        assert!(r.note("admin:nobody", "review_list", t0));
+        for i in 0..2999 {
+            let verb = if i % 2 == 0 {
+                "roll_import"
+            } else {
+                "review_list"
+            };
+            assert!(!r.note("admin:nobody", verb, t0 + Duration::from_millis(i)));
+        }
+        // Another caller has its own window.
+        assert!(r.note("admin:eve", "status", t0));
+        assert!(r.close(t0 + Duration::from_secs(59), false).is_empty());
+        let closed = r.close(t0 + WINDOW, false);
+        assert_eq!(closed.len(), 1, "{closed:?}");
+        assert_eq!(closed[0].actor, "admin:nobody");
+        assert_eq!(closed[0].count, 2999);
+        assert_eq!(closed[0].verbs, ["review_list", "roll_import"]);
+        // The next refusal opens a new window, audited at once.
+        assert!(r.note("admin:nobody", "status", t0 + WINDOW));
+        assert!(r.close(t0 + WINDOW, true).is_empty(), "nothing repeated");
+    }
+}
