@@ -6,7 +6,9 @@
 //! Data flows one way, each step through the store (DESIGN §2):
 //! `ingest` (HTTPS + mTLS, validation) → `store` (sealed sled trees, audit
 //! chain) → matching → alert → deliver. `config` loads and checks the TOML,
-//! `audit` defines the hash-chained events, `metrics` the Prometheus text,
+//! `fields` holds the one rule per outside field (URN, email, names,
+//! postcode, phone, dates, forbidden characters), `audit` defines the
+//! hash-chained events, `metrics` the Prometheus text,
 //! `pki` makes development certificates, `police_client` is a real mTLS
 //! client for the demo, tests and benchmarks, and `cli` holds one module per
 //! subcommand group.
@@ -20,6 +22,7 @@ pub mod audit;
 pub mod cli;
 pub mod config;
 pub mod deliver;
+pub mod fields;
 pub mod fsmode;
 pub mod import;
 pub mod ingest;
