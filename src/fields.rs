@@ -497,8 +497,8 @@ fn is_valid_email(s: &str) -> bool {
 }
 
 /// A mailbox as written in a `From:` header: `Display Name <address>` or a
-/// bare address. The display name may be empty but holds no forbidden
-/// character and no `<` `>` `"`; the address is an [`Email`].
+/// bare address. The display name (plain or quoted) may be empty but holds
+/// no forbidden character and no `<` `>`; the address is an [`Email`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Mailbox<'a> {
     pub name: Option<&'a str>,
@@ -518,7 +518,7 @@ impl<'a> Mailbox<'a> {
             return Err(EmailError::Invalid);
         };
         check_line(name)?;
-        if name.contains(['<', '>', '"']) {
+        if name.contains(['<', '>']) {
             return Err(EmailError::Invalid);
         }
         let name = name.trim();

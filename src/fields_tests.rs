@@ -165,7 +165,9 @@ fn mailboxes() {
     assert_eq!(m.email.as_str(), "kim@council.example");
     assert_eq!(Mailbox::parse("kim@council.example").unwrap().name, None);
     assert_eq!(Mailbox::parse("<kim@council.example>").unwrap().name, None);
+    assert!(Mailbox::parse("\"Kent, Council\" <kim@council.example>").is_ok());
     assert_eq!(Mailbox::parse("kim"), Err(EmailError::Invalid));
+    assert_eq!(Mailbox::parse("K<m <a@b.c>"), Err(EmailError::Invalid));
     assert_eq!(Mailbox::parse("Kim <a..b@x.y>"), Err(EmailError::Invalid));
     assert_eq!(Mailbox::parse("Kim a@b.c>"), Err(EmailError::Invalid));
     assert_eq!(
@@ -215,4 +217,52 @@ fn errors_never_carry_the_value() {
     for s in shown {
         assert!(!s.contains('\u{202e}') && !s.contains("Amelia"), "{s}");
     }
+}
+
+/// The config's addresses go through the same rule (kept here, beside the
+/// rule, so `config_tests.rs` stays with the config's own checks).
+#[test]
+fn config_addresses_use_the_email_rule_and_name_the_key() {
+    use crate::config::{tests::MINIMAL, Config};
+    let load = |text: &str| Config::from_toml(text, std::path::Path::new("/etc/kim/kim.toml"));
+    assert!(load(MINIMAL).is_ok());
+    for (key, from, to) in [
+        (
+            "mail.admin_email",
+            "safeguarding@council.example",
+            "a..b@x.y",
+        ),
+        (
+            "mail.admin_email",
+            "safeguarding@council.example",
+            "s@council",
+        ),
+        (
+            "mail.admin_email",
+            "safeguarding@council.example",
+            "s\u{202e}@council.example",
+        ),
+        (
+            "mail.from",
+            "Keep in mind <kim@council.example>",
+            "Keep in mind <a..b@x.y>",
+        ),
+        (
+            "mail.from",
+            "Keep in mind <kim@council.example>",
+            "Keep\u{202e} in mind <kim@council.example>",
+        ),
+        (
+            "mail.from",
+            "Keep in mind <kim@council.example>",
+            "Keep in mind <kim@council.example",
+        ),
+    ] {
+        let err = load(&MINIMAL.replace(from, to)).unwrap_err().to_string();
+        assert!(err.contains(key), "{to:?}: {err}");
+        assert!(!err.contains(to), "{to:?} echoed: {err}");
+    }
+    // A bare address is still a valid `from`.
+    let bare = MINIMAL.replace("Keep in mind <kim@council.example>", "kim@council.example");
+    assert!(load(&bare).is_ok());
 }
