@@ -43,6 +43,20 @@ use std::borrow::Cow;
 
 use jiff::civil::Date;
 
+/// `as_str` for the borrowed newtypes: the accepted text, nothing else.
+macro_rules! accepted_text {
+    ($($name:ident),*) => {$(
+        impl<'a> $name<'a> {
+            /// The accepted text.
+            #[must_use]
+            pub fn as_str(&self) -> &'a str {
+                self.0
+            }
+        }
+    )*};
+}
+accepted_text!(Line, PersonName, FreeText, Urn, Postcode, Phone, Email);
+
 /// Longest person name (given, family, each other name, officer), in characters.
 pub const MAX_NAME_CHARS: usize = 100;
 /// Longest free text (`summary_for_school`, `voice_of_child`), in characters.
@@ -262,11 +276,6 @@ impl<'a> Line<'a> {
         }
         Ok(Line(t))
     }
-
-    #[must_use]
-    pub fn as_str(&self) -> &'a str {
-        self.0
-    }
 }
 
 /// A person's name (a child's given, family or other name, an officer, a
@@ -280,11 +289,6 @@ impl<'a> PersonName<'a> {
     /// As [`Line::parse`] with `max` = [`MAX_NAME_CHARS`].
     pub fn parse(s: &'a str) -> Result<Self, TextError> {
         Line::parse(s, MAX_NAME_CHARS).map(|l| PersonName(l.0))
-    }
-
-    #[must_use]
-    pub fn as_str(&self) -> &'a str {
-        self.0
     }
 }
 
@@ -305,11 +309,6 @@ impl<'a> FreeText<'a> {
         }
         check_free_text(s)?;
         Ok(FreeText(s))
-    }
-
-    #[must_use]
-    pub fn as_str(&self) -> &'a str {
-        self.0
     }
 }
 
@@ -340,11 +339,6 @@ impl<'a> Urn<'a> {
         } else {
             Err(UrnError::Shape)
         }
-    }
-
-    #[must_use]
-    pub fn as_str(&self) -> &'a str {
-        self.0
     }
 }
 
@@ -381,11 +375,6 @@ impl<'a> Postcode<'a> {
         }
         Ok(Postcode(s))
     }
-
-    #[must_use]
-    pub fn as_str(&self) -> &'a str {
-        self.0
-    }
 }
 
 /// A phone number as given: up to [`MAX_PHONE_CHARS`] of digits, spaces and
@@ -404,11 +393,6 @@ impl<'a> Phone<'a> {
             return Err(CodeError::NoDigit);
         }
         Ok(Phone(s))
-    }
-
-    #[must_use]
-    pub fn as_str(&self) -> &'a str {
-        self.0
     }
 }
 
@@ -464,11 +448,6 @@ impl<'a> Email<'a> {
         } else {
             Err(EmailError::Invalid)
         }
-    }
-
-    #[must_use]
-    pub fn as_str(&self) -> &'a str {
-        self.0
     }
 }
 

@@ -23,6 +23,16 @@ fn post_json(env: &Env, addr: std::net::SocketAddr, body: &Value) -> (u16, Value
     (a.status, a.json(), ct)
 }
 
+/// The JSON pointers a problem+json body names.
+fn pointers(problem: &Value) -> Vec<&str> {
+    problem["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["pointer"].as_str().unwrap())
+        .collect()
+}
+
 fn valid() -> Value {
     serde_json::from_slice(&crate::support::notification(
         "KNT/26/7",
@@ -149,12 +159,7 @@ fn every_rule_is_rejected_with_problem_json_and_no_personal_data() {
                 && problem["title"].is_string()
                 && problem["detail"].is_string()
         );
-        let pointers: Vec<&str> = problem["errors"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|e| e["pointer"].as_str().unwrap())
-            .collect();
+        let pointers = pointers(&problem);
         assert!(pointers.contains(&pointer), "{name}: {pointers:?}");
         let text = problem.to_string();
         for secret in ["Zebediah", "Quixotic", "2013-05-17", "QX9", "1 High St"] {
@@ -210,12 +215,7 @@ fn forbidden_characters_are_refused_in_every_name_field() {
         let (status, problem, ct) = post_json(&env, kim.addr, &v);
         assert_eq!(status, 422, "{what}: {problem}");
         assert_eq!(ct, "application/problem+json", "{what}");
-        let pointers: Vec<&str> = problem["errors"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|e| e["pointer"].as_str().unwrap())
-            .collect();
+        let pointers = pointers(&problem);
         for field in fields {
             assert!(pointers.contains(&field), "{what}: {field} in {pointers:?}");
         }
