@@ -570,10 +570,11 @@ impl Config {
                 ));
             }
         }
-        if !self.mail.admin_email.contains('@') {
+        // One email rule for the whole of kim (`fields::Email`).
+        if crate::fields::Email::parse(&self.mail.admin_email).is_err() {
             return Err(self.invalid("mail.admin_email", "must be an email address"));
         }
-        if !self.mail.from.contains('@') {
+        if crate::fields::Mailbox::parse(&self.mail.from).is_err() {
             return Err(self.invalid("mail.from", "must contain an email address"));
         }
         if !(64..=65536).contains(&self.store.cache_mb) {
@@ -718,4 +719,4 @@ impl Config {
 
 #[cfg(test)]
 #[path = "config_tests.rs"]
-mod tests;
+pub(crate) mod tests;

@@ -14,6 +14,11 @@ use csv::ByteRecord;
 use jiff::civil::Date;
 use serde::{Deserialize, Serialize};
 
+use crate::fields::{
+    self, CodeError, DateError, Email, EmailError, Line, PersonName, Phone, Postcode, TextError,
+    Urn, UrnError,
+};
+
 /// At most this many problems are listed; one `… and N more` entry follows.
 pub const MAX_REPORTED_PROBLEMS: usize = 1000;
 
@@ -703,132 +708,88 @@ impl<S: BuildHasher> KeyLog<S> {
 }
 
 // ---------------------------------------------------------------------------
-// Field rules. Each returns the value to store, or why it is refused.
-
-/// Control characters (Cc), line/paragraph separators, and bidi
-/// embedding/override/isolate controls (which can disguise text).
-fn has_control(s: &str) -> bool {
-    if s.is_ascii() {
-        return s.bytes().any(|b| b < 0x20 || b == 0x7f);
-    }
-    s.chars().any(|c| {
-        c.is_control()
-            || matches!(
-                c,
-                '\u{2028}' | '\u{2029}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}'
-            )
-    })
-}
+// Field rules: the shared ones in `crate::fields`, worded here as
+// `line N: column: why`. Each returns the value to store, or why it is refused.
 
 fn too_long(max: usize) -> Why {
     format!("too long (at most {max} characters)").into()
 }
 
-/// A required free-text field (names): trimmed, 1..=max characters.
+/// A refused character of any class reads "contains a control character".
+fn forbidden(s: &str) -> Result<(), Why> {
+    fields::check_line(s).map_err(|_| Why::from(CONTROL))
+}
+
+/// A required one-line text field (names): trimmed, 1..=max characters.
 fn required_text(s: &str, max: usize) -> Result<&str, Why> {
-    if s.is_empty() {
-        return Err(REQUIRED.into());
-    }
-    if has_control(s) {
-        return Err(CONTROL.into());
-    }
-    let t = s.trim();
-    if t.is_empty() {
-        return Err("only whitespace".into());
-    }
-    if t.len() > max && t.chars().count() > max {
-        return Err(too_long(max));
-    }
-    Ok(t)
+    Line::parse(s, max)
+        .map(|l| l.as_str())
+        .map_err(|e| match e {
+            TextError::Empty => REQUIRED.into(),
+            TextError::Forbidden(_) => CONTROL.into(),
+            TextError::Blank => "only whitespace".into(),
+            TextError::TooLong { max } => too_long(max),
+        })
 }
 
 /// A DfE Unique Reference Number: 6 or 7 ASCII digits.
 fn valid_urn(s: &str) -> Result<&str, Why> {
-    if s.is_empty() {
-        return Err(REQUIRED.into());
-    }
-    if (6..=7).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit()) {
-        Ok(s)
-    } else {
-        Err("must be 6 or 7 digits (a DfE URN)".into())
-    }
+    Urn::parse(s).map(|u| u.as_str()).map_err(|e| match e {
+        UrnError::Empty => REQUIRED.into(),
+        UrnError::Shape => "must be 6 or 7 digits (a DfE URN)".into(),
+    })
 }
 
 fn required_email(s: &str) -> Result<&str, Why> {
-    if s.is_empty() {
-        return Err(REQUIRED.into());
-    }
-    if has_control(s) {
-        return Err(CONTROL.into());
-    }
-    if s.len() > 254 {
-        return Err(too_long(254));
-    }
-    if is_valid_email(s) {
-        Ok(s)
-    } else {
-        Err("not a valid email address".into())
-    }
+    Email::parse(s).map(|e| e.as_str()).map_err(|e| match e {
+        EmailError::Empty => REQUIRED.into(),
+        EmailError::Forbidden(_) => CONTROL.into(),
+        EmailError::TooLong => too_long(fields::MAX_EMAIL_CHARS),
+        EmailError::Invalid => "not a valid email address".into(),
+    })
 }
 
 fn optional_email(s: &str) -> Result<Option<&str>, Why> {
-    if has_control(s) {
-        Err(CONTROL.into())
-    } else if s.trim().is_empty() {
+    forbidden(s)?;
+    if s.trim().is_empty() {
         Ok(None)
     } else {
         required_email(s).map(Some)
     }
 }
 
-/// One `@`; the local part an RFC 5322 dot-atom (ASCII); the domain two or
-/// more non-empty labels of ASCII letters, digits and inner hyphens.
-fn is_valid_email(s: &str) -> bool {
-    const ATEXT_SPECIALS: &[u8] = b"!#$%&'*+-/=?^_`{|}~";
-    let Some((local, domain)) = s.split_once('@') else {
-        return false;
-    };
-    let local_ok = !local.is_empty()
-        && local.len() <= 64
-        && local.split('.').all(|atom| {
-            !atom.is_empty()
-                && atom
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || ATEXT_SPECIALS.contains(&b))
-        });
-    let domain_ok = domain.contains('.')
-        && domain.split('.').all(|l| {
-            !l.is_empty()
-                && l.len() <= 63
-                && !l.starts_with('-')
-                && !l.ends_with('-')
-                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-        });
-    local_ok && domain_ok
-}
-
-/// Up to 30 characters of digits, spaces, `+ ( ) -`, with at least one digit.
-fn optional_phone(s: &str) -> Result<Option<&str>, Why> {
-    if has_control(s) {
-        return Err(CONTROL.into());
-    }
+/// Trimmed; empty is `None`; otherwise a [`fields::Phone`] or [`fields::Postcode`].
+fn optional_code<'a, T>(
+    s: &'a str,
+    parse: impl FnOnce(&'a str) -> Result<T, CodeError>,
+    chars: &'static str,
+) -> Result<Option<&'a str>, Why> {
+    forbidden(s)?;
     let t = s.trim();
     if t.is_empty() {
         return Ok(None);
     }
-    if !t
-        .bytes()
-        .all(|b| b.is_ascii_digit() || b" +()-".contains(&b))
-    {
-        return Err("may contain only digits, spaces, + ( ) -".into());
+    match parse(t) {
+        Ok(_) => Ok(Some(t)),
+        Err(CodeError::TooLong { max }) => Err(too_long(max)),
+        Err(CodeError::NoDigit) => Err("must contain at least one digit".into()),
+        // Empty and blank cannot happen once trimmed.
+        Err(CodeError::BadChars | CodeError::Empty | CodeError::Blank) => Err(chars.into()),
     }
-    if t.len() > 30 {
-        return Err(too_long(30));
-    }
-    if !t.bytes().any(|b| b.is_ascii_digit()) {
-        return Err("must contain at least one digit".into());
-    }
-    Ok(Some(t))
+}
+
+/// Up to 30 characters of digits, spaces, `+ ( ) -`, with at least one digit.
+fn optional_phone(s: &str) -> Result<Option<&str>, Why> {
+    optional_code(s, Phone::parse, "may contain only digits, spaces, + ( ) -")
+}
+
+/// Up to 10 ASCII letters, digits and spaces; trimmed.
+fn optional_postcode(s: &str) -> Result<Option<&str>, Why> {
+    optional_code(
+        s,
+        Postcode::parse,
+        "may contain only letters, digits and spaces",
+    )
 }
 
 /// The local authority's record key: 1..=64 of `A-Z a-z 0-9 - _ .`, case-sensitive.
@@ -848,17 +809,15 @@ fn valid_pupil_id(s: &str) -> Result<&str, Why> {
     Ok(s)
 }
 
-/// `;`-separated, each trimmed, empty items dropped, at most 10 of at most 100 characters.
+/// `;`-separated, each trimmed, empty items dropped, at most 10 person names.
 fn valid_other_names(s: &str) -> Result<Vec<String>, Why> {
-    if has_control(s) {
-        return Err(CONTROL.into());
-    }
+    forbidden(s)?;
     let items = || s.split(';').map(str::trim).filter(|n| !n.is_empty());
     let count = items().count();
     if count > 10 {
         return Err("too many names (at most 10)".into());
     }
-    if items().any(|n| n.len() > 100 && n.chars().count() > 100) {
+    if items().any(|n| PersonName::parse(n).is_err()) {
         return Err("a name is too long (at most 100 characters each)".into());
     }
     // Exact capacity: 9 M rolls hold a lot of these.
@@ -867,49 +826,23 @@ fn valid_other_names(s: &str) -> Result<Vec<String>, Why> {
     Ok(names)
 }
 
+/// The email rule, for the tests that list addresses.
+#[cfg(test)]
+fn is_valid_email(s: &str) -> bool {
+    Email::parse(s).is_ok()
+}
+
 /// `YYYY-MM-DD`, a real date, not after `today`.
 fn valid_date_of_birth(s: &str, today: Date) -> Result<Date, Why> {
-    if s.is_empty() {
-        return Err(REQUIRED.into());
-    }
-    let b = s.as_bytes();
-    let shaped = b.len() == 10
-        && b[4] == b'-'
-        && b[7] == b'-'
-        && b.iter()
-            .enumerate()
-            .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit());
-    if !shaped {
-        return Err("not a date in the form YYYY-MM-DD".into());
-    }
-    let num =
-        |r: std::ops::Range<usize>| b[r].iter().fold(0i16, |n, d| n * 10 + i16::from(d - b'0'));
-    // Month and day are two digits, so they fit in i8; the error (which would
-    // quote the date) is dropped.
-    let date = Date::new(num(0..4), num(5..7) as i8, num(8..10) as i8)
-        .map_err(|_| Why::from("impossible date (must be YYYY-MM-DD)"))?;
+    let date = fields::parse_date(s).map_err(|e| match e {
+        DateError::Empty => Why::from(REQUIRED),
+        DateError::Shape => "not a date in the form YYYY-MM-DD".into(),
+        DateError::Impossible => "impossible date (must be YYYY-MM-DD)".into(),
+    })?;
     if date > today {
         return Err("in the future".into());
     }
     Ok(date)
-}
-
-/// Up to 10 ASCII letters, digits and spaces; trimmed.
-fn optional_postcode(s: &str) -> Result<Option<&str>, Why> {
-    if has_control(s) {
-        return Err(CONTROL.into());
-    }
-    let t = s.trim();
-    if t.is_empty() {
-        return Ok(None);
-    }
-    if !t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b' ') {
-        return Err("may contain only letters, digits and spaces".into());
-    }
-    if t.len() > 10 {
-        return Err(too_long(10));
-    }
-    Ok(Some(t))
 }
 
 // ---------------------------------------------------------------------------

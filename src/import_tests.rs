@@ -955,3 +955,63 @@ fn mutated_files_never_panic_and_rejections_never_quote_the_data() {
     }
     assert!(ok > 100 && refused > 1000, "{ok} {refused}");
 }
+
+/// Issue 11: the imports and the police API refuse one set of characters
+/// (`crate::fields`): controls, line separators, bidi controls and the
+/// invisible characters that can disguise a name, in every text column.
+#[test]
+fn every_forbidden_character_class_is_refused_in_every_text_column() {
+    use crate::fields::tests::FORBIDDEN_SAMPLES;
+    for &(c, class) in FORBIDDEN_SAMPLES {
+        let hex = format!("U+{:04X} ({class:?})", c as u32);
+        let q = |s: &str| format!("\"{s}\"");
+        let bad = |s: &str| q(&format!("{s}{c}x"));
+        for (column, row) in [
+            (
+                "given_name",
+                format!("P1,{},Lee,,2015-03-04,,100001", bad("Ann")),
+            ),
+            (
+                "family_name",
+                format!("P1,Ann,{},,2015-03-04,,100001", bad("Lee")),
+            ),
+            (
+                "other_names",
+                format!("P1,Ann,Lee,{},2015-03-04,,100001", bad("Amy;Nan")),
+            ),
+            (
+                "postcode",
+                format!("P1,Ann,Lee,,2015-03-04,{},100001", bad("AB1")),
+            ),
+        ] {
+            let e = only(roll(&format!("{row}\n")));
+            assert_eq!(
+                e.to_string(),
+                format!("line 2: {column}: contains a control character"),
+                "{hex}"
+            );
+        }
+        for (column, row) in [
+            ("name", format!("100001,{},B,a@b.cd,,", bad("Oak"))),
+            ("dsl_name", format!("100001,A,{},a@b.cd,,", bad("Ms"))),
+            (
+                "dsl_email",
+                format!("100001,A,B,{},,", q(&format!("a{c}@b.cd"))),
+            ),
+            (
+                "deputy_email",
+                format!("100001,A,B,a@b.cd,{},", q(&format!("a@b.cd{c}"))),
+            ),
+            ("phone", format!("100001,A,B,a@b.cd,,{}", bad("01622"))),
+        ] {
+            let e = only(schools(&format!("{row}\n")));
+            assert_eq!(
+                e.to_string(),
+                format!("line 2: {column}: contains a control character"),
+                "{hex}"
+            );
+        }
+    }
+    // The joiners a script needs are still accepted in a name.
+    assert!(roll("P1,\u{645}\u{6cc}\u{200c}\u{62e},Lee,,2015-03-04,,100001\n").is_ok());
+}

@@ -6,7 +6,9 @@
 //! Data flows one way, each step through the store (DESIGN §2):
 //! `ingest` (HTTPS + mTLS, validation) → `store` (sealed sled trees, audit
 //! chain) → matching → alert → deliver. `config` loads and checks the TOML,
-//! `audit` defines the hash-chained events, `metrics` the Prometheus text,
+//! `fields` holds the one rule per outside field (URN, email, names,
+//! postcode, phone, dates, forbidden characters), `audit` defines the
+//! hash-chained events, `metrics` the Prometheus text,
 //! `hardening` makes the process non-dumpable, `perms` checks who owns
 //! secret files and the admin socket's folder, `fsmode` gives kim's files
 //! 0600 and folders 0700, `lograte` rate-limits errors that repeat in a
@@ -23,6 +25,7 @@ pub mod audit;
 pub mod cli;
 pub mod config;
 pub mod deliver;
+pub mod fields;
 pub mod fsmode;
 pub mod hardening;
 pub mod import;

@@ -8,6 +8,7 @@ use jiff::Timestamp;
 
 use crate::config::AlertConfig;
 use crate::deliver::deadline::school_tz;
+use crate::fields;
 use crate::import::School;
 use crate::ingest::notification::{Category, Involvement, Notification};
 
@@ -88,15 +89,18 @@ impl<'a> AllowedFacts<'a> {
     }
 }
 
-/// One line, no control characters (a header or a table cell).
+/// One line, none of the forbidden characters of [`crate::fields`] (a header
+/// or a table cell): controls and line separators become spaces, bidi
+/// controls and invisible characters are dropped. Records stored before
+/// the API refused them still render harmless.
 pub fn one_line(s: &str) -> String {
-    s.chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect()
+    fields::sanitize(s, false).into_owned()
 }
 
-/// HTML-escapes text for element content and attribute values.
+/// HTML-escapes text for element content and attribute values; of the
+/// forbidden characters only `\n` is kept (see [`one_line`]).
 pub fn escape_html(s: &str) -> String {
+    let s = fields::sanitize(s, true);
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
@@ -105,7 +109,6 @@ pub fn escape_html(s: &str) -> String {
             '>' => out.push_str("&gt;"),
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&#39;"),
-            c if c.is_control() && c != '\n' => out.push(' '),
             c => out.push(c),
         }
     }

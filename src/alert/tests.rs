@@ -200,3 +200,48 @@ fn incident_time_is_uk_local_time_across_the_clock_change() {
         "Tuesday 1 December 2026 at 23:30 (UK time)"
     );
 }
+
+/// Issue 11: a record stored before the API refused them (or by any path
+/// that skips validation) may hold forbidden characters; none of them may
+/// reach a school's inbox, in the subject, the text or the HTML.
+#[test]
+fn no_forbidden_character_is_ever_rendered_even_from_an_old_record() {
+    use crate::fields::{check_free_text, check_line, tests::FORBIDDEN_SAMPLES};
+    for &(c, class) in FORBIDDEN_SAMPLES {
+        let hex = format!("U+{:04X} ({class:?})", c as u32);
+        let bad = |s: &str| format!("{c}{s}{c}x{c}");
+        // Straight into the typed record: no parser on the way.
+        let mut n = notification("Amelia", "Summary.");
+        n.police_reference = bad("KNT/26/1");
+        n.incident.summary_for_school = Some(bad("Line one\nline two\t"));
+        let child = &mut n.children[0];
+        child.given_name = bad("Amelia");
+        child.family_name = bad("Khan");
+        child.other_names = vec![bad("Amy")];
+        child.voice_of_child = Some(bad("Scared\nbut OK"));
+        n.officer = Some(crate::ingest::notification::Officer {
+            name: bad("PC Jones"),
+            phone: Some(bad("01622")),
+            email: Some(bad("p@x.example")),
+        });
+        let s = School {
+            name: bad("Oakfield"),
+            ..school()
+        };
+        let policy = AlertConfig {
+            local_contact: Some(bad("Front door")),
+            ..AlertConfig::default()
+        };
+        let f = AllowedFacts::select(&n, 0, &s, "R", &policy).unwrap();
+        for r in [render_alert(&f), render_withdrawal(&f)] {
+            assert_eq!(check_line(&r.subject), Ok(()), "{hex}: subject");
+            assert_eq!(check_free_text(&r.text), Ok(()), "{hex}: text");
+            assert_eq!(check_free_text(&r.html), Ok(()), "{hex}: html");
+            for part in [&r.subject, &r.text, &r.html] {
+                assert!(!part.contains(c) && !part.contains('\t'), "{hex}");
+            }
+            // The name is still there, just without the hidden characters.
+            assert!(r.text.contains("Amelia"), "{hex}");
+        }
+    }
+}

@@ -148,6 +148,10 @@ pub fn list(ctx: &mut Ctx<'_>, json: bool, reveal: bool) -> CliResult {
 }
 
 pub fn assign(ctx: &mut Ctx<'_>, r: &str, index: u32, urn: &str) -> CliResult {
+    // Not echoed: a malformed argument may hold anything.
+    let urn = crate::fields::Urn::parse(urn)
+        .map_err(|_| Failure::usage(anyhow::anyhow!("URN must be 6 or 7 digits (a DfE URN)")))?
+        .as_str();
     let rid = receipt(r)?;
     let store = ctx.store;
     let _ = store
@@ -162,6 +166,11 @@ pub fn dismiss(ctx: &mut Ctx<'_>, r: &str, index: u32, reason: &str) -> CliResul
     let rid = receipt(r)?;
     if reason.trim().is_empty() {
         return Err(Failure::usage(anyhow::anyhow!("--reason must say why")));
+    }
+    if crate::fields::check_free_text(reason).is_err() {
+        return Err(Failure::usage(anyhow::anyhow!(
+            "--reason must not contain control, bidirectional or invisible characters (line feed and tab are fine)"
+        )));
     }
     let store = ctx.store;
     let _ = store

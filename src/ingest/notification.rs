@@ -11,17 +11,17 @@ use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::fields::{
+    self, CharClass, CodeError, Email, Forbidden, FreeText, PersonName, Phone, Postcode, TextError,
+    Urn, MAX_EMAIL_CHARS, MAX_NAME_CHARS,
+};
+
 /// Most children one notification may name.
 pub const MAX_CHILDREN: usize = 20;
 /// Most entries in a child's `other_names`.
 pub const MAX_OTHER_NAMES: usize = 10;
 
 const MAX_REFERENCE_CHARS: usize = 64;
-const MAX_NAME_CHARS: usize = 100;
-const MAX_FREE_TEXT_CHARS: usize = 500;
-const MAX_POSTCODE_CHARS: usize = 10;
-const MAX_PHONE_CHARS: usize = 30;
-const MAX_EMAIL_CHARS: usize = 254;
 /// Unknown keys are submitted data: only this many of their characters go into a pointer.
 const MAX_POINTER_KEY_CHARS: usize = 64;
 /// How far into the future (relative to `now`) `occurred_at` may be, for clock skew.
@@ -260,6 +260,8 @@ const MSG_EMPTY: &str = "must not be empty";
 const MSG_BLANK: &str = "must not be only whitespace";
 const MSG_CONTROL: &str = "must not contain control characters";
 const MSG_TEXT_CONTROL: &str = "must not contain control characters other than line feed and tab";
+const MSG_INVISIBLE: &str =
+    "must not contain line separators, bidirectional controls or invisible characters";
 const MSG_REFERENCE_CHARS: &str = "must contain only letters A-Z a-z, digits 0-9 and / - _ .";
 const MSG_TIMESTAMP: &str =
     "must be an RFC 3339 date-time with a UTC offset (YYYY-MM-DDTHH:MM:SS followed by Z or +HH:MM)";
@@ -458,20 +460,7 @@ fn index_pointer(parent: &str, index: usize) -> String {
 
 /// `YYYY-MM-DD` exactly (ASCII digits, no sign, no time), and a real calendar date.
 fn parse_strict_date(s: &str) -> Option<Date> {
-    let b = s.as_bytes();
-    let shape_ok = b.len() == 10
-        && b[4] == b'-'
-        && b[7] == b'-'
-        && [0, 1, 2, 3, 5, 6, 8, 9]
-            .iter()
-            .all(|&i| b[i].is_ascii_digit());
-    if !shape_ok {
-        return None;
-    }
-    let year: i16 = s[0..4].parse().ok()?;
-    let month: i8 = s[5..7].parse().ok()?;
-    let day: i8 = s[8..10].parse().ok()?;
-    Date::new(year, month, day).ok()
+    fields::parse_date(s).ok()
 }
 
 /// RFC 3339 `date-time` shape: `YYYY-MM-DDTHH:MM:SS[.frac](Z|+HH:MM|-HH:MM)`, `T`/`Z`
@@ -522,30 +511,42 @@ fn is_rfc3339_shape(s: &str) -> bool {
 
 // Pure rule checks: `Some(message)` when broken. Messages never include the value.
 
-fn name_problem(s: &str) -> Option<String> {
-    if s.is_empty() {
-        Some(MSG_EMPTY.to_owned())
-    } else if s.chars().count() > MAX_NAME_CHARS {
-        Some(too_long(MAX_NAME_CHARS))
-    } else if s.chars().any(char::is_control) {
-        Some(MSG_CONTROL.to_owned())
-    } else if s.chars().all(char::is_whitespace) {
-        Some(MSG_BLANK.to_owned())
-    } else {
-        None
+fn forbidden_message(f: Forbidden, control: &str) -> String {
+    match f.0 {
+        CharClass::Control => control.to_owned(),
+        CharClass::LineSeparator | CharClass::Bidi | CharClass::Invisible => {
+            MSG_INVISIBLE.to_owned()
+        }
     }
 }
 
-/// Free text (summary_for_school, voice_of_child): at most 500 characters. Of the
-/// Unicode control characters (C0, DEL, C1) only line feed `\n` and tab `\t` are
-/// allowed; carriage return is rejected, so senders must use `\n` line endings.
+/// A person name (`fields::PersonName`), kept as sent; its length counts
+/// any surrounding spaces too.
+fn name_problem(s: &str) -> Option<String> {
+    if s.is_empty() {
+        return Some(MSG_EMPTY.to_owned());
+    }
+    if s.chars().count() > MAX_NAME_CHARS {
+        return Some(too_long(MAX_NAME_CHARS));
+    }
+    match PersonName::parse(s) {
+        Ok(_) => None,
+        Err(TextError::Forbidden(f)) => Some(forbidden_message(f, MSG_CONTROL)),
+        Err(TextError::Empty | TextError::Blank) => Some(MSG_BLANK.to_owned()),
+        Err(TextError::TooLong { max }) => Some(too_long(max)),
+    }
+}
+
+/// Free text (summary_for_school, voice_of_child): `fields::FreeText`, at most
+/// 500 characters. Of the Unicode control characters (C0, DEL, C1) only line
+/// feed `\n` and tab `\t` are allowed; carriage return is rejected, so senders
+/// must use `\n` line endings.
 fn free_text_problem(s: &str) -> Option<String> {
-    if s.chars().count() > MAX_FREE_TEXT_CHARS {
-        Some(too_long(MAX_FREE_TEXT_CHARS))
-    } else if s.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
-        Some(MSG_TEXT_CONTROL.to_owned())
-    } else {
-        None
+    match FreeText::parse(s) {
+        Ok(_) => None,
+        Err(TextError::Forbidden(f)) => Some(forbidden_message(f, MSG_TEXT_CONTROL)),
+        Err(TextError::TooLong { max }) => Some(too_long(max)),
+        Err(TextError::Empty | TextError::Blank) => None,
     }
 }
 
@@ -565,53 +566,37 @@ fn reference_problem(s: &str) -> Option<String> {
 }
 
 fn urn_problem(s: &str) -> Option<String> {
-    let ok = (6..=7).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit());
-    (!ok).then(|| MSG_URN.to_owned())
+    Urn::parse(s).err().map(|_| MSG_URN.to_owned())
+}
+
+fn code_problem(e: CodeError, chars: &str) -> String {
+    match e {
+        CodeError::Empty => MSG_EMPTY.to_owned(),
+        CodeError::TooLong { max } => too_long(max),
+        CodeError::BadChars => chars.to_owned(),
+        CodeError::Blank => MSG_BLANK.to_owned(),
+        CodeError::NoDigit => MSG_PHONE_DIGIT.to_owned(),
+    }
 }
 
 fn postcode_problem(s: &str) -> Option<String> {
-    if s.is_empty() {
-        Some(MSG_EMPTY.to_owned())
-    } else if s.chars().count() > MAX_POSTCODE_CHARS {
-        Some(too_long(MAX_POSTCODE_CHARS))
-    } else if !s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b' ') {
-        Some(MSG_POSTCODE_CHARS.to_owned())
-    } else if s.bytes().all(|b| b == b' ') {
-        Some(MSG_BLANK.to_owned())
-    } else {
-        None
-    }
+    Postcode::parse(s)
+        .err()
+        .map(|e| code_problem(e, MSG_POSTCODE_CHARS))
 }
 
 fn phone_problem(s: &str) -> Option<String> {
-    if s.is_empty() {
-        Some(MSG_EMPTY.to_owned())
-    } else if s.chars().count() > MAX_PHONE_CHARS {
-        Some(too_long(MAX_PHONE_CHARS))
-    } else if !s
-        .bytes()
-        .all(|b| b.is_ascii_digit() || matches!(b, b' ' | b'+' | b'(' | b')' | b'-'))
-    {
-        Some(MSG_PHONE_CHARS.to_owned())
-    } else if !s.bytes().any(|b| b.is_ascii_digit()) {
-        Some(MSG_PHONE_DIGIT.to_owned())
-    } else {
-        None
-    }
+    Phone::parse(s)
+        .err()
+        .map(|e| code_problem(e, MSG_PHONE_CHARS))
 }
 
+/// `fields::Email`, the same rule as the school directory's addresses.
 fn email_problem(s: &str) -> Option<String> {
     if s.chars().count() > MAX_EMAIL_CHARS {
         return Some(too_long(MAX_EMAIL_CHARS));
     }
-    let ok = !s.chars().any(|c| c.is_whitespace() || c.is_control())
-        && s.matches('@').count() == 1
-        && s.split_once('@').is_some_and(|(local, domain)| {
-            !local.is_empty()
-                && domain.contains('.')
-                && domain.split('.').all(|label| !label.is_empty())
-        });
-    (!ok).then(|| MSG_EMAIL.to_owned())
+    Email::parse(s).err().map(|_| MSG_EMAIL.to_owned())
 }
 
 /// Walks the parsed `Value`, collecting every problem. Each check returns `None` when

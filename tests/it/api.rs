@@ -23,6 +23,16 @@ fn post_json(env: &Env, addr: std::net::SocketAddr, body: &Value) -> (u16, Value
     (a.status, a.json(), ct)
 }
 
+/// The JSON pointers a problem+json body names.
+fn pointers(problem: &Value) -> Vec<&str> {
+    problem["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["pointer"].as_str().unwrap())
+        .collect()
+}
+
 fn valid() -> Value {
     serde_json::from_slice(&crate::support::notification(
         "KNT/26/7",
@@ -112,6 +122,14 @@ fn broken_bodies() -> Vec<(&'static str, Value, &'static str)> {
     set("officer email invalid", "/officer/email", &|v| {
         v["officer"]["email"] = json!("not-an-email")
     });
+    set("officer email double dot", "/officer/email", &|v| {
+        v["officer"]["email"] = json!("a..b@x.y")
+    });
+    set(
+        "name right-to-left override",
+        "/children/0/given_name",
+        &|v| v["children"][0]["given_name"] = json!("Zebediah\u{202e}"),
+    );
     set("officer phone too long", "/officer/phone", &|v| {
         v["officer"]["phone"] = json!("0".repeat(31))
     });
@@ -141,12 +159,7 @@ fn every_rule_is_rejected_with_problem_json_and_no_personal_data() {
                 && problem["title"].is_string()
                 && problem["detail"].is_string()
         );
-        let pointers: Vec<&str> = problem["errors"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|e| e["pointer"].as_str().unwrap())
-            .collect();
+        let pointers = pointers(&problem);
         assert!(pointers.contains(&pointer), "{name}: {pointers:?}");
         let text = problem.to_string();
         for secret in ["Zebediah", "Quixotic", "2013-05-17", "QX9", "1 High St"] {
@@ -162,6 +175,62 @@ fn every_rule_is_rejected_with_problem_json_and_no_personal_data() {
         status, 202,
         "a valid body is still accepted after the rejections"
     );
+}
+
+/// Issue 11: the police API refuses what the CSV imports refuse. Each class
+/// of forbidden character (controls, line separators, bidi controls,
+/// invisible characters), in every name field at once: 422, each field's
+/// pointer, and neither the name nor the character echoed back.
+#[test]
+fn forbidden_characters_are_refused_in_every_name_field() {
+    let env = Env::new();
+    let kim = env.start();
+    let samples = [
+        ('\u{7}', "control"),
+        ('\u{85}', "C1 control"),
+        ('\u{2028}', "line separator"),
+        ('\u{2029}', "paragraph separator"),
+        ('\u{202e}', "right-to-left override"),
+        ('\u{2067}', "right-to-left isolate"),
+        ('\u{200f}', "right-to-left mark"),
+        ('\u{61c}', "Arabic letter mark"),
+        ('\u{200b}', "zero width space"),
+        ('\u{200d}', "zero width joiner in a Latin name"),
+        ('\u{feff}', "zero width no-break space"),
+        ('\u{2060}', "word joiner"),
+    ];
+    let fields = [
+        "/children/0/given_name",
+        "/children/0/family_name",
+        "/children/0/other_names/1",
+        "/officer/name",
+    ];
+    for (c, what) in samples {
+        let mut v = valid();
+        let child = &mut v["children"][0];
+        child["given_name"] = json!(format!("Zebe{c}diah"));
+        child["family_name"] = json!(format!("{c}Quixotic-Marsh"));
+        child["other_names"] = json!(["Zeb", format!("Quixotic{c}")]);
+        v["officer"] = json!({ "name": format!("PC Zebediah{c}Jones") });
+        let (status, problem, ct) = post_json(&env, kim.addr, &v);
+        assert_eq!(status, 422, "{what}: {problem}");
+        assert_eq!(ct, "application/problem+json", "{what}");
+        let pointers = pointers(&problem);
+        for field in fields {
+            assert!(pointers.contains(&field), "{what}: {field} in {pointers:?}");
+        }
+        assert_eq!(pointers.len(), fields.len(), "{what}: {pointers:?}");
+        let text = problem.to_string();
+        for secret in ["Zebe", "Quixotic", "Jones", "2013-05-17", "QX9"] {
+            assert!(!text.contains(secret), "{what}: echoes {secret}: {text}");
+        }
+        assert!(!text.contains(c), "{what}: echoes the character");
+    }
+    // The joiners Persian needs are not refused, and nothing above was stored.
+    let mut v = valid();
+    v["children"][0]["other_names"] = json!(["\u{645}\u{6cc}\u{200c}\u{62e}"]);
+    let (status, problem, _) = post_json(&env, kim.addr, &v);
+    assert_eq!(status, 202, "{problem}");
 }
 
 #[test]

@@ -292,3 +292,23 @@ fn a_listing_piped_into_a_reader_that_stops_early_does_not_panic() {
     assert!(!err.contains("panicked"), "{err}");
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("URN"));
 }
+
+/// Issue 11: `review assign` takes its URN through the one URN rule
+/// (`fields::Urn`): a malformed one is a usage error (2) that does not
+/// echo the argument, before anything is looked up.
+#[test]
+fn review_assign_refuses_a_malformed_urn_without_echoing_it() {
+    let env = Env::new();
+    for urn in [
+        "11876",
+        "ABC123",
+        "118765\u{202e}",
+        "\u{ff11}18765",
+        "1187650 ",
+    ] {
+        let (code, out, err) = env.kim(&["review", "assign", "7K3M-0000-0000-Q2ZT", "0", urn]);
+        assert_eq!(code, 2, "{urn:?}: {out} {err}");
+        assert!(err.contains("URN must be 6 or 7 digits"), "{urn:?}: {err}");
+        assert!(!err.contains(urn.trim()), "{urn:?} echoed: {err}");
+    }
+}
