@@ -17,6 +17,7 @@
 pub mod admin;
 pub mod alert;
 pub mod audit;
+pub mod calendar;
 pub mod cli;
 pub mod config;
 pub mod deliver;
@@ -27,6 +28,7 @@ pub mod matching;
 pub mod metrics;
 #[cfg(test)]
 mod mutation;
+pub mod normalise;
 pub mod pki;
 pub mod police_client;
 pub mod store;

@@ -6,7 +6,8 @@
 //! and records missed deadlines. Time comes from a [`Clock`], so tests run
 //! it under tokio's paused time.
 
-pub mod deadline;
+/// The school-day calendar (a leaf module, [`crate::calendar`]), by its older name.
+pub use crate::calendar as deadline;
 pub mod transport;
 
 use std::collections::HashSet;

@@ -8,5 +8,7 @@ pub mod decide;
 /// dev-dependency on this package); never in the daemon's build.
 #[cfg(any(test, feature = "evalset"))]
 pub mod evalset;
-pub mod normalise;
+/// Name normalisation (a leaf module, [`crate::normalise`]: the store's blind
+/// indexes use it too), by its older path.
+pub use crate::normalise;
 pub mod stage;

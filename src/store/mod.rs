@@ -27,7 +27,7 @@ use tokio::sync::{watch, Notify};
 
 use crate::audit::checkpoint::{Checkpoint, Signer};
 use crate::audit::{AuditEvent, EventKind, Head, Refs};
-use crate::deliver::deadline::SchoolCalendar;
+use crate::calendar::SchoolCalendar;
 use crypto::{CryptoError, Keyring, MasterKey};
 
 pub use notifications::{AcceptOutcome, ChildState, ChildStatus, NotificationRecord, ReceiptId};

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use super::rollfile::{self, IndexWriter, RecordWriter, RollFiles};
 use super::{trees, Store, StoreError};
 use crate::import::{Pupil, School};
-use crate::matching::normalise::{given_keys, normalise};
+use crate::normalise::{given_keys, normalise};
 
 const ROLL_GENERATION: &[u8] = b"roll_generation";
 const ROLL_COUNT: &[u8] = b"roll_count";
