@@ -88,7 +88,9 @@ mod tests {
         s.t.meta.insert(FORMAT_VERSION_KEY, &b"2"[..]).unwrap();
         s.flush_now().unwrap();
         drop(s);
-        let err = Store::open(dir.path(), &key()).err().expect("refused");
+        let err = Store::open(dir.path(), &key())
+            .map(|_| ())
+            .expect_err("refused");
         assert!(
             matches!(
                 err,
@@ -119,7 +121,9 @@ mod tests {
         s.t.meta.insert(FORMAT_VERSION_KEY, &b"one"[..]).unwrap();
         s.flush_now().unwrap();
         drop(s);
-        let err = Store::open(dir.path(), &key()).err().expect("refused");
+        let err = Store::open(dir.path(), &key())
+            .map(|_| ())
+            .expect_err("refused");
         assert!(matches!(err, StoreError::Corrupt(_)), "{err:?}");
     }
 }
