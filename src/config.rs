@@ -141,8 +141,8 @@ impl Default for DeliveryConfig {
 
 impl DeliveryConfig {
     /// The calendar that decides each alert's deadline.
-    pub fn calendar(&self) -> crate::deliver::deadline::SchoolCalendar {
-        crate::deliver::deadline::SchoolCalendar::new(self.school_day_start, &self.closures)
+    pub fn calendar(&self) -> crate::calendar::SchoolCalendar {
+        crate::calendar::SchoolCalendar::new(self.school_day_start, &self.closures)
     }
 }
 

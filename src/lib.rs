@@ -22,6 +22,7 @@
 pub mod admin;
 pub mod alert;
 pub mod audit;
+pub mod calendar;
 pub mod cli;
 pub mod config;
 pub mod deliver;
@@ -35,6 +36,7 @@ pub mod matching;
 pub mod metrics;
 #[cfg(test)]
 mod mutation;
+pub mod normalise;
 pub mod perms;
 pub mod pki;
 pub mod police_client;

@@ -6,8 +6,8 @@
 
 use jiff::Timestamp;
 
+use crate::calendar::school_tz;
 use crate::config::AlertConfig;
-use crate::deliver::deadline::school_tz;
 use crate::fields;
 use crate::import::School;
 use crate::ingest::notification::{Category, Involvement, Notification};

@@ -6,7 +6,9 @@
 //! and records missed deadlines. Time comes from a [`Clock`], so tests run
 //! it under tokio's paused time.
 
-pub mod deadline;
+/// The school-day calendar (a leaf module, [`crate::calendar`]), by its older name.
+pub use crate::calendar as deadline;
+pub mod transition;
 pub mod transport;
 
 use std::collections::HashSet;
@@ -20,8 +22,10 @@ use tokio::sync::{watch, Semaphore};
 
 use crate::alert::{self, AdminReason, AllowedFacts, Rendered};
 use crate::config::{AlertConfig, Config, DeliveryConfig};
-use crate::store::outbox::{AlertKind, AlertRecord, AlertState, SendOutcome};
+use crate::store::outbox::{AlertKind, AlertRecord, AlertState};
 use crate::store::{Store, StoreError};
+pub use transition::SendOutcome;
+use transition::{transition, Outcome};
 use transport::{SendError, Transport};
 
 /// Wall-clock time for the worker.
@@ -239,7 +243,9 @@ impl Deliverer {
                         .store
                         .school(&a.urn)?
                         .is_some_and(|s| s.deputy_email.is_some());
-                    if let Some(t) = self.store.escalate(&a.id, has_deputy, now)? {
+                    if let Some(t) =
+                        decide(&self.store, &a.id, &Outcome::Escalate { has_deputy }, now)?
+                    {
                         self.store.durable(t).await?;
                         tracing::warn!(alert = %a.id, urn = %a.urn, deputy = has_deputy, "alert escalated: not delivered in time");
                     }
@@ -250,7 +256,8 @@ impl Deliverer {
             if a.kind == AlertKind::Dsl && a.deadline_met.is_none() {
                 if let Some(d) = a.deadline {
                     if now > d {
-                        if let Some(t) = self.store.deadline_missed(&a.id, now)? {
+                        if let Some(t) = decide(&self.store, &a.id, &Outcome::DeadlineMissed, now)?
+                        {
                             self.store.durable(t).await?;
                             tracing::warn!(alert = %a.id, urn = %a.urn, "alert missed its school-day deadline");
                         }
@@ -361,8 +368,10 @@ impl Deliverer {
                 }
             }
         };
-        let t = self.store.record_send(&a.id, &outcome, now)?;
-        self.store.durable(t).await
+        match decide(&self.store, &a.id, &Outcome::Sent(outcome), now)? {
+            Some(t) => self.store.durable(t).await,
+            None => Err(StoreError::Corrupt(format!("no outbox record {}", a.id))),
+        }
     }
 
     /// Renders and addresses the message for `a`.
@@ -389,9 +398,13 @@ impl Deliverer {
                         .ok_or(BuildError::NoNotification)?;
                 let deputy = match a.kind {
                     AlertKind::Deputy => true,
-                    AlertKind::Withdrawal => {
-                        a.follows.as_deref().is_some_and(|f| f.ends_with(".deputy"))
-                    }
+                    AlertKind::Withdrawal => match &a.follows {
+                        Some(f) => self
+                            .store
+                            .alert(f)?
+                            .is_some_and(|f| f.kind == AlertKind::Deputy),
+                        None => false,
+                    },
                     _ => false,
                 };
                 let to = if deputy {
@@ -451,6 +464,43 @@ impl Deliverer {
         ))
         .map_err(|e| BuildError::Message(e.to_string()))
     }
+}
+
+/// Decides what `outcome` does to alert `id` ([`transition`]) and has the
+/// store commit it. `None` if there is no such alert or nothing changes.
+pub fn decide(
+    store: &Store,
+    id: &str,
+    outcome: &Outcome,
+    now: Timestamp,
+) -> Result<Option<crate::store::FlushTicket>, StoreError> {
+    store.change_alert(id, now, |a, child| {
+        transition(a, outcome, now).into_change(child)
+    })
+}
+
+/// The police withdraw a notification (`POST …/withdraw`): each message's
+/// fate is [`transition`]'s ([`Outcome::Withdraw`]); the store commits them
+/// with the children withdrawn. `None` if `force` did not send `receipt`.
+pub fn withdraw(
+    store: &Store,
+    force: &str,
+    receipt: &str,
+    reason: &str,
+    now: Timestamp,
+) -> Result<
+    Option<(
+        crate::store::NotificationRecord,
+        Option<crate::store::FlushTicket>,
+    )>,
+    StoreError,
+> {
+    let outcome = Outcome::Withdraw {
+        force: force.to_owned(),
+    };
+    store.withdraw_with(force, receipt, reason, now, |a| {
+        transition(a, &outcome, now).into_change(None)
+    })
 }
 
 /// The stable Message-ID of an alert: `<ALERT-ID@DOMAIN-OF-FROM>`, the same

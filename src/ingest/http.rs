@@ -500,10 +500,13 @@ async fn withdraw(
         );
         return unavailable();
     }
-    match state
-        .store
-        .withdraw(force, rid.as_str(), &reason, jiff::Timestamp::now())
-    {
+    match crate::deliver::withdraw(
+        &state.store,
+        force,
+        rid.as_str(),
+        &reason,
+        jiff::Timestamp::now(),
+    ) {
         Ok(None) => not_found(),
         Ok(Some((rec, ticket))) => {
             if let Some(t) = ticket {

@@ -1,8 +1,8 @@
 //! Tests of the parent module, kept in their own file.
 
 use super::*;
-use crate::matching::normalise::normalise;
 use crate::matching::stage::match_child;
+use crate::normalise::normalise;
 use crate::store::crypto::MasterKey;
 use crate::store::Store;
 

@@ -6,6 +6,7 @@
 
 pub mod batch;
 pub mod crypto;
+pub mod format;
 mod health;
 mod journal;
 pub mod notifications;
@@ -27,7 +28,7 @@ use tokio::sync::{watch, Notify};
 
 use crate::audit::checkpoint::{Checkpoint, Signer};
 use crate::audit::{AuditEvent, EventKind, Head, Refs};
-use crate::deliver::deadline::SchoolCalendar;
+use crate::calendar::SchoolCalendar;
 use crypto::{CryptoError, Keyring, MasterKey};
 
 pub use health::{Broken, Health, CANNOT_WRITE};
@@ -71,6 +72,12 @@ pub enum StoreError {
     Sled(#[from] sled::Error),
     #[error(transparent)]
     Crypto(#[from] CryptoError),
+    #[error("the store has format version {found}; this kim ({kim}) reads format version {supported} at most: run the kim that wrote it, or a newer one")]
+    FormatTooNew {
+        found: u32,
+        supported: u32,
+        kim: &'static str,
+    },
     #[error("the master key does not open this store (wrong key file?)")]
     WrongKey,
     #[error("a stored record is corrupt: {0}")]
@@ -290,6 +297,7 @@ impl Store {
             checkpoints: db.open_tree(trees::CHECKPOINTS)?,
         };
         crate::fsmode::tighten_files(path).map_err(|e| StoreError::Sled(sled::Error::Io(e)))?;
+        format::check_and_stamp(&t.meta)?;
         let keys = Keyring::new(master);
         match t.meta.get(KEY_CHECK)? {
             Some(sealed) => {

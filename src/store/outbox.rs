@@ -98,6 +98,45 @@ pub struct AlertRecord {
     pub journal: Option<super::JournalLoss>,
 }
 
+impl AlertKind {
+    /// Whether a message of this kind is about a child, for that child's
+    /// school.
+    pub fn to_school(self) -> bool {
+        matches!(self, Self::Dsl | Self::Deputy)
+    }
+}
+
+/// A message that follows another (its `follows` field): the kind it has
+/// and the suffix its id gets after the followed alert's id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FollowUp {
+    Deputy,
+    Withdrawal,
+    AdminEscalation,
+    AdminFailure,
+}
+
+impl FollowUp {
+    pub fn kind(self) -> AlertKind {
+        match self {
+            Self::Deputy => AlertKind::Deputy,
+            Self::Withdrawal => AlertKind::Withdrawal,
+            Self::AdminEscalation => AlertKind::AdminEscalation,
+            Self::AdminFailure => AlertKind::AdminFailure,
+        }
+    }
+
+    /// The id suffix (on disk since the first build: kept as it is).
+    pub fn suffix(self) -> &'static str {
+        match self {
+            Self::Deputy => "deputy",
+            Self::Withdrawal => "withdrawn",
+            Self::AdminEscalation => "escalated",
+            Self::AdminFailure => "failed",
+        }
+    }
+}
+
 impl AlertRecord {
     pub(crate) fn new(
         id: String,
@@ -129,12 +168,27 @@ impl AlertRecord {
         }
     }
 
-    /// Whether this message is about a child for that child's school.
-    pub fn to_school(&self) -> bool {
-        matches!(self.kind, AlertKind::Dsl | AlertKind::Deputy)
+    /// The message of kind `f` that follows this one, queued at `now`: the
+    /// one constructor of follow-up records.
+    pub fn follow_up(&self, f: FollowUp, now: jiff::Timestamp) -> Self {
+        let mut n = Self::new(
+            format!("{}.{}", self.id, f.suffix()),
+            f.kind(),
+            &self.receipt,
+            self.child,
+            &self.urn,
+            now,
+        );
+        n.follows = Some(self.id.clone());
+        n
     }
 
-    pub(crate) fn refs(&self) -> Refs {
+    /// Whether this message is about a child for that child's school.
+    pub fn to_school(&self) -> bool {
+        self.kind.to_school()
+    }
+
+    pub fn refs(&self) -> Refs {
         Refs {
             receipt: Some(self.receipt.clone()),
             child: Some(self.child),
@@ -149,41 +203,32 @@ pub fn alert_id(receipt: &str, index: u32) -> String {
     format!("{receipt}.{index}")
 }
 
-/// The outcome of one send, as the worker reports it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SendOutcome {
-    Delivered {
-        code: u16,
-    },
-    /// Try again at `next`.
-    Retry {
-        code: Option<u16>,
-        reply: String,
-        next: jiff::Timestamp,
-    },
-    /// Permanent refusal, or the retry window ran out.
-    Failed {
-        code: Option<u16>,
-        reply: String,
-        why: &'static str,
-    },
+/// An audit event that an alert change writes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlertEvent {
+    pub kind: EventKind,
+    pub actor: String,
+    pub refs: Refs,
+    pub detail: serde_json::Map<String, serde_json::Value>,
 }
 
-/// A send that did not deliver, for an alert the police withdrew meanwhile:
-/// it ends `withdrawn` (audited) instead of retrying or failing.
-fn withdrawn_while_sending(a: &mut AlertRecord, batch: &mut Batch) -> bool {
-    if !a.withdraw_pending {
-        return false;
+/// A change to one alert, decided outside the store
+/// (`crate::deliver::transition`): committed as it is, in one transaction.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct AlertChange {
+    /// The record's new value, if it changes.
+    pub alert: Option<AlertRecord>,
+    /// Messages to create; one already in the outbox is kept as it is.
+    pub follow_ups: Vec<AlertRecord>,
+    pub events: Vec<AlertEvent>,
+    /// Whether the child's status (handed to the decision) was changed.
+    pub child_changed: bool,
+}
+
+impl AlertChange {
+    fn is_empty(&self) -> bool {
+        self.alert.is_none() && self.follow_ups.is_empty() && self.events.is_empty()
     }
-    a.withdraw_pending = false;
-    a.state = AlertState::Withdrawn;
-    batch.event(
-        EventKind::Withdrawn,
-        "system",
-        a.refs(),
-        detail(&[("was", "sending".into())]),
-    );
-    true
 }
 
 fn detail(pairs: &[(&str, serde_json::Value)]) -> serde_json::Map<String, serde_json::Value> {
@@ -269,248 +314,68 @@ impl Store {
         Ok((out, Some(batch.commit(self)?)))
     }
 
-    /// Records the outcome of one attempt: `delivery_attempt` with the SMTP
-    /// code, then `delivered` or `failed` (with the admin notice queued), and
-    /// the child's state.
-    pub fn record_send(
+    /// Applies `decide`'s change to alert `id` under the writer lock: the
+    /// decision sees the record and the child's status (which it may
+    /// change) and the store commits what it returns, with its audit events,
+    /// in one transaction. `None` if there is no such alert or nothing
+    /// changes.
+    pub fn change_alert(
         &self,
         id: &str,
-        outcome: &SendOutcome,
         now: jiff::Timestamp,
-    ) -> Result<FlushTicket, StoreError> {
+        decide: impl FnOnce(&AlertRecord, Option<&mut super::ChildStatus>) -> AlertChange,
+    ) -> Result<Option<FlushTicket>, StoreError> {
         let _w = self.lock_writer();
-        let mut a = self
-            .alert(id)?
-            .ok_or_else(|| StoreError::Corrupt(format!("no outbox record {id}")))?;
-        let mut batch = Batch::new(self, now)?;
+        let Some(a) = self.alert(id)? else {
+            return Ok(None);
+        };
         let mut rec = self.record(&a.receipt)?;
-        let attempt = |code: Option<u16>, result: &str| {
-            detail(&[
-                ("attempt", a.attempts.into()),
-                (
-                    "code",
-                    code.map(serde_json::Value::from)
-                        .unwrap_or(serde_json::Value::Null),
-                ),
-                ("result", result.into()),
-            ])
-        };
-        match outcome {
-            SendOutcome::Delivered { code } => {
-                batch.event(
-                    EventKind::DeliveryAttempt,
-                    "system",
-                    a.refs(),
-                    attempt(Some(*code), "accepted"),
-                );
-                a.state = AlertState::Delivered;
-                a.delivered_at = Some(now);
-                a.last_code = Some(*code);
-                a.last_reply = None;
-                let met = a.deadline.map(|d| now <= d);
-                if a.kind == AlertKind::Dsl {
-                    a.deadline_met = met.or(a.deadline_met);
-                }
-                let mut d = detail(&[("kind", serde_json::to_value(a.kind).unwrap_or_default())]);
-                if let (AlertKind::Dsl, Some(m)) = (a.kind, met) {
-                    d.insert("deadline_met".into(), m.into());
-                }
-                batch.event(EventKind::Delivered, "system", a.refs(), d);
-                if a.to_school() {
-                    if let Some(r) = rec.as_mut() {
-                        if let Some(c) = r.children.get_mut(a.child as usize) {
-                            if c.delivered_at.is_none() {
-                                c.delivered_at = Some(now);
-                            }
-                            if a.kind == AlertKind::Dsl {
-                                c.deadline_met = met;
-                            }
-                            if c.state != ChildState::Withdrawn {
-                                c.state = ChildState::Delivered;
-                            }
-                        }
-                    }
-                    if a.withdraw_pending {
-                        a.withdraw_pending = false;
-                        let notice = self.withdrawal_notice(&a, now);
-                        batch.put_alert(notice);
-                    }
-                }
-            }
-            SendOutcome::Retry { code, reply, next } => {
-                batch.event(
-                    EventKind::DeliveryAttempt,
-                    "system",
-                    a.refs(),
-                    attempt(*code, "retry"),
-                );
-                a.last_code = *code;
-                a.last_reply = Some(reply.clone());
-                if !withdrawn_while_sending(&mut a, &mut batch) {
-                    a.state = AlertState::RetryWait;
-                    a.next_attempt_at = *next;
-                }
-            }
-            SendOutcome::Failed { code, reply, why } => {
-                batch.event(
-                    EventKind::DeliveryAttempt,
-                    "system",
-                    a.refs(),
-                    attempt(*code, "refused"),
-                );
-                a.last_code = *code;
-                a.last_reply = Some(reply.clone());
-                if !withdrawn_while_sending(&mut a, &mut batch) {
-                    a.state = AlertState::Failed;
-                    batch.event(
-                        EventKind::Failed,
-                        "system",
-                        a.refs(),
-                        detail(&[("why", (*why).into()), ("attempts", a.attempts.into())]),
-                    );
-                    if a.to_school() {
-                        let mut notice = AlertRecord::new(
-                            format!("{}.failed", a.id),
-                            AlertKind::AdminFailure,
-                            &a.receipt,
-                            a.child,
-                            &a.urn,
-                            now,
-                        );
-                        notice.follows = Some(a.id.clone());
-                        batch.put_alert(notice);
-                        if a.kind == AlertKind::Dsl {
-                            if let Some(r) = rec.as_mut() {
-                                if let Some(c) = r.children.get_mut(a.child as usize) {
-                                    if c.state == ChildState::Matched {
-                                        c.state = ChildState::Failed;
-                                    }
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        batch.put_alert(a);
-        if let Some(r) = rec {
-            batch.put_record(r);
-        }
-        batch.commit(self)
-    }
-
-    fn withdrawal_notice(&self, a: &AlertRecord, now: jiff::Timestamp) -> AlertRecord {
-        let mut n = AlertRecord::new(
-            format!("{}.withdrawn", a.id),
-            AlertKind::Withdrawal,
-            &a.receipt,
-            a.child,
-            &a.urn,
-            now,
-        );
-        n.follows = Some(a.id.clone());
-        n
-    }
-
-    /// An alert late past `escalate_after`: copy it to the deputy DSL (when
-    /// the school has one) and tell the admin mailbox.
-    pub fn escalate(
-        &self,
-        id: &str,
-        has_deputy: bool,
-        now: jiff::Timestamp,
-    ) -> Result<Option<FlushTicket>, StoreError> {
-        let _w = self.lock_writer();
-        let Some(mut a) = self.alert(id)? else {
-            return Ok(None);
-        };
-        if a.escalated || !a.state.is_active() || a.kind != AlertKind::Dsl {
+        let child = rec
+            .as_mut()
+            .and_then(|r| r.children.get_mut(a.child as usize));
+        let change = decide(&a, child);
+        if change.is_empty() {
             return Ok(None);
         }
         let mut batch = Batch::new(self, now)?;
-        a.escalated = true;
-        batch.event(
-            EventKind::Escalated,
-            "system",
-            a.refs(),
-            detail(&[
-                ("deputy", has_deputy.into()),
-                ("state", a.state.as_str().into()),
-            ]),
-        );
-        if has_deputy {
-            let mut copy = AlertRecord::new(
-                format!("{}.deputy", a.id),
-                AlertKind::Deputy,
-                &a.receipt,
-                a.child,
-                &a.urn,
-                now,
-            );
-            copy.follows = Some(a.id.clone());
-            batch.put_alert(copy);
+        let child_changed = change.child_changed;
+        self.stage_change(&mut batch, change)?;
+        if let (true, Some(r)) = (child_changed, rec) {
+            batch.put_record(r);
         }
-        let mut notice = AlertRecord::new(
-            format!("{}.escalated", a.id),
-            AlertKind::AdminEscalation,
-            &a.receipt,
-            a.child,
-            &a.urn,
-            now,
-        );
-        notice.follows = Some(a.id.clone());
-        batch.put_alert(notice);
-        batch.put_alert(a);
         Ok(Some(batch.commit(self)?))
     }
 
-    /// The deadline passed with the alert undelivered: recorded once.
-    pub fn deadline_missed(
-        &self,
-        id: &str,
-        now: jiff::Timestamp,
-    ) -> Result<Option<FlushTicket>, StoreError> {
-        let _w = self.lock_writer();
-        let Some(mut a) = self.alert(id)? else {
-            return Ok(None);
-        };
-        if a.deadline_met.is_some() || a.state == AlertState::Delivered {
-            return Ok(None);
+    /// Puts a decided change into `batch`.
+    fn stage_change(&self, batch: &mut Batch, change: AlertChange) -> Result<(), StoreError> {
+        for ev in change.events {
+            batch.event(ev.kind, &ev.actor, ev.refs, ev.detail);
         }
-        let mut batch = Batch::new(self, now)?;
-        a.deadline_met = Some(false);
-        batch.event(
-            EventKind::DeadlineMissed,
-            "system",
-            a.refs(),
-            detail(&[
-                (
-                    "deadline",
-                    a.deadline.map(|d| d.to_string()).unwrap_or_default().into(),
-                ),
-                ("state", a.state.as_str().into()),
-            ]),
-        );
-        if let Some(mut r) = self.record(&a.receipt)? {
-            if let Some(c) = r.children.get_mut(a.child as usize) {
-                c.deadline_met = Some(false);
+        for f in change.follow_ups {
+            if self.alert(&f.id)?.is_none() {
+                batch.put_alert(f);
             }
-            batch.put_record(r);
         }
-        batch.put_alert(a);
-        Ok(Some(batch.commit(self)?))
+        if let Some(a) = change.alert {
+            batch.put_alert(a);
+        }
+        Ok(())
     }
 
     /// The police withdraw a notification: alerts not yet sent are
     /// cancelled, schools already told get a withdrawal notice, children
     /// waiting for matching or review are withdrawn. `None` if `force` did
     /// not send `receipt`. Withdrawing twice changes nothing the second time.
-    pub fn withdraw(
+    ///
+    /// What happens to each message is `decide`'s (the outbox state
+    /// machine, `crate::deliver::transition`); the store commits it.
+    pub fn withdraw_with(
         &self,
         force: &str,
         receipt: &str,
         reason: &str,
         now: jiff::Timestamp,
+        mut decide: impl FnMut(&AlertRecord) -> AlertChange,
     ) -> Result<Option<(NotificationRecord, Option<FlushTicket>)>, StoreError> {
         let _w = self.lock_writer();
         let Some(mut rec) = self.record(receipt)?.filter(|r| r.force == force) else {
@@ -532,35 +397,17 @@ impl Store {
         batch.work_drop = Some(receipt.to_owned());
         let mut notices = 0u32;
         let mut cancelled = 0u32;
-        for mut a in self.alerts_for(receipt)? {
-            if !a.to_school() {
-                continue;
+        for a in self.alerts_for(receipt)? {
+            let change = decide(&a);
+            if change
+                .alert
+                .as_ref()
+                .is_some_and(|n| n.state == AlertState::Withdrawn && a.state != n.state)
+            {
+                cancelled += 1;
             }
-            match a.state {
-                AlertState::Queued | AlertState::RetryWait => {
-                    a.state = AlertState::Withdrawn;
-                    cancelled += 1;
-                    batch.event(
-                        EventKind::Withdrawn,
-                        &format!("force:{force}"),
-                        a.refs(),
-                        detail(&[("was", "undelivered".into())]),
-                    );
-                    batch.put_alert(a);
-                }
-                AlertState::Sending => {
-                    a.withdraw_pending = true;
-                    batch.put_alert(a);
-                }
-                AlertState::Delivered => {
-                    notices += 1;
-                    let n = self.withdrawal_notice(&a, now);
-                    if self.alert(&n.id)?.is_none() {
-                        batch.put_alert(n);
-                    }
-                }
-                AlertState::Failed | AlertState::Withdrawn => {}
-            }
+            notices += change.follow_ups.len() as u32;
+            self.stage_change(&mut batch, change)?;
         }
         for c in rec.children.iter_mut() {
             if c.state == ChildState::NeedsReview {

@@ -5,19 +5,17 @@
 //! Imports stream (a national roll is 9 M pupils): pupils are sealed and
 //! written to the generation's record file as the file is read, and the
 //! blind index is sorted and written to its index file at the end
-//! (`super::rollfile`; see [`Layout`] for the layouts of earlier builds,
-//! which are still read).
+//! (`super::rollfile`). These roll files are the roll's only layout: version
+//! 1 of the store (`super::format`).
 
 use std::collections::{BTreeSet, HashMap, HashSet};
-use std::fs::File;
-use std::io::{self, Read, Seek, SeekFrom, Write};
 
 use serde::{Deserialize, Serialize};
 
 use super::rollfile::{self, IndexWriter, RecordWriter, RollFiles};
 use super::{trees, Store, StoreError};
 use crate::import::{Pupil, School};
-use crate::matching::normalise::{given_keys, normalise};
+use crate::normalise::{given_keys, normalise};
 
 const ROLL_GENERATION: &[u8] = b"roll_generation";
 const ROLL_COUNT: &[u8] = b"roll_count";
@@ -36,8 +34,6 @@ fn initials(a: &str, b: &str) -> Option<String> {
     let (x, y) = (a.chars().next()?, b.chars().next()?);
     Some(format!("{x}{y}"))
 }
-/// Pupils per record bucket in a [`Layout::Bucketed`] generation.
-const ROWS_PER_BUCKET: u32 = 16;
 /// Index buckets are sized for about this many entries each.
 const ENTRIES_PER_INDEX_BUCKET: u64 = 64;
 const MAX_INDEX_BITS: u8 = 24;
@@ -142,12 +138,19 @@ impl Store {
         Ok(Ok(()))
     }
 
-    /// The generation in force and how it is laid out.
-    fn roll_generation(&self) -> Result<(u32, Layout), StoreError> {
+    /// The generation in force and how it is laid out (`None`: no roll was
+    /// ever imported, generation 0).
+    fn roll_generation(&self) -> Result<(u32, Option<Layout>), StoreError> {
         match self.t.meta.get(ROLL_GENERATION)? {
-            None => Ok((0, Layout::PerPupil)),
+            None => Ok((0, None)),
             Some(v) => parse_generation(&v)
-                .ok_or_else(|| StoreError::Corrupt("roll generation pointer".into())),
+                .map(|(g, layout)| (g, Some(layout)))
+                .ok_or_else(|| {
+                    StoreError::Corrupt(
+                        "roll generation pointer: not a roll-file generation of store format 1"
+                            .into(),
+                    )
+                }),
         }
     }
 
@@ -325,11 +328,8 @@ impl Store {
         loop {
             let (generation, layout) = self.roll_generation()?;
             let found = match layout {
-                Layout::Bucketed { index_bits } => {
-                    self.bucketed_candidates(generation, index_bits, probes)
-                }
-                Layout::PerPupil => self.per_pupil_candidates(generation, probes),
-                Layout::Files { .. } => self.file_candidates(generation, probes),
+                None => Ok(Vec::new()),
+                Some(Layout::Files { .. }) => self.file_candidates(generation, probes),
             };
             // An import that flipped the pointer meanwhile removes the
             // generation being read: read the new one.
@@ -343,13 +343,13 @@ impl Store {
 
     /// Reads the roll in force once so the OS page cache holds it (`kim
     /// serve` does this in the background at start). Returns the bytes read
-    /// (0 for a roll kept in sled by an earlier build, or no roll).
+    /// (0 when there is no roll).
     pub fn warm_roll(&self) -> Result<u64, StoreError> {
         match self.roll_generation()? {
-            (generation, Layout::Files { .. }) => {
+            (generation, Some(Layout::Files { .. })) => {
                 rollfile::warm(&rollfile::roll_dir(&self.dir), generation)
             }
-            _ => Ok(0),
+            (_, None) => Ok(0),
         }
     }
 
@@ -388,174 +388,44 @@ impl Store {
         serde_json::from_slice(&plain).map_err(|_| StoreError::Corrupt("roll record".into()))
     }
 
-    fn bucketed_candidates(
-        &self,
-        generation: u32,
-        index_bits: u8,
-        probes: &[IndexHash],
-    ) -> Result<Vec<Pupil>, StoreError> {
-        let mut rows = BTreeSet::new();
-        for h in probes {
-            let key = index_bucket_key(generation, index_bucket(h, index_bits));
-            let Some(bucket) = self.t.roll_idx.get(key)? else {
-                continue;
-            };
-            if bucket.len() % INDEX_ENTRY != 0 {
-                return Err(StoreError::Corrupt("roll index bucket".into()));
-            }
-            for e in bucket.chunks_exact(INDEX_ENTRY) {
-                if e[..16] == h[..] {
-                    rows.insert(u32::from_be_bytes(e[16..].try_into().expect("4 bytes")));
-                }
-            }
-        }
-        let mut out = Vec::with_capacity(rows.len());
-        let mut bucket: Option<(u32, sled::IVec)> = None;
-        for row in rows {
-            let n = row / ROWS_PER_BUCKET;
-            if bucket.as_ref().is_none_or(|(b, _)| *b != n) {
-                let v = self
-                    .t
-                    .roll
-                    .get(record_bucket_key(generation, n))?
-                    .ok_or_else(|| StoreError::Corrupt("roll index without a record".into()))?;
-                bucket = Some((n, v));
-            }
-            let (_, records) = bucket.as_ref().expect("just read");
-            let sealed = nth_record(records, row % ROWS_PER_BUCKET)
-                .ok_or_else(|| StoreError::Corrupt("roll record bucket".into()))?;
-            let plain =
-                self.keys
-                    .seal_key()
-                    .open(trees::ROLL, &record_key(generation, row), sealed)?;
-            out.push(
-                serde_json::from_slice(&plain)
-                    .map_err(|_| StoreError::Corrupt("roll record".into()))?,
-            );
-        }
-        Ok(out)
-    }
-
     /// Every pupil of the roll in force, opened, in row order (key rotation
     /// re-imports them under the new key).
     pub fn for_each_pupil<E: From<StoreError>>(
         &self,
         mut f: impl FnMut(Pupil) -> Result<(), E>,
     ) -> Result<(), E> {
-        let (generation, layout) = self.roll_generation()?;
-        if let Layout::Files { .. } = layout {
-            return self.roll_files(generation)?.for_each_record(|row, sealed| {
-                f(self.open_pupil(&record_key(generation, row), sealed)?)
-            });
-        }
-        let prefix = gen_prefix(generation);
-        let parse = |plain: &[u8]| -> Result<Pupil, StoreError> {
-            serde_json::from_slice(plain).map_err(|_| StoreError::Corrupt("roll record".into()))
-        };
-        for kv in self.t.roll.scan_prefix(prefix) {
-            let (k, v) = kv.map_err(StoreError::from)?;
-            match layout {
-                Layout::Bucketed { .. } => {
-                    let n = u32::from_be_bytes(
-                        k.get(4..8)
-                            .and_then(|b| b.try_into().ok())
-                            .ok_or_else(|| StoreError::Corrupt("roll bucket key".into()))?,
-                    );
-                    for i in 0..ROWS_PER_BUCKET {
-                        let Some(sealed) = nth_record(&v, i) else {
-                            break;
-                        };
-                        let row = n * ROWS_PER_BUCKET + i;
-                        let plain = self
-                            .keys
-                            .seal_key()
-                            .open(trees::ROLL, &record_key(generation, row), sealed)
-                            .map_err(StoreError::from)?;
-                        f(parse(&plain)?)?;
-                    }
-                }
-                Layout::Files { .. } => unreachable!("read above"),
-                Layout::PerPupil => {
-                    let plain = self
-                        .keys
-                        .seal_key()
-                        .open(trees::ROLL, &k, &v)
-                        .map_err(StoreError::from)?;
-                    f(parse(&plain)?)?;
-                }
+        match self.roll_generation()? {
+            (generation, Some(Layout::Files { .. })) => {
+                self.roll_files(generation)?.for_each_record(|row, sealed| {
+                    f(self.open_pupil(&record_key(generation, row), sealed)?)
+                })
             }
+            (_, None) => Ok(()),
         }
-        Ok(())
-    }
-
-    /// Lookup in a generation written before buckets: one index key per
-    /// (blind index, pupil key), one record per pupil key.
-    fn per_pupil_candidates(
-        &self,
-        generation: u32,
-        probes: &[IndexHash],
-    ) -> Result<Vec<Pupil>, StoreError> {
-        let mut seen = HashSet::new();
-        let mut out = Vec::new();
-        for h in probes {
-            let mut prefix = gen_prefix(generation).to_vec();
-            prefix.extend_from_slice(h);
-            for k in self.t.roll_idx.scan_prefix(&prefix).keys() {
-                let k = k?;
-                let mut pk = gen_prefix(generation).to_vec();
-                pk.extend_from_slice(&k[prefix.len()..]);
-                if !seen.insert(pk.clone()) {
-                    continue;
-                }
-                if let Some(sealed) = self.t.roll.get(&pk)? {
-                    let plain = self.keys.seal_key().open(trees::ROLL, &pk, &sealed)?;
-                    out.push(
-                        serde_json::from_slice(&plain)
-                            .map_err(|_| StoreError::Corrupt("roll record".into()))?,
-                    );
-                }
-            }
-        }
-        Ok(out)
     }
 }
 
 /// The first 16 bytes of an HMAC blind index.
 type IndexHash = [u8; 16];
 
-/// How a roll generation is laid out in the `roll` and `roll_idx` trees.
-/// Stored with the generation number, so the pointer flip switches both.
+/// How a roll generation is laid out, stored with the generation number so
+/// the pointer flip switches both. Store format 1 has one layout; a later
+/// one is migrated to once when the store's format version goes up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Layout {
-    /// Written before streaming imports: one `roll` entry per pupil, keyed
-    /// by generation + blind index of the pupil id, and one empty
-    /// `roll_idx` entry per (blind index, pupil key). Read only.
-    PerPupil,
-    /// Buckets, because sled's cost is per entry (a 9 M roll is ~33 M
-    /// entries the other way):
-    /// - `roll`: generation + bucket number (row / [`ROWS_PER_BUCKET`]) →
-    ///   the bucket's pupils in row order, each `u32` length + sealed
-    ///   value, sealed for the record key generation + row;
-    /// - `roll_idx`: generation + the top `index_bits` bits of the blind
-    ///   index → its entries in order, each 16 bytes of blind index + `u32`
-    ///   row ([`INDEX_ENTRY`] bytes).
-    Bucketed { index_bits: u8 },
-    /// The generation's own files in `<store>/roll/` (`super::rollfile`):
-    /// what every import writes now. sled holds only the pointer.
+    /// The generation's own files in `<store>/roll/` (`super::rollfile`).
+    /// sled holds only the pointer.
     Files { index_bits: u8 },
 }
 
-const LAYOUT_BUCKETED: u8 = 2;
+/// The pointer's layout tag (2 was a sled layout of pre-release builds).
 const LAYOUT_FILES: u8 = 3;
 
 /// The `roll_generation` value: the generation number (4 bytes, big-endian),
-/// then for [`Layout::Bucketed`] the layout tag and index bits. A bare
-/// number is [`Layout::PerPupil`].
+/// the layout tag and the index bits.
 fn generation_value(generation: u32, layout: Layout) -> Vec<u8> {
     let mut v = gen_prefix(generation).to_vec();
     match layout {
-        Layout::PerPupil => {}
-        Layout::Bucketed { index_bits } => v.extend_from_slice(&[LAYOUT_BUCKETED, index_bits]),
         Layout::Files { index_bits } => v.extend_from_slice(&[LAYOUT_FILES, index_bits]),
     }
     v
@@ -564,10 +434,6 @@ fn generation_value(generation: u32, layout: Layout) -> Vec<u8> {
 fn parse_generation(v: &[u8]) -> Option<(u32, Layout)> {
     let generation = u32::from_be_bytes(v.get(..4)?.try_into().ok()?);
     match v[4..] {
-        [] => Some((generation, Layout::PerPupil)),
-        [LAYOUT_BUCKETED, index_bits] if index_bits <= MAX_INDEX_BITS => {
-            Some((generation, Layout::Bucketed { index_bits }))
-        }
         [LAYOUT_FILES, index_bits] if index_bits <= MAX_INDEX_BITS => {
             Some((generation, Layout::Files { index_bits }))
         }
@@ -583,18 +449,6 @@ fn record_key(generation: u32, row: u32) -> [u8; 8] {
     k
 }
 
-fn record_bucket_key(generation: u32, bucket: u32) -> [u8; 8] {
-    record_key(generation, bucket)
-}
-
-fn index_bucket_key(generation: u32, bucket: u32) -> [u8; 8] {
-    record_key(generation, bucket)
-}
-
-fn index_bucket(h: &IndexHash, bits: u8) -> u32 {
-    rollfile::bucket(h, bits)
-}
-
 /// Index bits for `entries` entries: about [`ENTRIES_PER_INDEX_BUCKET`] per
 /// bucket, at most 2^[`MAX_INDEX_BITS`] buckets.
 fn index_bits(entries: u64) -> u8 {
@@ -604,20 +458,6 @@ fn index_bits(entries: u64) -> u8 {
     } else {
         (buckets.ilog2() as u8).min(MAX_INDEX_BITS)
     }
-}
-
-/// The sealed value at `pos` in a record bucket.
-fn nth_record(bucket: &[u8], pos: u32) -> Option<&[u8]> {
-    let mut rest = bucket;
-    for i in 0..=pos {
-        let len = u32::from_be_bytes(rest.get(..4)?.try_into().ok()?) as usize;
-        let value = rest.get(4..4 + len)?;
-        if i == pos {
-            return Some(value);
-        }
-        rest = &rest[4 + len..];
-    }
-    None
 }
 
 /// Lets sled's memory go. sled (0.34) frees replaced tree nodes through
@@ -651,64 +491,6 @@ fn remove_keys(
     tree.apply_batch(batch)?;
     collect_garbage();
     Ok(())
-}
-
-/// Blind-index entries of an import, spilled to scratch files as they come
-/// (so memory does not grow with the number of names on the roll), split by
-/// the top 4 bits of the blind index: each part is sorted on its own at the
-/// end, and the parts in order are the whole index in order.
-///
-/// The files are unnamed (`O_TMPFILE`) in the store's folder, so they vanish
-/// when closed, also on a crash. They hold blind indexes and row numbers:
-/// nothing that is personal data without the store's keys.
-struct IndexSpill {
-    parts: Vec<io::BufWriter<File>>,
-    entries: u64,
-}
-
-const SPILL_PARTS: usize = 16;
-
-fn io_error(e: io::Error) -> StoreError {
-    StoreError::Sled(sled::Error::Io(e))
-}
-
-impl IndexSpill {
-    fn new(dir: &std::path::Path) -> Result<Self, StoreError> {
-        let parts = (0..SPILL_PARTS)
-            .map(|_| {
-                Ok(io::BufWriter::with_capacity(
-                    64 * 1024,
-                    tempfile::tempfile_in(dir)?,
-                ))
-            })
-            .collect::<io::Result<_>>()
-            .map_err(io_error)?;
-        Ok(Self { parts, entries: 0 })
-    }
-
-    fn push(&mut self, h: &IndexHash, row: u32) -> Result<(), StoreError> {
-        let part = &mut self.parts[usize::from(h[0] >> 4)];
-        part.write_all(h)
-            .and_then(|()| part.write_all(&row.to_be_bytes()))
-            .map_err(io_error)?;
-        self.entries += 1;
-        Ok(())
-    }
-
-    /// Each part's entries, sorted, in order; a part is read only when the
-    /// one before it has been dropped.
-    fn sorted_parts(self) -> impl Iterator<Item = Result<Vec<[u8; INDEX_ENTRY]>, StoreError>> {
-        self.parts.into_iter().map(|part| {
-            let mut f = part.into_inner().map_err(|e| io_error(e.into_error()))?;
-            let len = f.seek(SeekFrom::End(0)).map_err(io_error)?;
-            f.seek(SeekFrom::Start(0)).map_err(io_error)?;
-            let n = usize::try_from(len).unwrap_or(usize::MAX) / INDEX_ENTRY;
-            let mut entries = vec![[0u8; INDEX_ENTRY]; n];
-            f.read_exact(entries.as_flattened_mut()).map_err(io_error)?;
-            entries.sort_unstable();
-            Ok(entries)
-        })
-    }
 }
 
 /// Writes pupils into a new roll generation; see [`Store::import_roll_stream`].
@@ -810,6 +592,10 @@ impl<'a> RollWriter<'a> {
         Ok((Layout::Files { index_bits }, stats))
     }
 }
+
+#[path = "roll_spill.rs"]
+mod spill;
+use spill::IndexSpill;
 
 #[cfg(test)]
 #[path = "roll_tests.rs"]

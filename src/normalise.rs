@@ -1,5 +1,6 @@
 //! Name normalisation and name similarity for matching (DESIGN §5): turns a
 //! name into a comparison key and grades how well two people's names agree.
+//! A leaf module: matching and the store's blind indexes both key on it.
 //! This module never logs or prints names, nor anything derived from them.
 
 use unicode_normalization::char::is_combining_mark;

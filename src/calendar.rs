@@ -1,4 +1,5 @@
-//! The deadline of DESIGN §7: an alert should reach the school before the
+//! The school-day calendar, a leaf module that `config`, `alert`, `deliver`
+//! and `store` use. The deadline of DESIGN §7: an alert should reach the school before the
 //! next school day starts (08:00 Europe/London by default, Monday to Friday,
 //! minus configured closure dates). Pure calendar arithmetic in the school's
 //! time zone, so the clocks changing in March and October are handled by jiff.
