@@ -197,6 +197,18 @@ fn readyz(state: &AppState) -> Response<Body> {
             .insert(RETRY_AFTER, HeaderValue::from_static("30"));
         return r;
     }
+    if state.store.stats.journal_failing() {
+        let mut r = problem(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not-ready",
+            "Not ready",
+            "accept journal cannot write: disk full?",
+            &[],
+        );
+        r.headers_mut()
+            .insert(RETRY_AFTER, HeaderValue::from_static("10"));
+        return r;
+    }
     if state.store.ready() {
         json_response(StatusCode::OK, &json!({"status": "ready"}))
     } else {

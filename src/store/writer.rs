@@ -55,6 +55,30 @@ pub struct WriterStats {
     /// often the journal thread waited for the applier.
     pub max_unapplied: AtomicU64,
     pub throttled: AtomicU64,
+    /// When (ms since the Unix epoch) a journal write last failed and last
+    /// succeeded: see [`WriterStats::journal_failing`].
+    journal_failed_ms: AtomicU64,
+    journal_ok_ms: AtomicU64,
+}
+
+/// How long after a failed journal write `/readyz` says so, unless a write
+/// succeeds first (with no traffic, nothing would ever write to clear it).
+const JOURNAL_FAILURE_SHOWN: u64 = 10_000;
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+impl WriterStats {
+    /// Whether the accept journal's last write failed (a full disk: every
+    /// POST answers 503), within the last 10 s.
+    pub fn journal_failing(&self) -> bool {
+        let failed = self.journal_failed_ms.load(Ordering::Relaxed);
+        failed > self.journal_ok_ms.load(Ordering::Relaxed)
+            && now_ms().saturating_sub(failed) < JOURNAL_FAILURE_SHOWN
+    }
 }
 
 /// The store could not make the batch durable: answer 503, nothing was
@@ -252,10 +276,15 @@ fn journal_thread(
                 .sync_us
                 .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
             if let Err(e) = written {
+                store
+                    .stats
+                    .journal_failed_ms
+                    .store(now_ms(), Ordering::Relaxed);
                 crate::lograte::error!("accept.journal", error = %e, batch = replies.len(), "accept journal write failed; answering 503");
                 fail(replies);
                 continue;
             }
+            store.stats.journal_ok_ms.store(now_ms(), Ordering::Relaxed);
             store.mark_pending(&fresh);
             let waiting = store
                 .stats
@@ -453,6 +482,20 @@ pub(crate) fn lower_priority(by: i32) {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn readyz_shows_a_failed_journal_write_until_one_succeeds_or_10_s_pass() {
+        let st = WriterStats::default();
+        assert!(!st.journal_failing());
+        st.journal_failed_ms.store(now_ms(), Ordering::Relaxed);
+        assert!(st.journal_failing());
+        st.journal_ok_ms.store(now_ms() + 1, Ordering::Relaxed);
+        assert!(!st.journal_failing());
+        st.journal_failed_ms
+            .store(now_ms() - JOURNAL_FAILURE_SHOWN - 1, Ordering::Relaxed);
+        st.journal_ok_ms.store(0, Ordering::Relaxed);
+        assert!(!st.journal_failing(), "no traffic for 10 s: ready again");
+    }
+
     use super::*;
     use crate::ingest::notification::parse_notification;
     use crate::store::crypto::MasterKey;

@@ -243,4 +243,11 @@ fn a_full_disk_answers_503_never_202() {
         statuses[first..].iter().all(|s| *s != 202),
         "a 202 after the disk filled: {statuses:?}"
     );
+    // And /readyz says so (the journal or the store cannot write).
+    let ready = rt
+        .block_on(client.once(kim.addr, Method::GET, "/readyz", None))
+        .unwrap();
+    assert_eq!(ready.status, 503, "{}", ready.text());
+    assert!(ready.text().contains("cannot write"), "{}", ready.text());
+    assert!(ready.headers.contains_key("retry-after"));
 }
