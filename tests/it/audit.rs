@@ -6,26 +6,31 @@ use hyper::Method;
 use crate::support::{notification, rt, Env};
 
 /// Runs the daemon, sends three notifications, stops it; returns a receipt.
+/// POSTs one notification about Zebediah (reference `reference`): its receipt.
+fn post_one(env: &Env, addr: std::net::SocketAddr, reference: &str) -> String {
+    let body = notification(
+        reference,
+        "Zebediah",
+        "Quixotic-Marsh",
+        "2013-05-17",
+        "QX9 7ZZ",
+    );
+    let a = rt()
+        .block_on(
+            env.kent()
+                .once(addr, Method::POST, "/v1/notifications", Some(&body)),
+        )
+        .unwrap();
+    assert_eq!(a.status, 202);
+    a.json()["receipt_id"].as_str().unwrap().to_owned()
+}
+
 fn populated() -> (Env, String) {
     let env = Env::new();
     let k = env.start();
     let mut receipt = String::new();
     for i in 0..3 {
-        let body = notification(
-            &format!("KNT/AUD/{i}"),
-            "Zebediah",
-            "Quixotic-Marsh",
-            "2013-05-17",
-            "QX9 7ZZ",
-        );
-        let a = rt()
-            .block_on(
-                env.kent()
-                    .once(k.addr, Method::POST, "/v1/notifications", Some(&body)),
-            )
-            .unwrap();
-        assert_eq!(a.status, 202);
-        receipt = a.json()["receipt_id"].as_str().unwrap().to_owned();
+        receipt = post_one(&env, k.addr, &format!("KNT/AUD/{i}"));
     }
     // The matching stage has placed the last one (a stop does not wait for
     // it: its work item would be matched at the next start).
@@ -192,20 +197,7 @@ fn signed() -> Env {
     );
     let k = env.start();
     for i in 0..10 {
-        let body = notification(
-            &format!("KNT/SIG/{i}"),
-            "Zebediah",
-            "Quixotic-Marsh",
-            "2013-05-17",
-            "QX9 7ZZ",
-        );
-        let a = rt()
-            .block_on(
-                env.kent()
-                    .once(k.addr, Method::POST, "/v1/notifications", Some(&body)),
-            )
-            .unwrap();
-        assert_eq!(a.status, 202);
+        post_one(&env, k.addr, &format!("KNT/SIG/{i}"));
         std::thread::sleep(std::time::Duration::from_millis(150));
     }
     std::thread::sleep(std::time::Duration::from_millis(700));
@@ -389,20 +381,7 @@ fn a_checkpoint_the_file_could_not_take_is_retried_alerted_on_and_verify_names_t
     let k = env.start();
     let metrics = k.metrics.expect("metrics listener");
     for i in 0..8 {
-        let body = notification(
-            &format!("KNT/CPF/{i}"),
-            "Zebediah",
-            "Quixotic-Marsh",
-            "2013-05-17",
-            "QX9 7ZZ",
-        );
-        let a = rt()
-            .block_on(
-                env.kent()
-                    .once(k.addr, Method::POST, "/v1/notifications", Some(&body)),
-            )
-            .unwrap();
-        assert_eq!(a.status, 202);
+        post_one(&env, k.addr, &format!("KNT/CPF/{i}"));
     }
     let start = std::time::Instant::now();
     let mut behind = 0;
