@@ -18,7 +18,7 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
-use crate::audit::{EventKind, Refs};
+use crate::audit::{Actor, EventKind, Refs};
 use crate::config::Config;
 use crate::ingest::admission::{raise_nofile_limit, Descriptors};
 use crate::ingest::{self, http::AppState, tls};
@@ -125,7 +125,7 @@ pub async fn start(
     let ticket = store
         .audit_append(
             EventKind::ConfigLoaded,
-            "system",
+            Actor::SYSTEM.as_str(),
             Refs::default(),
             detail(&[
                 ("path", cfg.source.display().to_string().into()),
@@ -246,7 +246,7 @@ pub async fn start(
         let _ = deliverer.await;
         let t = serve_store.audit_append(
             EventKind::Stopped,
-            "system",
+            Actor::SYSTEM.as_str(),
             Refs::default(),
             Default::default(),
         )?;
@@ -274,7 +274,7 @@ pub async fn start(
     let ticket = store
         .audit_append(
             EventKind::Started,
-            "system",
+            Actor::SYSTEM.as_str(),
             Refs::default(),
             detail(&[
                 ("version", env!("CARGO_PKG_VERSION").into()),
