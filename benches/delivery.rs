@@ -174,7 +174,7 @@ fn main() {
         .build()
         .unwrap();
     rt.block_on(async move {
-        let running = kim::cli::serve::start(cfg, tls, master).await.unwrap();
+        let running = kim::daemon::start(cfg, tls, master).await.unwrap();
         let store = running.store.clone();
         let police = Arc::new(
             PoliceClient::new(&certs.ca_cert, Some((&certs.client_cert, &certs.client_key))).unwrap(),

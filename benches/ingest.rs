@@ -1082,12 +1082,12 @@ fn main() {
     };
 
     // 2. The logging cost: per-request lines off, startup lines kept.
-    eprintln!("kim, KIM_LOG=warn,kim::cli::serve=info:");
+    eprintln!("kim, KIM_LOG=warn,kim::daemon=info:");
     {
         let kim = Kim::start(
             &tmp.path().join("kim-warn"),
             &certs,
-            "warn,kim::cli::serve=info",
+            "warn,kim::daemon=info",
         )
         .unwrap_or_else(|e| panic!("{e}"));
         let cpu = || kim.cpu();
@@ -1156,7 +1156,7 @@ fn main() {
         find("kim log=warn", Mode::KeepAlive),
     ) {
         println!(
-            "logging cost, keep-alive: KIM_LOG=info {:.0}/s vs KIM_LOG=warn,kim::cli::serve=info {:.0}/s \
+            "logging cost, keep-alive: KIM_LOG=info {:.0}/s vs KIM_LOG=warn,kim::daemon=info {:.0}/s \
              ({:+.1}% without per-request lines)",
             info.rate(),
             warn.rate(),

@@ -25,6 +25,7 @@ pub mod audit;
 pub mod calendar;
 pub mod cli;
 pub mod config;
+pub mod daemon;
 pub mod deliver;
 pub mod fields;
 pub mod fsmode;

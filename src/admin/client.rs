@@ -13,8 +13,10 @@ use std::path::Path;
 
 use rustix::net::{SendAncillaryBuffer, SendAncillaryMessage, SendFlags};
 
+use super::ctx::Ctx;
+use super::outcome::{store_failure, Failure};
 use super::{answer, Answer, FileUse, Request};
-use crate::cli::{admin_actor, open_store_for, Ctx, Failure};
+use crate::audit::Actor;
 use crate::config::Config;
 
 /// Most bytes of an answer the client reads (a long audit listing fits).
@@ -121,7 +123,7 @@ fn run_with(
             let mut ctx = Ctx {
                 store: &store,
                 cfg,
-                actor: admin_actor(),
+                actor: Actor::current_user(),
                 out: String::new(),
                 file,
             };
@@ -177,4 +179,23 @@ fn ask(
         });
     }
     serde_json::from_slice(&buf).map_err(|e| broken(&e))
+}
+
+/// Opens the store for an admin command when no daemon answered on
+/// `socket`: a locked store then means the daemon runs but its socket
+/// cannot be reached.
+fn open_store_for(cfg: &Config, socket: &Path) -> Result<crate::store::Store, Failure> {
+    let key = cfg.master_key_path().map_err(Failure::usage)?;
+    let master = crate::store::crypto::MasterKey::load(&key).map_err(Failure::usage)?;
+    match crate::store::Store::open(&cfg.store.path, &master) {
+        Ok(s) => {
+            s.set_calendar(cfg.delivery.calendar());
+            Ok(s)
+        }
+        Err(crate::store::StoreError::Locked(p)) => Err(Failure::failed(anyhow::anyhow!(
+            "the store at {p} is in use by a running daemon, but its admin socket {} does not answer; check [admin] socket in this config against the daemon's",
+            socket.display()
+        ))),
+        Err(e) => Err(store_failure(e)),
+    }
 }

@@ -1,19 +1,26 @@
 //! The admin API (DESIGN §2, §4c): one request type for every admin verb
-//! that needs the store, and one dispatcher that runs the same CLI handler
+//! that needs the store, and one dispatcher that runs the same verb
 //! whether the CLI opened the store itself (daemon stopped) or the daemon
 //! runs it for a CLI that asked over the Unix socket (daemon running).
-//! Requests and answers travel as JSON lines.
+//! Requests and answers travel as JSON lines. The verbs themselves live in
+//! `verbs/`, one file each; `ctx` and `outcome` are what they work with and
+//! how they end.
 
+#[macro_use]
+pub mod ctx;
 pub mod client;
+pub mod outcome;
 mod refusals;
 pub mod server;
 pub mod trust;
+pub mod verbs;
 
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::cli::{self, Ctx, Failure};
+use ctx::Ctx;
+use outcome::Failure;
 
 /// An admin verb and its arguments. File paths are absolute (the client
 /// resolves them against its own working directory).
@@ -114,42 +121,42 @@ pub struct Answer {
 /// Runs `req` with `ctx` (the same handlers for both ways in).
 pub fn dispatch(ctx: &mut Ctx<'_>, req: &Request) -> Result<(), Failure> {
     match req {
-        Request::SchoolsImport { file } => cli::roll::schools_import(ctx, file),
-        Request::SchoolsList { json } => cli::roll::schools_list(ctx, *json),
-        Request::RollImport { file } => cli::roll::roll_import(ctx, file),
-        Request::RollStats { json } => cli::roll::roll_stats(ctx, *json),
-        Request::ReviewList { json, reveal } => cli::review::list(ctx, *json, *reveal),
+        Request::SchoolsImport { file } => verbs::schools::import(ctx, file),
+        Request::SchoolsList { json } => verbs::schools::list(ctx, *json),
+        Request::RollImport { file } => verbs::roll::import(ctx, file),
+        Request::RollStats { json } => verbs::roll::stats(ctx, *json),
+        Request::ReviewList { json, reveal } => verbs::review::list(ctx, *json, *reveal),
         Request::ReviewAssign {
             receipt,
             index,
             urn,
-        } => cli::review::assign(ctx, receipt, *index, urn),
+        } => verbs::review::assign(ctx, receipt, *index, urn),
         Request::ReviewDismiss {
             receipt,
             index,
             reason,
-        } => cli::review::dismiss(ctx, receipt, *index, reason),
+        } => verbs::review::dismiss(ctx, receipt, *index, reason),
         Request::Status {
             receipt,
             reveal,
             json,
-        } => cli::status::main(ctx, receipt, *reveal, *json),
+        } => verbs::status::main(ctx, receipt, *reveal, *json),
         Request::AuditList {
             since,
             receipt,
             school,
             json,
-        } => cli::audit::list(
+        } => verbs::audit::list(
             ctx,
-            &cli::audit::Filter {
+            &verbs::audit::Filter {
                 since: since.clone(),
                 receipt: receipt.clone(),
                 school: school.clone(),
                 json: *json,
             },
         ),
-        Request::AuditVerify => cli::audit::verify(ctx),
-        Request::AuditExport { out } => cli::audit::export(ctx, out),
+        Request::AuditVerify => verbs::audit::verify(ctx),
+        Request::AuditExport { out } => verbs::audit::export(ctx, out),
     }
 }
 
@@ -166,7 +173,7 @@ pub fn answer(ctx: &mut Ctx<'_>, req: &Request) -> Answer {
         Err(f) => Answer {
             code: f.code,
             stdout,
-            error: crate::cli::describe(&f.error),
+            error: outcome::describe(&f.error),
         },
     }
 }

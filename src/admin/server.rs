@@ -18,10 +18,10 @@ use rustix::net::{RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags};
 use tokio::io::{AsyncWriteExt, Interest};
 use tokio::net::{UnixListener, UnixStream};
 
+use super::ctx::Ctx;
 use super::refusals::{self, Refusals};
 use super::{answer, Answer, Request};
-use crate::audit::{EventKind, Refs};
-use crate::cli::Ctx;
+use crate::audit::{Actor, EventKind, Refs};
 use crate::config::{AdminConfig, Config};
 use crate::store::Store;
 
@@ -63,12 +63,19 @@ pub struct Caller {
 }
 
 impl Caller {
-    /// `admin:NAME`, or `uid:N` for a uid without a name.
-    pub fn actor(&self) -> String {
-        match &self.name {
-            Some(n) => format!("admin:{n}"),
-            None => format!("uid:{}", self.uid),
-        }
+    /// The caller `uid`/`gid`, named as the user database names it.
+    pub fn of(uid: u32, gid: u32) -> Self {
+        let name = nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid))
+            .ok()
+            .flatten()
+            .map(|u| u.name);
+        Self { uid, gid, name }
+    }
+
+    /// `admin:NAME`, or `admin:uidN` for a uid without a name (as the CLI
+    /// names its own user: see [`Actor`]).
+    pub fn actor(&self) -> Actor {
+        Actor::admin(self.uid, self.name.as_deref())
     }
 }
 
@@ -328,15 +335,7 @@ async fn busy(stream: UnixStream) {
 
 fn caller_of(stream: &UnixStream) -> std::io::Result<Caller> {
     let cred = stream.peer_cred()?;
-    let name = nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(cred.uid()))
-        .ok()
-        .flatten()
-        .map(|u| u.name);
-    Ok(Caller {
-        uid: cred.uid(),
-        gid: cred.gid(),
-        name,
-    })
+    Ok(Caller::of(cred.uid(), cred.gid()))
 }
 
 async fn connection(
@@ -498,5 +497,25 @@ mod tests {
             &by_group,
             999
         ));
+    }
+
+    #[test]
+    fn the_daemon_names_an_unnamed_uid_as_the_cli_does() {
+        // A uid no user database on a test machine names.
+        let uid = 4_000_000_123;
+        assert_eq!(
+            nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid))
+                .ok()
+                .flatten(),
+            None
+        );
+        let daemon = Caller::of(uid, 4_000_000_123).actor();
+        // The CLI names its own user with `Actor::os_user(getuid())`.
+        let cli = Actor::os_user(uid);
+        assert_eq!(daemon, cli);
+        assert_eq!(daemon.as_str(), "admin:uid4000000123");
+        // A named user the same way too.
+        assert_eq!(Caller::of(0, 0).actor(), Actor::os_user(0));
+        assert_eq!(Actor::os_user(0).as_str(), "admin:root");
     }
 }

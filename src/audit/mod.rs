@@ -2,8 +2,11 @@
 //! states and codes only — never a child's name, date of birth or postcode.
 //! Appending happens inside store transactions (see `store`).
 
+mod actor;
 pub mod checkpoint;
 pub mod export;
+
+pub use actor::Actor;
 
 use ring::digest;
 use serde::{Deserialize, Serialize};
@@ -53,7 +56,7 @@ pub struct AuditEvent {
     pub seq: u64,
     pub time: jiff::Timestamp,
     pub kind: EventKind,
-    /// `force:ID`, `admin:USER` or `system`.
+    /// `force:ID`, `admin:USER` or `system`, as [`Actor`] renders it.
     pub actor: String,
     #[serde(flatten)]
     pub refs: Refs,

@@ -186,7 +186,7 @@ pub fn main(keep: bool) -> CliResult {
         .map_err(Failure::failed)?;
     rt.block_on(async move {
         println!("3. Starting the daemon (kim serve) with an encrypted store");
-        let running = super::serve::start(cfg, tls, master).await?;
+        let running = crate::daemon::start(cfg, tls, master).await?;
         let addr = running.addr;
         let store = running.store.clone();
         println!("   police API on https://{addr} (mutual TLS)\n");
@@ -242,7 +242,7 @@ pub fn main(keep: bool) -> CliResult {
             println!("   {}  child {}  {}  ({} {})", i.receipt_id, i.index, i.reason.as_str(), i.force, i.police_reference);
         }
         if let Some(i) = queue.iter().find(|i| i.index == 1) {
-            let actor = super::admin_actor();
+            let actor = crate::audit::Actor::current_user();
             let t = store.review_assign(&i.receipt_id, i.index, "118767", &actor)?;
             store.durable(t).await?;
             println!("   An admin checks the roll and decides: kim review assign {} {} 118767 (audited as {actor})", i.receipt_id, i.index);

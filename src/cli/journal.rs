@@ -6,7 +6,8 @@
 
 use std::path::Path;
 
-use super::{admin_actor, CliResult, Failure};
+use super::{CliResult, Failure};
+use crate::audit::Actor;
 use crate::store::{Store, StoreError};
 
 pub fn salvage(config: &Path) -> CliResult {
@@ -14,7 +15,7 @@ pub fn salvage(config: &Path) -> CliResult {
     let key = cfg.master_key_path().map_err(Failure::usage)?;
     let master = crate::store::crypto::MasterKey::load(&key).map_err(Failure::usage)?;
     let (_store, replayed): (Store, _) =
-        match Store::open_salvaging(&cfg.store.path, &master, &admin_actor()) {
+        match Store::open_salvaging(&cfg.store.path, &master, &Actor::current_user()) {
             Ok(x) => x,
             Err(StoreError::Locked(_)) => {
                 return Err(Failure::failed(anyhow::anyhow!(

@@ -3,6 +3,7 @@
 use std::path::Path;
 
 use super::{CliResult, Failure};
+use crate::audit::Actor;
 use crate::store::crypto::{write_new_key, CryptoError};
 
 pub fn init(out: &Path) -> CliResult {
@@ -76,7 +77,7 @@ pub fn rotate(config: &Path) -> CliResult {
     let new = crate::store::Store::open(&staging, &new_key).map_err(Failure::failed)?;
     let started = std::time::Instant::now();
     let r = old
-        .rotate_into(&new, &super::admin_actor())
+        .rotate_into(&new, &Actor::current_user())
         .map_err(Failure::failed)?;
     new.flush_now().map_err(Failure::failed)?;
     drop(new);

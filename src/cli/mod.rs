@@ -2,41 +2,19 @@
 //! mapping of outcomes to exit codes (0 success, 1 a check failed or the
 //! operation failed, 2 usage or configuration error).
 
-/// `println!` into a handler's answer.
-macro_rules! say {
-    ($ctx:expr) => {
-        $ctx.out.push('\n')
-    };
-    ($ctx:expr, $($arg:tt)*) => {{
-        use std::fmt::Write as _;
-        let _ = writeln!($ctx.out, $($arg)*);
-    }};
-}
-
-/// `print!` into a handler's answer.
-macro_rules! say_part {
-    ($ctx:expr, $($arg:tt)*) => {{
-        use std::fmt::Write as _;
-        let _ = write!($ctx.out, $($arg)*);
-    }};
-}
-
-pub mod audit;
 pub mod certs;
 pub mod check_config;
 pub mod demo;
 pub mod journal;
 pub mod keys;
-pub mod review;
-pub mod roll;
 pub mod serve;
-pub mod status;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+pub use crate::admin::outcome::{describe, CliResult, Failure};
 use crate::admin::Request;
 
 /// kim, the keep-in-mind relay.
@@ -229,77 +207,6 @@ pub enum CertsCommand {
     },
 }
 
-/// What an admin handler works with: the store (opened by the CLI, or the
-/// daemon's own), the config, the OS user it acts for, and the text it
-/// answers with (printed by the CLI, or sent back over the admin socket).
-pub struct Ctx<'a> {
-    pub store: &'a crate::store::Store,
-    pub cfg: &'a crate::config::Config,
-    pub actor: String,
-    pub out: String,
-    /// The file an import reads or an export writes, opened by the CLI with
-    /// its user's rights (and passed over the socket to a running daemon,
-    /// which never opens an admin's paths itself).
-    pub file: Option<std::fs::File>,
-}
-
-impl Ctx<'_> {
-    /// The file the CLI opened for this request.
-    pub fn take_file(&mut self, path: &std::path::Path) -> Result<std::fs::File, Failure> {
-        self.file.take().ok_or_else(|| {
-            Failure::usage(anyhow::anyhow!(
-                "no open file came with the request for {} (is the CLI the same version as the daemon?)",
-                path.display()
-            ))
-        })
-    }
-}
-
-/// An error and its causes on one line, each cause once: many errors
-/// already quote their source ("cannot read F: No such file"), so the
-/// chain would repeat it ("…: No such file: No such file").
-pub fn describe(e: &anyhow::Error) -> String {
-    let mut out = e.to_string();
-    for cause in e.chain().skip(1) {
-        let c = cause.to_string();
-        if !out.contains(&c) {
-            out.push_str(": ");
-            out.push_str(&c);
-        }
-    }
-    out
-}
-
-/// A failure with the exit code it deserves.
-#[derive(Debug)]
-pub struct Failure {
-    pub code: u8,
-    pub error: anyhow::Error,
-}
-
-impl Failure {
-    pub fn usage(error: impl Into<anyhow::Error>) -> Self {
-        Self {
-            code: 2,
-            error: error.into(),
-        }
-    }
-    pub fn failed(error: impl Into<anyhow::Error>) -> Self {
-        Self {
-            code: 1,
-            error: error.into(),
-        }
-    }
-}
-
-impl From<anyhow::Error> for Failure {
-    fn from(error: anyhow::Error) -> Self {
-        Self::failed(error)
-    }
-}
-
-pub type CliResult = Result<(), Failure>;
-
 /// Sets up tracing to stderr: text (journald adds timestamps) or JSON lines.
 /// Lines are written by a logging thread (never dropped: a full queue makes
 /// the caller wait), so request handlers do not each pay a write to the
@@ -329,46 +236,6 @@ pub fn init_logging(
         crate::config::LogFormat::Json => builder.json().flatten_event(true).try_init(),
     };
     guard
-}
-
-/// Opens the store for an admin command when no daemon answered on
-/// `socket`: a locked store then means the daemon runs but its socket
-/// cannot be reached.
-pub fn open_store_for(
-    cfg: &crate::config::Config,
-    socket: &std::path::Path,
-) -> Result<crate::store::Store, Failure> {
-    let key = cfg.master_key_path().map_err(Failure::usage)?;
-    let master = crate::store::crypto::MasterKey::load(&key).map_err(Failure::usage)?;
-    match crate::store::Store::open(&cfg.store.path, &master) {
-        Ok(s) => {
-            s.set_calendar(cfg.delivery.calendar());
-            Ok(s)
-        }
-        Err(crate::store::StoreError::Locked(p)) => Err(Failure::failed(anyhow::anyhow!(
-            "the store at {p} is in use by a running daemon, but its admin socket {} does not answer; check [admin] socket in this config against the daemon's",
-            socket.display()
-        ))),
-        Err(e) => Err(store_failure(e)),
-    }
-}
-
-/// The exit code a store that will not open deserves: 2 when an admin must
-/// act first (a damaged journal), 1 otherwise.
-pub fn store_failure(e: crate::store::StoreError) -> Failure {
-    match e {
-        crate::store::StoreError::JournalDamaged { .. } => Failure::usage(e),
-        other => Failure::failed(other),
-    }
-}
-
-/// `admin:USER` for the audit: the OS user running this command.
-pub fn admin_actor() -> String {
-    let uid = nix::unistd::getuid();
-    match nix::unistd::User::from_uid(uid) {
-        Ok(Some(u)) => format!("admin:{}", u.name),
-        _ => format!("admin:uid{uid}"),
-    }
 }
 
 /// Runs an admin verb through the daemon's socket, or on the store when no
@@ -457,7 +324,7 @@ pub fn main() -> ExitCode {
         Command::Audit(AuditCommand::Verify {
             file: Some(file),
             public_key: Some(key),
-        }) => audit::verify_file(&file, &key),
+        }) => crate::admin::verbs::audit::verify_file(&file, &key),
         Command::Audit(AuditCommand::Verify { .. }) => admin(&cli.config, |_| Request::AuditVerify),
         Command::Audit(AuditCommand::Export { out }) => {
             admin(&cli.config, |f| Request::AuditExport { out: f(&out) })
@@ -507,30 +374,5 @@ pub fn main() -> ExitCode {
             eprintln!("kim: {}", describe(&f.error));
             ExitCode::from(f.code)
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::describe;
-
-    #[test]
-    fn an_error_chain_names_each_cause_once() {
-        let io = || std::io::Error::new(std::io::ErrorKind::NotFound, "No such file");
-        // A typed error that quotes its source, under a context.
-        let e = anyhow::Error::from(crate::store::StoreError::Sled(sled::Error::Io(io())))
-            .context("cannot open the store");
-        let text = describe(&e);
-        assert_eq!(text.matches("No such file").count(), 1, "{text}");
-        assert!(
-            text.starts_with("cannot open the store: the store failed"),
-            "{text}"
-        );
-        assert_ne!(format!("{e:#}").matches("No such file").count(), 1);
-        // Causes that do not repeat are all kept, in order.
-        let e = anyhow::Error::from(io())
-            .context("reading roll.csv")
-            .context("import");
-        assert_eq!(describe(&e), "import: reading roll.csv: No such file");
     }
 }

@@ -8,7 +8,7 @@
 
 use jiff::Timestamp;
 
-use crate::audit::EventKind;
+use crate::audit::{Actor, EventKind};
 use crate::store::outbox::{AlertChange, AlertEvent, AlertKind, AlertRecord, AlertState, FollowUp};
 use crate::store::{ChildState, ChildStatus};
 
@@ -179,7 +179,7 @@ fn sent(a: &AlertRecord, outcome: &SendOutcome, now: Timestamp) -> Transition {
             t.events.push(event(
                 a,
                 EventKind::DeliveryAttempt,
-                "system",
+                Actor::SYSTEM.as_str(),
                 attempt(Some(*code), "accepted"),
             ));
             n.state = AlertState::Delivered;
@@ -195,7 +195,8 @@ fn sent(a: &AlertRecord, outcome: &SendOutcome, now: Timestamp) -> Transition {
             if let (true, Some(m)) = (dsl, met) {
                 d.insert("deadline_met".into(), m.into());
             }
-            t.events.push(event(a, EventKind::Delivered, "system", d));
+            t.events
+                .push(event(a, EventKind::Delivered, Actor::SYSTEM.as_str(), d));
             if a.kind.to_school() {
                 t.child = Some(ChildUpdate::Delivered {
                     at: now,
@@ -211,7 +212,7 @@ fn sent(a: &AlertRecord, outcome: &SendOutcome, now: Timestamp) -> Transition {
             t.events.push(event(
                 a,
                 EventKind::DeliveryAttempt,
-                "system",
+                Actor::SYSTEM.as_str(),
                 attempt(*code, "retry"),
             ));
             n.last_code = *code;
@@ -225,7 +226,7 @@ fn sent(a: &AlertRecord, outcome: &SendOutcome, now: Timestamp) -> Transition {
             t.events.push(event(
                 a,
                 EventKind::DeliveryAttempt,
-                "system",
+                Actor::SYSTEM.as_str(),
                 attempt(*code, "refused"),
             ));
             n.last_code = *code;
@@ -235,7 +236,7 @@ fn sent(a: &AlertRecord, outcome: &SendOutcome, now: Timestamp) -> Transition {
                 t.events.push(event(
                     a,
                     EventKind::Failed,
-                    "system",
+                    Actor::SYSTEM.as_str(),
                     detail(&[("why", (*why).into()), ("attempts", a.attempts.into())]),
                 ));
                 if a.kind.to_school() {
@@ -262,7 +263,7 @@ fn withdrawn_while_sending(n: &mut AlertRecord, t: &mut Transition) -> bool {
     t.events.push(event(
         n,
         EventKind::Withdrawn,
-        "system",
+        Actor::SYSTEM.as_str(),
         detail(&[("was", "sending".into())]),
     ));
     true
@@ -280,7 +281,7 @@ fn escalate(a: &AlertRecord, has_deputy: bool, now: Timestamp) -> Transition {
     t.events.push(event(
         a,
         EventKind::Escalated,
-        "system",
+        Actor::SYSTEM.as_str(),
         detail(&[
             ("deputy", has_deputy.into()),
             ("state", a.state.as_str().into()),
@@ -306,7 +307,7 @@ fn deadline_missed(a: &AlertRecord) -> Transition {
     t.events.push(event(
         a,
         EventKind::DeadlineMissed,
-        "system",
+        Actor::SYSTEM.as_str(),
         detail(&[
             (
                 "deadline",
@@ -335,7 +336,7 @@ fn withdraw(a: &AlertRecord, force: &str, now: Timestamp) -> Transition {
             t.events.push(event(
                 a,
                 EventKind::Withdrawn,
-                &format!("force:{force}"),
+                &Actor::force(force),
                 detail(&[("was", "undelivered".into())]),
             ));
             t.alert = Some(n);

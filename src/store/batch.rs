@@ -8,7 +8,7 @@ use sled::Transactional;
 
 use super::outbox::{alert_id, AlertKind, AlertRecord};
 use super::{abort, append_in_tx, trees, FlushTicket, NotificationRecord, Store, StoreError};
-use crate::audit::{AuditEvent, EventKind, Head, Refs};
+use crate::audit::{Actor, AuditEvent, EventKind, Head, Refs};
 
 /// Changes that commit together: records, alerts, review items, audit events.
 pub(crate) struct Batch {
@@ -107,7 +107,12 @@ impl Batch {
         }
         let mut detail = serde_json::Map::new();
         detail.insert("deadline".into(), deadline.to_string().into());
-        self.event(EventKind::AlertQueued, "system", a.refs(), detail);
+        self.event(
+            EventKind::AlertQueued,
+            Actor::SYSTEM.as_str(),
+            a.refs(),
+            detail,
+        );
         self.put_alert(a);
     }
 

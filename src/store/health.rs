@@ -9,7 +9,7 @@
 //! a new `Db`: the daemon answers 503, says why on `/readyz`, stops its
 //! watchdog pings and exits non-zero, and systemd starts it again; the open
 //! replays the accept journal, which holds every notification that got a
-//! 202 (see `cli::serve` for why not a reopen in-process).
+//! 202 (see `daemon::health` for why not a reopen in-process).
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};

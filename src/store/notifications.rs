@@ -16,7 +16,7 @@ use std::collections::HashMap;
 use super::crypto::{random_id_bytes, DataKey};
 use super::journal::{self, Entry};
 use super::{abort, append_event_in_tx, trees, FlushTicket, Store, StoreError, AUDIT_HEAD};
-use crate::audit::{AuditEvent, EventKind, Refs};
+use crate::audit::{Actor, AuditEvent, EventKind, Refs};
 use crate::ingest::notification::Notification;
 
 /// Crockford base32: no I, L, O, U, so a receipt read aloud over the phone
@@ -390,7 +390,7 @@ impl Store {
                 &head,
                 p.record.received_at,
                 EventKind::Received,
-                format!("force:{}", p.force),
+                Actor::force(&p.force).to_string(),
                 Refs {
                     receipt: Some(p.receipt.to_string()),
                     ..Refs::default()

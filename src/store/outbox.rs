@@ -8,7 +8,7 @@
 
 use super::batch::Batch;
 use super::{trees, ChildState, FlushTicket, NotificationRecord, Store, StoreError};
-use crate::audit::{EventKind, Refs};
+use crate::audit::{Actor, EventKind, Refs};
 use serde::{Deserialize, Serialize};
 
 /// Whom a message is for and what it says.
@@ -417,7 +417,7 @@ impl Store {
         }
         batch.event(
             EventKind::Withdrawn,
-            &format!("force:{force}"),
+            &Actor::force(force),
             Refs {
                 receipt: Some(receipt.to_owned()),
                 ..Refs::default()

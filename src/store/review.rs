@@ -5,7 +5,7 @@
 
 use super::batch::Batch;
 use super::{trees, ChildState, FlushTicket, NotificationRecord, Store, StoreError};
-use crate::audit::{EventKind, Refs};
+use crate::audit::{Actor, EventKind, Refs};
 use crate::matching::decide::{Decision, ReviewReason};
 use serde::{Deserialize, Serialize};
 
@@ -90,7 +90,7 @@ impl Store {
                     detail.insert("basis".into(), (*basis).into());
                     batch.event(
                         EventKind::Matched,
-                        "system",
+                        Actor::SYSTEM.as_str(),
                         refs(Some(urn.clone())),
                         detail,
                     );
@@ -111,7 +111,12 @@ impl Store {
                             queued_at: batch.now(),
                         })?,
                     );
-                    batch.event(EventKind::NeedsReview, "system", refs(None), detail);
+                    batch.event(
+                        EventKind::NeedsReview,
+                        Actor::SYSTEM.as_str(),
+                        refs(None),
+                        detail,
+                    );
                 }
             }
         }

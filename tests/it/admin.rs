@@ -281,6 +281,60 @@ fn a_caller_the_daemon_does_not_admit_is_refused_and_audited() {
     );
 }
 
+/// The daemon audits a caller whose uid has no name as `admin:uidN`, the
+/// way the CLI names such a user (`kim::audit::Actor`), not `uid:N`.
+#[test]
+fn a_caller_without_a_name_is_audited_as_admin_uid() {
+    if !nix::unistd::getuid().is_root() {
+        eprintln!("SKIPPED: needs root to run the CLI as another user");
+        return;
+    }
+    const UID: u32 = 4_000_000_123;
+    assert!(
+        nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(UID))
+            .unwrap()
+            .is_none(),
+        "uid {UID} must have no name here"
+    );
+    let nogroup = nix::unistd::Group::from_gid(nix::unistd::Gid::from_raw(65534))
+        .unwrap()
+        .expect("group 65534")
+        .name;
+    let env = installed(Options {
+        extra: None,
+        ..Options::default()
+    });
+    let text = std::fs::read_to_string(&env.config).unwrap().replace(
+        "[admin]\nsocket = \"admin.sock\"",
+        &format!("[admin]\nsocket = \"admin.sock\"\ngroup = \"{nogroup}\""),
+    );
+    std::fs::write(&env.config, text).unwrap();
+    let k = env.start();
+    std::fs::set_permissions(env.dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(&env.config, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = Command::new(KIM)
+        .args(["--config", env.config.to_str().unwrap(), "status", "R"])
+        .uid(UID)
+        .gid(65534)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("admin:uid4000000123 is not admitted"), "{err}");
+    assert!(k.terminate(Duration::from_secs(30)).success());
+    let (code, out, _) = env.kim(&["audit", "list", "--json"]);
+    assert_eq!(code, 0);
+    let events: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let refused: Vec<&serde_json::Value> = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "admin_access" && e["detail"]["outcome"] == "refused")
+        .collect();
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    assert_eq!(refused[0]["actor"], "admin:uid4000000123", "{refused:?}");
+}
+
 #[test]
 fn keys_rotate_re_seals_the_store_and_keeps_everything_readable() {
     let env = installed(Options::default());

@@ -2,7 +2,8 @@
 //! stage would not decide. Listings show identifiers and reasons only; every
 //! decision is audited with the admin's OS user name.
 
-use super::{CliResult, Ctx, Failure};
+use crate::admin::ctx::Ctx;
+use crate::admin::outcome::{CliResult, Failure};
 use crate::store::review::ReviewError;
 use crate::store::ReceiptId;
 

@@ -4,7 +4,8 @@
 
 use serde_json::json;
 
-use super::{CliResult, Ctx, Failure};
+use crate::admin::ctx::Ctx;
+use crate::admin::outcome::{CliResult, Failure};
 use crate::audit::{EventKind, Refs};
 use crate::store::ReceiptId;
 

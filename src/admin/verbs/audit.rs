@@ -4,7 +4,8 @@
 
 use std::path::Path;
 
-use super::{CliResult, Ctx, Failure};
+use crate::admin::ctx::Ctx;
+use crate::admin::outcome::{CliResult, Failure};
 use crate::audit::checkpoint::{read_public_key, Signer};
 use crate::audit::export::{read_checkpoint_file, verify_checkpoints, verify_export, write_export};
 use crate::audit::{verify_chain, AuditEvent, Head};

@@ -1,0 +1,50 @@
+//! What an admin verb works with ([`Ctx`]): the store (opened by the CLI,
+//! or the daemon's own), the config, the admin it acts for, the file the
+//! CLI opened for it, and the text it answers with (`say!`, `say_part!`),
+//! printed by the CLI or sent back over the admin socket.
+
+/// `println!` into a verb's answer.
+macro_rules! say {
+    ($ctx:expr) => {
+        $ctx.out.push('\n')
+    };
+    ($ctx:expr, $($arg:tt)*) => {{
+        use std::fmt::Write as _;
+        let _ = writeln!($ctx.out, $($arg)*);
+    }};
+}
+
+/// `print!` into a verb's answer.
+macro_rules! say_part {
+    ($ctx:expr, $($arg:tt)*) => {{
+        use std::fmt::Write as _;
+        let _ = write!($ctx.out, $($arg)*);
+    }};
+}
+
+use super::outcome::Failure;
+use crate::audit::Actor;
+
+/// What an admin verb works with; see the module's documentation.
+pub struct Ctx<'a> {
+    pub store: &'a crate::store::Store,
+    pub cfg: &'a crate::config::Config,
+    pub actor: Actor,
+    pub out: String,
+    /// The file an import reads or an export writes, opened by the CLI with
+    /// its user's rights (and passed over the socket to a running daemon,
+    /// which never opens an admin's paths itself).
+    pub file: Option<std::fs::File>,
+}
+
+impl Ctx<'_> {
+    /// The file the CLI opened for this request.
+    pub fn take_file(&mut self, path: &std::path::Path) -> Result<std::fs::File, Failure> {
+        self.file.take().ok_or_else(|| {
+            Failure::usage(anyhow::anyhow!(
+                "no open file came with the request for {} (is the CLI the same version as the daemon?)",
+                path.display()
+            ))
+        })
+    }
+}

@@ -1,0 +1,38 @@
+//! The admin verbs, one file each (DESIGN §4c): each owns its verb's
+//! handlers, which run on a [`Ctx`] the same way whether the CLI opened the
+//! store itself (daemon stopped) or the daemon runs them for a CLI that
+//! asked over the admin socket (daemon running). `crate::admin::dispatch`
+//! maps a `Request` to them.
+
+pub mod audit;
+pub mod review;
+pub mod roll;
+pub mod schools;
+pub mod status;
+
+use std::path::Path;
+
+use crate::admin::outcome::Failure;
+use crate::audit::{EventKind, Refs};
+use crate::import::ImportError;
+
+/// A CSV file the import refused, named with the import's own wording.
+pub(super) fn rejected(e: ImportError, file: &Path) -> Failure {
+    Failure::failed(anyhow::anyhow!("{}: {e}", file.display()))
+}
+
+/// An import recorded in the audit (how many records, no contents), flushed.
+pub(super) fn audit_import(
+    store: &crate::store::Store,
+    actor: &str,
+    action: &str,
+    count: u64,
+) -> Result<(), Failure> {
+    let mut detail = serde_json::Map::new();
+    detail.insert("action".into(), action.into());
+    detail.insert("records".into(), count.into());
+    let _ = store
+        .audit_append(EventKind::AdminAccess, actor, Refs::default(), detail)
+        .map_err(Failure::failed)?;
+    store.flush_now().map_err(Failure::failed)
+}
