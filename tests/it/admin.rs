@@ -276,7 +276,7 @@ fn a_caller_the_daemon_does_not_admit_is_refused_and_audited() {
     let refused = refusals[0];
     assert_eq!(refused["detail"]["verb"], "review_list");
     assert!(
-        refused["actor"] == "admin:nobody" || refused["actor"] == "uid:65534",
+        refused["actor"] == "admin:nobody" || refused["actor"] == "admin:uid65534",
         "{refused}"
     );
 }
