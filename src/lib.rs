@@ -26,6 +26,7 @@ pub mod calendar;
 pub mod cli;
 pub mod config;
 pub mod deliver;
+pub mod dev;
 pub mod fields;
 pub mod fsmode;
 pub mod hardening;
