@@ -126,12 +126,14 @@ pub struct Family {
 }
 
 /// Declares the metrics, in exposition order. Each entry is
-/// `"NAME" KIND "HELP" => SOURCE,` where SOURCE is either `field: Counter`
-/// / `field: Gauge` (a public field of `Metrics` the daemon updates) or
-/// `|s| EXPR` (samples read at scrape time from `s: &Scrape`).
+/// `/// HELP` then `NAME: KIND = SOURCE,` where the doc comment is the
+/// `# HELP` text, KIND is `counter`, `gauge` or `histogram`, and SOURCE is
+/// either `field: Counter` / `field: Gauge` (a public field of `Metrics`
+/// the daemon updates) or `|s| EXPR` (samples read at scrape time from
+/// `s: &Scrape`).
 macro_rules! metrics {
     // Done: the struct, the list of families and the rendering.
-    (@munch [$($fields:tt)*] [$(($name:literal $kind:ident $help:literal $src:tt))*]) => {
+    (@munch [$($fields:tt)*] [$(($name:ident $kind:ident $help:tt $src:tt))*]) => {
         #[derive(Debug, Default)]
         pub struct Metrics {
             $($fields)*
@@ -140,7 +142,7 @@ macro_rules! metrics {
 
         /// Every declared family, in exposition order.
         pub const FAMILIES: &[Family] = &[
-            $(Family { name: $name, kind: stringify!($kind), help: $help },)*
+            $(Family { name: stringify!($name), kind: stringify!($kind), help: $help.trim_ascii_start() },)*
         ];
 
         impl Metrics {
@@ -156,7 +158,7 @@ macro_rules! metrics {
                 let mut out = String::new();
                 $(
                     let samples: Samples = metrics!(@read scrape $src);
-                    write_family(&mut out, $name, stringify!($kind), $help, samples);
+                    write_family(&mut out, stringify!($name), stringify!($kind), $help.trim_ascii_start(), samples);
                 )*
                 out
             }
@@ -170,13 +172,13 @@ macro_rules! metrics {
     };
     // A value read at scrape time.
     (@munch [$($fields:tt)*] [$($fams:tt)*]
-        $name:literal $kind:ident $help:literal => |$s:ident| $e:expr, $($rest:tt)*) => {
-        metrics!(@munch [$($fields)*] [$($fams)* ($name $kind $help (read $s $e))] $($rest)*);
+        $(#[doc = $doc:literal])+ $name:ident: $kind:ident = |$s:ident| $e:expr, $($rest:tt)*) => {
+        metrics!(@munch [$($fields)*] [$($fams)* ($name $kind (concat!($($doc),+)) (read $s $e))] $($rest)*);
     };
     // A counter or gauge the daemon updates.
     (@munch [$($fields:tt)*] [$($fams:tt)*]
-        $(#[doc = $doc:literal])* $name:literal $kind:ident $help:literal => $field:ident: $ty:ty, $($rest:tt)*) => {
-        metrics!(@munch [$($fields)* $(#[doc = $doc])* pub $field: $ty,] [$($fams)* ($name $kind $help (field $field))] $($rest)*);
+        $(#[doc = $doc:literal])+ $name:ident: $kind:ident = $field:ident: $ty:ty, $($rest:tt)*) => {
+        metrics!(@munch [$($fields)* $(#[doc = $doc])+ pub $field: $ty,] [$($fams)* ($name $kind (concat!($($doc),+)) (field $field))] $($rest)*);
     };
     ($($body:tt)*) => { metrics!(@munch [] [] $($body)*); };
 }
@@ -202,66 +204,60 @@ fn count(n: &AtomicU64) -> Samples {
 }
 
 metrics! {
-    "kim_store_commit_batches_total" counter "Accept batches (each journaled in one write and sync)."
-        => |s| count(&s.store.stats.batches),
-    "kim_store_committed_total" counter "Notifications through the group commit (new and re-sent)."
-        => |s| count(&s.store.stats.batched),
-    "kim_store_commit_seconds_total" counter "Time spent applying journaled notifications to the store (transactions)."
-        => |s| secs(&s.store.stats.commit_us),
-    "kim_store_syncs_total" counter "Accept journal writes, each synced to disk."
-        => |s| count(&s.store.stats.syncs),
-    "kim_store_sync_seconds_total" counter "Time spent writing and syncing the accept journal."
-        => |s| secs(&s.store.stats.sync_us),
-    "kim_store_journal_unapplied" gauge "Accepted notifications in the journal, not yet applied to the store."
-        => |s| count(&s.store.stats.unapplied),
-    "kim_notifications_accepted_total" counter "Notifications accepted (202) since start."
-        => accepted: Counter,
-    "kim_store_errors_total" counter "Store failures answered with 503."
-        => store_errors: Counter,
-    "kim_tls_handshake_failures_total" counter "TLS handshakes that failed (bad or missing client certificate, protocol)."
-        => handshake_failures: Counter,
-    "kim_tls_handshake_timeouts_total" counter "TLS handshakes cut off by the handshake timeout."
-        => handshake_timeouts: Counter,
-    /// Unauthenticated connections closed to admit newer ones.
-    "kim_tls_handshakes_evicted_total" counter "Unauthenticated connections closed to admit newer ones (handshake budget, per-source cap or descriptor reserve full)."
-        => handshakes_evicted: Counter,
-    "kim_tls_handshakes_pending" gauge "Connections accepted and not yet through the TLS handshake (silent or handshaking)."
-        => handshakes_pending: Gauge,
-    /// Police connections closed at once: the descriptor reserve was reached.
-    "kim_connections_refused_total" counter "Police connections closed at once because the file-descriptor reserve was reached."
-        => connections_refused: Counter,
-    /// Failed `accept` calls on either listener (e.g. EMFILE).
-    "kim_accept_errors_total" counter "Failed accept calls on the police and metrics listeners (e.g. too many open files)."
-        => accept_errors: Counter,
-    /// Metrics connections closed at once (cap or descriptor reserve).
-    "kim_metrics_connections_refused_total" counter "Metrics connections closed at once (connection cap or file-descriptor reserve)."
-        => metrics_connections_refused: Counter,
-    "kim_connections_open" gauge "Police connections open now."
-        => connections_open: Gauge,
-    "kim_connections_total" counter "Police connections accepted since start."
-        => connections_total: Counter,
-    /// Keep-alive connections closed after `[limits] idle_timeout`.
-    "kim_connections_idle_closed_total" counter "Police keep-alive connections closed after [limits] idle_timeout with nothing in flight."
-        => idle_closed: Counter,
-    "kim_server_cert_expiry_seconds" gauge "Seconds until the server certificate expires."
-        => server_cert_expiry_seconds: Gauge,
-    /// Stored audit checkpoints that the checkpoint file lacks.
-    "kim_audit_checkpoints_unshipped" gauge "Signed audit checkpoints in the store that [audit] checkpoint_file does not hold yet (retried every 500 ms)."
-        => audit_checkpoints_unshipped: Gauge,
-    "kim_notifications_stored" gauge "Notifications in the store."
-        => |s| Some(vec![Sample::plain(s.store.notification_count())]),
-    "kim_match_queue_depth" gauge "Notifications waiting for the matching stage."
-        => |s| Some(vec![Sample::plain(s.store.pending_match().count())]),
-    "kim_http_requests_total" counter "Requests by route and status."
-        => |s| s.metrics.routes.requests(),
-    "kim_http_request_duration_ms" histogram "Request latency in milliseconds."
-        => |s| s.metrics.routes.durations(),
-    "kim_alerts_waiting" gauge "Alerts not yet delivered, by state."
-        => |s| alerts_waiting(s.active()?),
-    "kim_alert_oldest_undelivered_seconds" gauge "Age of the oldest alert not yet delivered (0 when none)."
-        => |s| oldest_undelivered(s.active()?, s.now),
-    "kim_alerts_past_deadline" gauge "Undelivered alerts whose school-day deadline has passed."
-        => |s| Some(vec![Sample::plain(s.active()?.iter().filter(|a| a.deadline_met == Some(false)).count())]),
+    /// Accept batches (each journaled in one write and sync).
+    kim_store_commit_batches_total: counter = |s| count(&s.store.stats.batches),
+    /// Notifications through the group commit (new and re-sent).
+    kim_store_committed_total: counter = |s| count(&s.store.stats.batched),
+    /// Time spent applying journaled notifications to the store (transactions).
+    kim_store_commit_seconds_total: counter = |s| secs(&s.store.stats.commit_us),
+    /// Accept journal writes, each synced to disk.
+    kim_store_syncs_total: counter = |s| count(&s.store.stats.syncs),
+    /// Time spent writing and syncing the accept journal.
+    kim_store_sync_seconds_total: counter = |s| secs(&s.store.stats.sync_us),
+    /// Accepted notifications in the journal, not yet applied to the store.
+    kim_store_journal_unapplied: gauge = |s| count(&s.store.stats.unapplied),
+    /// Notifications accepted (202) since start.
+    kim_notifications_accepted_total: counter = accepted: Counter,
+    /// Store failures answered with 503.
+    kim_store_errors_total: counter = store_errors: Counter,
+    /// TLS handshakes that failed (bad or missing client certificate, protocol).
+    kim_tls_handshake_failures_total: counter = handshake_failures: Counter,
+    /// TLS handshakes cut off by the handshake timeout.
+    kim_tls_handshake_timeouts_total: counter = handshake_timeouts: Counter,
+    /// Unauthenticated connections closed to admit newer ones (handshake budget, per-source cap or descriptor reserve full).
+    kim_tls_handshakes_evicted_total: counter = handshakes_evicted: Counter,
+    /// Connections accepted and not yet through the TLS handshake (silent or handshaking).
+    kim_tls_handshakes_pending: gauge = handshakes_pending: Gauge,
+    /// Police connections closed at once because the file-descriptor reserve was reached.
+    kim_connections_refused_total: counter = connections_refused: Counter,
+    /// Failed accept calls on the police and metrics listeners (e.g. too many open files).
+    kim_accept_errors_total: counter = accept_errors: Counter,
+    /// Metrics connections closed at once (connection cap or file-descriptor reserve).
+    kim_metrics_connections_refused_total: counter = metrics_connections_refused: Counter,
+    /// Police connections open now.
+    kim_connections_open: gauge = connections_open: Gauge,
+    /// Police connections accepted since start.
+    kim_connections_total: counter = connections_total: Counter,
+    /// Police keep-alive connections closed after [limits] idle_timeout with nothing in flight.
+    kim_connections_idle_closed_total: counter = idle_closed: Counter,
+    /// Seconds until the server certificate expires.
+    kim_server_cert_expiry_seconds: gauge = server_cert_expiry_seconds: Gauge,
+    /// Signed audit checkpoints in the store that [audit] checkpoint_file does not hold yet (retried every 500 ms).
+    kim_audit_checkpoints_unshipped: gauge = audit_checkpoints_unshipped: Gauge,
+    /// Notifications in the store.
+    kim_notifications_stored: gauge = |s| Some(vec![Sample::plain(s.store.notification_count())]),
+    /// Notifications waiting for the matching stage.
+    kim_match_queue_depth: gauge = |s| Some(vec![Sample::plain(s.store.pending_match().count())]),
+    /// Requests by route and status.
+    kim_http_requests_total: counter = |s| s.metrics.routes.requests(),
+    /// Request latency in milliseconds.
+    kim_http_request_duration_ms: histogram = |s| s.metrics.routes.durations(),
+    /// Alerts not yet delivered, by state.
+    kim_alerts_waiting: gauge = |s| alerts_waiting(s.active()?),
+    /// Age of the oldest alert not yet delivered (0 when none).
+    kim_alert_oldest_undelivered_seconds: gauge = |s| oldest_undelivered(s.active()?, s.now),
+    /// Undelivered alerts whose school-day deadline has passed.
+    kim_alerts_past_deadline: gauge = |s| Some(vec![Sample::plain(s.active()?.iter().filter(|a| a.deadline_met == Some(false)).count())]),
 }
 
 impl Metrics {
