@@ -54,48 +54,15 @@ fn body(reference: &str, i: usize) -> Vec<u8> {
     .unwrap()
 }
 
-fn config(dir: &Path, ca: &Path, concurrency: usize) -> String {
-    format!(
-        r#"
-[server]
-listen = "127.0.0.1:0"
-cert = "certs/server.crt"
-key = "certs/server.key"
-client_ca = "certs/police-ca.crt"
-
-[[forces]]
-id = "kent"
-name = "Kent Police"
-client_names = ["relay.kent-police.example"]
-
-[store]
-path = "{}/store"
-master_key_file = "master.key"
-
-[mail]
-transport = "smtp"
-from = "Keep in mind <kim@council.example>"
-admin_email = "safeguarding@council.example"
-
-[mail.smtp]
-host = "localhost"
-port = 25
-tls = "starttls"
-ca_file = "{}"
-
-[metrics]
-listen = "127.0.0.1:0"
-
-[admin]
-socket = "admin.sock"
-
-[delivery]
-concurrency = {}
-"#,
-        dir.display(),
-        ca.display(),
-        concurrency
-    )
+fn options(dir: &Path, ca: &Path, concurrency: usize) -> kim::dev::Options {
+    kim::dev::Options {
+        store: dir.join("store"),
+        mail: kim::dev::Mail::Smtp {
+            ca_file: ca.to_owned(),
+        },
+        extra: format!("[delivery]\nconcurrency = {concurrency}"),
+        ..kim::dev::Options::loopback()
+    }
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -147,10 +114,12 @@ fn main() {
     let total = steady + burst;
 
     let dir = tempfile::tempdir().unwrap();
-    let certs = kim::pki::write_dev_certs(&dir.path().join("certs")).unwrap();
-    kim::store::crypto::write_new_key(&dir.path().join("master.key")).unwrap();
-    let cfg_path = dir.path().join("kim.toml");
-    std::fs::write(&cfg_path, config(dir.path(), Path::new(&ca), concurrency)).unwrap();
+    let opts = options(dir.path(), Path::new(&ca), concurrency);
+    let kim::dev::Install {
+        certs,
+        config: cfg_path,
+        ..
+    } = kim::dev::install(dir.path(), &opts).unwrap();
     let mut roll = String::from(
         "pupil_id,given_name,family_name,other_names,date_of_birth,postcode,school_urn\n",
     );

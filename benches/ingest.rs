@@ -285,41 +285,11 @@ impl Kim {
         std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
         kim::store::crypto::write_new_key(&dir.join("master.key")).map_err(|e| e.to_string())?;
         let config = dir.join("kim.toml");
-        let text = format!(
-            r#"[server]
-listen = "127.0.0.1:0"
-cert = "{cert}"
-key = "{key}"
-client_ca = "{ca}"
-
-[[forces]]
-id = "kent"
-name = "Kent Police"
-client_names = ["relay.kent-police.example"]
-
-[store]
-path = "store"
-master_key_file = "master.key"
-
-[mail]
-transport = "file"
-from = "Keep in mind <kim@council.example>"
-admin_email = "safeguarding@council.example"
-file_dir = "outbox"
-
-[admin]
-socket = "admin.sock"
-
-[metrics]
-listen = "127.0.0.1:0"
-
-[limits]
-max_connections = 1024
-"#,
-            cert = certs.server_cert.display(),
-            key = certs.server_key.display(),
-            ca = certs.police_ca.display(),
-        );
+        let text = kim::dev::config(&kim::dev::Options {
+            certs: certs.dir.clone(),
+            extra: "[limits]\nmax_connections = 1024".into(),
+            ..kim::dev::Options::loopback()
+        });
         std::fs::write(&config, text).map_err(|e| e.to_string())?;
         if !Path::new(KIM).exists() {
             return Err(format!(

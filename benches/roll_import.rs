@@ -767,33 +767,11 @@ fn main() {
     let config = dir.join("kim.toml");
     std::fs::write(
         &config,
-        format!(
-            r#"[server]
-listen = "127.0.0.1:0"
-cert = "server.crt"
-key = "server.key"
-client_ca = "police-ca.crt"
-
-[[forces]]
-id = "bench"
-name = "Bench Police"
-client_names = ["relay.bench-police.example"]
-
-[store]
-path = "{}"
-master_key_file = "master.key"
-
-[mail]
-transport = "file"
-from = "Keep in mind <kim@council.example>"
-admin_email = "safeguarding@council.example"
-file_dir = "outbox"
-
-[admin]
-socket = "admin.sock"
-"#,
-            store.display()
-        ),
+        kim::dev::config(&kim::dev::Options {
+            store: store.clone(),
+            metrics: None,
+            ..kim::dev::Options::loopback()
+        }),
     )
     .expect("config");
 

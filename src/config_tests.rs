@@ -2,28 +2,8 @@
 
 use super::*;
 
-pub const MINIMAL: &str = r#"
-[server]
-listen = "127.0.0.1:8443"
-cert = "certs/server.crt"
-key = "certs/server.key"
-client_ca = "certs/police-ca.crt"
-
-[[forces]]
-id = "kent"
-name = "Kent Police"
-client_names = ["relay.kent-police.example"]
-
-[store]
-path = "store"
-master_key_file = "master.key"
-
-[mail]
-transport = "file"
-from = "Keep in mind <kim@council.example>"
-admin_email = "safeguarding@council.example"
-file_dir = "outbox"
-"#;
+/// `config/dev.toml`: the `dev` template with its defaults.
+pub const MINIMAL: &str = include_str!("../config/dev.toml");
 
 fn load(text: &str) -> Result<Config, ConfigError> {
     Config::from_toml(text, Path::new("/etc/kim/kim.toml"))

@@ -27,6 +27,7 @@ pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod deliver;
+pub mod dev;
 pub mod fields;
 pub mod fsmode;
 pub mod hardening;

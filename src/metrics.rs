@@ -1,6 +1,11 @@
-//! Prometheus metrics: counters and gauges kept in atomics, rendered as text
-//! on a separate listener (loopback by default). Labels are routes, status
-//! codes and force ids — never anything from a notification's content.
+//! Prometheus metrics: every metric is declared once, in the `metrics!`
+//! list below — its name, type, help text and where its value comes from
+//! (a counter or gauge the daemon updates, or a reading of the store taken
+//! at each scrape) — and rendered as text on a separate listener (loopback
+//! by default) by `Metrics::render`. Labels are routes, status codes, alert
+//! states and force ids — never anything from a notification's content.
+//!
+//! Adding a metric is one edit: one entry in the list.
 
 use std::fmt::Write;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -8,6 +13,9 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use hyper::StatusCode;
+
+use crate::store::outbox::{AlertRecord, AlertState};
+use crate::store::Store;
 
 #[derive(Debug, Default)]
 pub struct Counter(AtomicU64);
@@ -49,34 +57,212 @@ struct RouteStats {
     sum_ms: f64,
 }
 
+/// Requests per route: counts by status and a latency histogram.
 #[derive(Debug, Default)]
-pub struct Metrics {
-    pub accepted: Counter,
-    pub store_errors: Counter,
-    pub handshake_failures: Counter,
-    pub handshake_timeouts: Counter,
-    /// Unauthenticated connections closed to admit newer ones.
-    pub handshakes_evicted: Counter,
-    pub handshakes_pending: Gauge,
-    /// Police connections closed at once: the descriptor reserve was reached.
-    pub connections_refused: Counter,
-    /// Failed `accept` calls on either listener (e.g. EMFILE).
-    pub accept_errors: Counter,
-    /// Metrics connections closed at once (cap or descriptor reserve).
-    pub metrics_connections_refused: Counter,
-    pub connections_open: Gauge,
-    pub connections_total: Counter,
-    /// Keep-alive connections closed after `[limits] idle_timeout`.
-    pub idle_closed: Counter,
-    pub server_cert_expiry_seconds: Gauge,
-    /// Stored audit checkpoints that the checkpoint file lacks.
-    pub audit_checkpoints_unshipped: Gauge,
-    routes: Mutex<Vec<(&'static str, RouteStats)>>,
+pub struct Routes(Mutex<Vec<(&'static str, RouteStats)>>);
+
+/// One sample line of a family: `NAME{SUFFIX}{LABELS} VALUE`.
+#[derive(Debug)]
+pub struct Sample {
+    suffix: &'static str,
+    labels: String,
+    value: String,
+}
+
+impl Sample {
+    /// An unlabelled sample.
+    fn plain(value: impl std::fmt::Display) -> Self {
+        Self::labelled("", &[], value)
+    }
+
+    /// A sample of `NAME{suffix}` with labels.
+    fn labelled(
+        suffix: &'static str,
+        labels: &[(&str, &str)],
+        value: impl std::fmt::Display,
+    ) -> Self {
+        let labels = if labels.is_empty() {
+            String::new()
+        } else {
+            let inner: Vec<String> = labels.iter().map(|(k, v)| format!("{k}=\"{v}\"")).collect();
+            format!("{{{}}}", inner.join(","))
+        };
+        Self {
+            suffix,
+            labels,
+            value: value.to_string(),
+        }
+    }
+}
+
+/// The samples of one family, or `None` to leave the family out of this
+/// scrape (e.g. the outbox could not be read).
+type Samples = Option<Vec<Sample>>;
+
+/// What a scrape reads: the live metrics, the store, the time, and the
+/// outbox's undelivered alerts (read once, for all the outbox gauges).
+pub struct Scrape<'a> {
+    pub metrics: &'a Metrics,
+    pub store: &'a Store,
+    pub now: jiff::Timestamp,
+    active: std::cell::OnceCell<Option<Vec<AlertRecord>>>,
+}
+
+impl Scrape<'_> {
+    /// Undelivered alerts, `None` if the outbox cannot be read.
+    fn active(&self) -> Option<&[AlertRecord]> {
+        self.active
+            .get_or_init(|| self.store.active_alerts().ok())
+            .as_deref()
+    }
+}
+
+/// A family's declaration: what `# HELP` and `# TYPE` say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Family {
+    pub name: &'static str,
+    pub kind: &'static str,
+    pub help: &'static str,
+}
+
+/// Declares the metrics, in exposition order. Each entry is
+/// `/// HELP` then `NAME: KIND = SOURCE,` where the doc comment is the
+/// `# HELP` text, KIND is `counter`, `gauge` or `histogram`, and SOURCE is
+/// either `field: Counter` / `field: Gauge` (a public field of `Metrics`
+/// the daemon updates) or `|s| EXPR` (samples read at scrape time from
+/// `s: &Scrape`).
+macro_rules! metrics {
+    // Done: the struct, the list of families and the rendering.
+    (@munch [$($fields:tt)*] [$(($name:ident $kind:ident $help:tt $src:tt))*]) => {
+        #[derive(Debug, Default)]
+        pub struct Metrics {
+            $($fields)*
+            routes: Routes,
+        }
+
+        /// Every declared family, in exposition order.
+        pub const FAMILIES: &[Family] = &[
+            $(Family { name: stringify!($name), kind: stringify!($kind), help: $help.trim_ascii_start() },)*
+        ];
+
+        impl Metrics {
+            /// The Prometheus text exposition: every declared family, live
+            /// values and store readings alike.
+            pub fn render(&self, store: &Store) -> String {
+                let scrape = Scrape {
+                    metrics: self,
+                    store,
+                    now: jiff::Timestamp::now(),
+                    active: std::cell::OnceCell::new(),
+                };
+                let mut out = String::new();
+                $(
+                    let samples: Samples = metrics!(@read scrape $src);
+                    write_family(&mut out, stringify!($name), stringify!($kind), $help.trim_ascii_start(), samples);
+                )*
+                out
+            }
+        }
+    };
+    (@read $scrape:ident (field $field:ident)) => {
+        Some(vec![Sample::plain($scrape.metrics.$field.get())])
+    };
+    (@read $scrape:ident (read $s:ident $e:expr)) => {
+        (|$s: &Scrape<'_>| -> Samples { $e })(&$scrape)
+    };
+    // A value read at scrape time.
+    (@munch [$($fields:tt)*] [$($fams:tt)*]
+        $(#[doc = $doc:literal])+ $name:ident: $kind:ident = |$s:ident| $e:expr, $($rest:tt)*) => {
+        metrics!(@munch [$($fields)*] [$($fams)* ($name $kind (concat!($($doc),+)) (read $s $e))] $($rest)*);
+    };
+    // A counter or gauge the daemon updates.
+    (@munch [$($fields:tt)*] [$($fams:tt)*]
+        $(#[doc = $doc:literal])+ $name:ident: $kind:ident = $field:ident: $ty:ty, $($rest:tt)*) => {
+        metrics!(@munch [$($fields)* $(#[doc = $doc])+ pub $field: $ty,] [$($fams)* ($name $kind (concat!($($doc),+)) (field $field))] $($rest)*);
+    };
+    ($($body:tt)*) => { metrics!(@munch [] [] $($body)*); };
+}
+
+fn write_family(out: &mut String, name: &str, kind: &str, help: &str, samples: Samples) {
+    let Some(samples) = samples else { return };
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+    for s in samples {
+        let _ = writeln!(out, "{name}{}{} {}", s.suffix, s.labels, s.value);
+    }
+}
+
+/// Seconds from a microsecond counter of the store's writer.
+fn secs(us: &AtomicU64) -> Samples {
+    Some(vec![Sample::plain(format!(
+        "{:.6}",
+        us.load(Ordering::Relaxed) as f64 / 1e6
+    ))])
+}
+
+fn count(n: &AtomicU64) -> Samples {
+    Some(vec![Sample::plain(n.load(Ordering::Relaxed))])
+}
+
+metrics! {
+    /// Accept batches (each journaled in one write and sync).
+    kim_store_commit_batches_total: counter = |s| count(&s.store.stats.batches),
+    /// Notifications through the group commit (new and re-sent).
+    kim_store_committed_total: counter = |s| count(&s.store.stats.batched),
+    /// Time spent applying journaled notifications to the store (transactions).
+    kim_store_commit_seconds_total: counter = |s| secs(&s.store.stats.commit_us),
+    /// Accept journal writes, each synced to disk.
+    kim_store_syncs_total: counter = |s| count(&s.store.stats.syncs),
+    /// Time spent writing and syncing the accept journal.
+    kim_store_sync_seconds_total: counter = |s| secs(&s.store.stats.sync_us),
+    /// Accepted notifications in the journal, not yet applied to the store.
+    kim_store_journal_unapplied: gauge = |s| count(&s.store.stats.unapplied),
+    /// Notifications accepted (202) since start.
+    kim_notifications_accepted_total: counter = accepted: Counter,
+    /// Store failures answered with 503.
+    kim_store_errors_total: counter = store_errors: Counter,
+    /// TLS handshakes that failed (bad or missing client certificate, protocol).
+    kim_tls_handshake_failures_total: counter = handshake_failures: Counter,
+    /// TLS handshakes cut off by the handshake timeout.
+    kim_tls_handshake_timeouts_total: counter = handshake_timeouts: Counter,
+    /// Unauthenticated connections closed to admit newer ones (handshake budget, per-source cap or descriptor reserve full).
+    kim_tls_handshakes_evicted_total: counter = handshakes_evicted: Counter,
+    /// Connections accepted and not yet through the TLS handshake (silent or handshaking).
+    kim_tls_handshakes_pending: gauge = handshakes_pending: Gauge,
+    /// Police connections closed at once because the file-descriptor reserve was reached.
+    kim_connections_refused_total: counter = connections_refused: Counter,
+    /// Failed accept calls on the police and metrics listeners (e.g. too many open files).
+    kim_accept_errors_total: counter = accept_errors: Counter,
+    /// Metrics connections closed at once (connection cap or file-descriptor reserve).
+    kim_metrics_connections_refused_total: counter = metrics_connections_refused: Counter,
+    /// Police connections open now.
+    kim_connections_open: gauge = connections_open: Gauge,
+    /// Police connections accepted since start.
+    kim_connections_total: counter = connections_total: Counter,
+    /// Police keep-alive connections closed after [limits] idle_timeout with nothing in flight.
+    kim_connections_idle_closed_total: counter = idle_closed: Counter,
+    /// Seconds until the server certificate expires.
+    kim_server_cert_expiry_seconds: gauge = server_cert_expiry_seconds: Gauge,
+    /// Signed audit checkpoints in the store that [audit] checkpoint_file does not hold yet (retried every 500 ms).
+    kim_audit_checkpoints_unshipped: gauge = audit_checkpoints_unshipped: Gauge,
+    /// Notifications in the store.
+    kim_notifications_stored: gauge = |s| Some(vec![Sample::plain(s.store.notification_count())]),
+    /// Notifications waiting for the matching stage.
+    kim_match_queue_depth: gauge = |s| Some(vec![Sample::plain(s.store.pending_match().count())]),
+    /// Requests by route and status.
+    kim_http_requests_total: counter = |s| s.metrics.routes.requests(),
+    /// Request latency in milliseconds.
+    kim_http_request_duration_ms: histogram = |s| s.metrics.routes.durations(),
+    /// Alerts not yet delivered, by state.
+    kim_alerts_waiting: gauge = |s| alerts_waiting(s.active()?),
+    /// Age of the oldest alert not yet delivered (0 when none).
+    kim_alert_oldest_undelivered_seconds: gauge = |s| oldest_undelivered(s.active()?, s.now),
+    /// Undelivered alerts whose school-day deadline has passed.
+    kim_alerts_past_deadline: gauge = |s| Some(vec![Sample::plain(s.active()?.iter().filter(|a| a.deadline_met == Some(false)).count())]),
 }
 
 impl Metrics {
     pub fn observe_request(&self, route: &'static str, status: StatusCode, took: Duration) {
-        let mut routes = self.routes.lock().unwrap_or_else(|p| p.into_inner());
+        let mut routes = self.routes.0.lock().unwrap_or_else(|p| p.into_inner());
         let idx = match routes.iter().position(|(r, _)| *r == route) {
             Some(i) => i,
             None => {
@@ -98,227 +284,76 @@ impl Metrics {
         st.count += 1;
         st.sum_ms += ms;
     }
+}
 
-    /// The Prometheus text exposition.
-    pub fn render(
-        &self,
-        notifications_stored: usize,
-        pending_match: usize,
-        writer: &crate::store::writer::WriterStats,
-    ) -> String {
-        let mut out = String::new();
-        {
-            use std::sync::atomic::Ordering::Relaxed;
-            let _ = writeln!(out, "# HELP kim_store_commit_batches_total Accept batches (each journaled in one write and sync).\n# TYPE kim_store_commit_batches_total counter\nkim_store_commit_batches_total {}", writer.batches.load(Relaxed));
-            let _ = writeln!(out, "# HELP kim_store_committed_total Notifications through the group commit (new and re-sent).\n# TYPE kim_store_committed_total counter\nkim_store_committed_total {}", writer.batched.load(Relaxed));
-            let _ = writeln!(out, "# HELP kim_store_commit_seconds_total Time spent applying journaled notifications to the store (transactions).\n# TYPE kim_store_commit_seconds_total counter\nkim_store_commit_seconds_total {:.6}", writer.commit_us.load(Relaxed) as f64 / 1e6);
-            let _ = writeln!(out, "# HELP kim_store_syncs_total Accept journal writes, each synced to disk.\n# TYPE kim_store_syncs_total counter\nkim_store_syncs_total {}", writer.syncs.load(Relaxed));
-            let _ = writeln!(out, "# HELP kim_store_sync_seconds_total Time spent writing and syncing the accept journal.\n# TYPE kim_store_sync_seconds_total counter\nkim_store_sync_seconds_total {:.6}", writer.sync_us.load(Relaxed) as f64 / 1e6);
-            let _ = writeln!(out, "# HELP kim_store_journal_unapplied Accepted notifications in the journal, not yet applied to the store.\n# TYPE kim_store_journal_unapplied gauge\nkim_store_journal_unapplied {}", writer.unapplied.load(Relaxed));
-        }
-        let mut scalar = |name: &str, kind: &str, help: &str, v: i64| {
-            let _ = writeln!(
-                out,
-                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}"
-            );
-        };
-        scalar(
-            "kim_notifications_accepted_total",
-            "counter",
-            "Notifications accepted (202) since start.",
-            self.accepted.get() as i64,
-        );
-        scalar(
-            "kim_store_errors_total",
-            "counter",
-            "Store failures answered with 503.",
-            self.store_errors.get() as i64,
-        );
-        scalar(
-            "kim_tls_handshake_failures_total",
-            "counter",
-            "TLS handshakes that failed (bad or missing client certificate, protocol).",
-            self.handshake_failures.get() as i64,
-        );
-        scalar(
-            "kim_tls_handshake_timeouts_total",
-            "counter",
-            "TLS handshakes cut off by the handshake timeout.",
-            self.handshake_timeouts.get() as i64,
-        );
-        scalar(
-            "kim_tls_handshakes_evicted_total",
-            "counter",
-            "Unauthenticated connections closed to admit newer ones (handshake budget, per-source cap or descriptor reserve full).",
-            self.handshakes_evicted.get() as i64,
-        );
-        scalar(
-            "kim_tls_handshakes_pending",
-            "gauge",
-            "Connections accepted and not yet through the TLS handshake (silent or handshaking).",
-            self.handshakes_pending.get(),
-        );
-        scalar(
-            "kim_connections_refused_total",
-            "counter",
-            "Police connections closed at once because the file-descriptor reserve was reached.",
-            self.connections_refused.get() as i64,
-        );
-        scalar(
-            "kim_accept_errors_total",
-            "counter",
-            "Failed accept calls on the police and metrics listeners (e.g. too many open files).",
-            self.accept_errors.get() as i64,
-        );
-        scalar(
-            "kim_metrics_connections_refused_total",
-            "counter",
-            "Metrics connections closed at once (connection cap or file-descriptor reserve).",
-            self.metrics_connections_refused.get() as i64,
-        );
-        scalar(
-            "kim_connections_open",
-            "gauge",
-            "Police connections open now.",
-            self.connections_open.get(),
-        );
-        scalar(
-            "kim_connections_total",
-            "counter",
-            "Police connections accepted since start.",
-            self.connections_total.get() as i64,
-        );
-        scalar(
-            "kim_connections_idle_closed_total",
-            "counter",
-            "Police keep-alive connections closed after [limits] idle_timeout with nothing in flight.",
-            self.idle_closed.get() as i64,
-        );
-        scalar(
-            "kim_server_cert_expiry_seconds",
-            "gauge",
-            "Seconds until the server certificate expires.",
-            self.server_cert_expiry_seconds.get(),
-        );
-        scalar(
-            "kim_audit_checkpoints_unshipped",
-            "gauge",
-            "Signed audit checkpoints in the store that [audit] checkpoint_file does not hold yet (retried every 500 ms).",
-            self.audit_checkpoints_unshipped.get(),
-        );
-        scalar(
-            "kim_notifications_stored",
-            "gauge",
-            "Notifications in the store.",
-            notifications_stored as i64,
-        );
-        scalar(
-            "kim_match_queue_depth",
-            "gauge",
-            "Notifications waiting for the matching stage.",
-            pending_match as i64,
-        );
-        let routes = self.routes.lock().unwrap_or_else(|p| p.into_inner());
-        let _ = writeln!(out, "# HELP kim_http_requests_total Requests by route and status.\n# TYPE kim_http_requests_total counter");
+impl Routes {
+    fn requests(&self) -> Samples {
+        let routes = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let mut out = Vec::new();
         for (route, st) in routes.iter() {
             for (status, n) in &st.by_status {
-                let _ = writeln!(
-                    out,
-                    "kim_http_requests_total{{route=\"{route}\",status=\"{status}\"}} {n}"
-                );
+                let status = status.to_string();
+                out.push(Sample::labelled(
+                    "",
+                    &[("route", route), ("status", &status)],
+                    n,
+                ));
             }
         }
-        let _ = writeln!(out, "# HELP kim_http_request_duration_ms Request latency in milliseconds.\n# TYPE kim_http_request_duration_ms histogram");
+        Some(out)
+    }
+
+    fn durations(&self) -> Samples {
+        let routes = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let mut out = Vec::new();
         for (route, st) in routes.iter() {
             for (i, b) in BUCKETS_MS.iter().enumerate() {
-                let _ = writeln!(
-                    out,
-                    "kim_http_request_duration_ms_bucket{{route=\"{route}\",le=\"{b}\"}} {}",
-                    st.buckets[i]
-                );
+                let le = b.to_string();
+                out.push(Sample::labelled(
+                    "_bucket",
+                    &[("route", route), ("le", &le)],
+                    st.buckets[i],
+                ));
             }
-            let _ = writeln!(
-                out,
-                "kim_http_request_duration_ms_bucket{{route=\"{route}\",le=\"+Inf\"}} {}",
-                st.count
-            );
-            let _ = writeln!(
-                out,
-                "kim_http_request_duration_ms_sum{{route=\"{route}\"}} {:.3}",
-                st.sum_ms
-            );
-            let _ = writeln!(
-                out,
-                "kim_http_request_duration_ms_count{{route=\"{route}\"}} {}",
-                st.count
-            );
+            out.push(Sample::labelled(
+                "_bucket",
+                &[("route", route), ("le", "+Inf")],
+                st.count,
+            ));
+            out.push(Sample::labelled(
+                "_sum",
+                &[("route", route)],
+                format!("{:.3}", st.sum_ms),
+            ));
+            out.push(Sample::labelled("_count", &[("route", route)], st.count));
         }
-        out
+        Some(out)
     }
 }
 
-/// Gauges of the outbox (DESIGN §10): alerts waiting per state and the age
-/// of the oldest undelivered one. Identifiers never appear as labels.
-pub fn render_outbox(active: &[crate::store::outbox::AlertRecord], now: jiff::Timestamp) -> String {
-    use crate::store::outbox::AlertState;
-    let mut out = String::from(
-        "# HELP kim_alerts_waiting Alerts not yet delivered, by state.\n# TYPE kim_alerts_waiting gauge\n",
-    );
-    for state in [
+/// Undelivered alerts per state (DESIGN §10); identifiers never appear as
+/// labels.
+fn alerts_waiting(active: &[AlertRecord]) -> Samples {
+    let by_state = [
         AlertState::Queued,
         AlertState::Sending,
         AlertState::RetryWait,
-    ] {
+    ]
+    .map(|state| {
         let n = active.iter().filter(|a| a.state == state).count();
-        let _ = writeln!(
-            out,
-            "kim_alerts_waiting{{state=\"{}\"}} {n}",
-            state.as_str()
-        );
-    }
+        Sample::labelled("", &[("state", state.as_str())], n)
+    });
+    Some(by_state.into())
+}
+
+fn oldest_undelivered(active: &[AlertRecord], now: jiff::Timestamp) -> Samples {
     let oldest = active
         .iter()
         .map(|a| now.duration_since(a.queued_at).as_secs_f64().max(0.0))
         .fold(0.0, f64::max);
-    let _ = writeln!(
-        out,
-        "# HELP kim_alert_oldest_undelivered_seconds Age of the oldest alert not yet delivered (0 when none).\n# TYPE kim_alert_oldest_undelivered_seconds gauge\nkim_alert_oldest_undelivered_seconds {oldest:.0}"
-    );
-    let missed = active
-        .iter()
-        .filter(|a| a.deadline_met == Some(false))
-        .count();
-    let _ = writeln!(
-        out,
-        "# HELP kim_alerts_past_deadline Undelivered alerts whose school-day deadline has passed.\n# TYPE kim_alerts_past_deadline gauge\nkim_alerts_past_deadline {missed}"
-    );
-    out
+    Some(vec![Sample::plain(format!("{oldest:.0}"))])
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn renders_counters_and_histograms() {
-        let m = Metrics::default();
-        m.accepted.inc();
-        m.observe_request(
-            "notifications",
-            StatusCode::ACCEPTED,
-            Duration::from_millis(3),
-        );
-        m.observe_request(
-            "notifications",
-            StatusCode::UNPROCESSABLE_ENTITY,
-            Duration::from_millis(30),
-        );
-        let text = m.render(5, 2, &Default::default());
-        assert!(text.contains("kim_notifications_accepted_total 1"));
-        assert!(text.contains("kim_http_requests_total{route=\"notifications\",status=\"202\"} 1"));
-        assert!(text
-            .contains("kim_http_request_duration_ms_bucket{route=\"notifications\",le=\"5\"} 1"));
-        assert!(text.contains("kim_http_request_duration_ms_count{route=\"notifications\"} 2"));
-        assert!(text.contains("kim_match_queue_depth 2"));
-    }
-}
+#[path = "metrics_tests.rs"]
+mod tests;

@@ -1,4 +1,5 @@
-//! `kim certs dev`: development certificates (see certs/README.md).
+//! `kim certs dev`: development certificates (see certs/README.md); the
+//! hidden `kim dev-init`: a whole development installation (`kim::dev`).
 
 use std::path::Path;
 
@@ -28,5 +29,17 @@ pub fn dev(out: &Path) -> CliResult {
     ] {
         println!("  {:<56} {}", what, p.display());
     }
+    Ok(())
+}
+
+pub fn dev_init(out: &Path, smtp_ca: Option<std::path::PathBuf>) -> CliResult {
+    let opts = crate::dev::Options {
+        mail: smtp_ca.map_or(crate::dev::Mail::File, |ca_file| crate::dev::Mail::Smtp {
+            ca_file,
+        }),
+        ..crate::dev::Options::loopback()
+    };
+    let dev = crate::dev::install(out, &opts).map_err(Failure::failed)?;
+    println!("development installation: {}", dev.config.display());
     Ok(())
 }

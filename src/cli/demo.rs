@@ -10,47 +10,15 @@ use serde_json::json;
 
 use super::{check_config, CliResult, Failure};
 use crate::audit::{verify_chain, Head};
-use crate::pki::write_dev_certs;
 use crate::police_client::{Answer, PoliceClient};
-use crate::store::crypto::write_new_key;
 
-fn demo_config(dir: &Path) -> String {
-    format!(
-        r#"# Written by `kim demo`. Relative paths are relative to this file.
-[server]
-listen = "127.0.0.1:0"
-cert = "certs/server.crt"
-key = "certs/server.key"
-client_ca = "certs/police-ca.crt"
-
-[[forces]]
-id = "kent"
-name = "Kent Police"
-client_names = ["relay.kent-police.example"]
-
-[store]
-path = "store"
-master_key_file = "master.key"
-
-[mail]
-transport = "file"
-from = "Keep in mind <kim@council.example>"
-admin_email = "safeguarding@council.example"
-file_dir = "outbox"
-
-[audit]
-signing_key_file = "audit.key"
-checkpoint_every = 10
-checkpoint_file = "checkpoints.jsonl"
-
-[admin]
-socket = "{}/admin.sock"
-
-[metrics]
-listen = "127.0.0.1:0"
-"#,
-        dir.display()
-    )
+fn demo_config(dir: &Path) -> crate::dev::Options {
+    crate::dev::Options {
+        header: vec!["Written by `kim demo`. Relative paths are relative to this file.".into()],
+        admin_socket: Some(dir.join("admin.sock")),
+        extra: "[audit]\nsigning_key_file = \"audit.key\"\ncheckpoint_every = 10\ncheckpoint_file = \"checkpoints.jsonl\"".into(),
+        ..crate::dev::Options::loopback()
+    }
 }
 
 /// Sample notifications: fictional children, a two-child household.
@@ -147,12 +115,10 @@ pub fn main(keep: bool) -> CliResult {
     );
 
     println!("1. Development certificates (kim certs dev), a master key (kim keys init) and an audit signing key (kim keys signing-init)");
-    let certs = write_dev_certs(&dir.join("certs")).map_err(Failure::failed)?;
-    write_new_key(&dir.join("master.key")).map_err(Failure::failed)?;
+    let dev = crate::dev::install(&dir, &demo_config(&dir)).map_err(Failure::failed)?;
+    let (certs, config_path) = (dev.certs, dev.config);
     crate::audit::checkpoint::write_new_signing_key(&dir.join("audit.key"))
         .map_err(Failure::failed)?;
-    let config_path = dir.join("kim.toml");
-    std::fs::write(&config_path, demo_config(&dir)).context("cannot write the demo config")?;
     println!(
         "   dev CA, server cert for localhost, police client cert for relay.kent-police.example"
     );

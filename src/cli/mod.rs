@@ -55,6 +55,17 @@ pub enum Command {
         #[arg(long)]
         keep: bool,
     },
+    /// A development installation in OUT: dev certificates, a master key
+    /// and kim.toml from the `kim::dev` template (for the system tests).
+    #[command(hide = true)]
+    DevInit {
+        #[arg(long)]
+        out: PathBuf,
+        /// Mail over SMTP to localhost:25 with STARTTLS, trusting this CA
+        /// (default: .eml files in OUT/outbox).
+        #[arg(long)]
+        smtp_ca: Option<PathBuf>,
+    },
     /// The school directory (urn,name,dsl_name,dsl_email,deputy_email,phone).
     #[command(subcommand)]
     Schools(SchoolsCommand),
@@ -298,6 +309,7 @@ pub fn main() -> ExitCode {
         Command::Certs(CertsCommand::Dev { out }) => certs::dev(&out),
         Command::Journal(JournalCommand::Salvage) => journal::salvage(&cli.config),
         Command::Demo { keep } => demo::main(keep),
+        Command::DevInit { out, smtp_ca } => certs::dev_init(&out, smtp_ca),
         Command::Completions { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();
             clap_complete::generate(shell, &mut cmd, "kim", &mut std::io::stdout());

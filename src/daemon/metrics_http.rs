@@ -73,16 +73,7 @@ pub(super) async fn spawn(
                     let store = store.clone();
                     async move {
                         let (status, body) = if req.uri().path() == "/metrics" {
-                            let pending = store.pending_match().count();
-                            let mut body =
-                                metrics.render(store.notification_count(), pending, &store.stats);
-                            if let Ok(active) = store.active_alerts() {
-                                body.push_str(&crate::metrics::render_outbox(
-                                    &active,
-                                    jiff::Timestamp::now(),
-                                ));
-                            }
-                            (200, body)
+                            (200, metrics.render(&store))
                         } else {
                             (404, "not found\n".to_owned())
                         };

@@ -31,7 +31,8 @@ fi
 WORK=/var/tmp/kim-system
 rm -rf "$WORK"
 mkdir -p "$WORK"
-"$KIM" certs dev --out "$WORK/certs" >/dev/null
+# Dev certificates, a master key and kim.toml (the `kim::dev` template).
+"$KIM" dev-init --out "$WORK" --smtp-ca certs/ca.crt >/dev/null
 
 # Postfix's own copy of the certificate (it must be readable by root only).
 install -d -m 0755 /etc/postfix/kim-test
@@ -98,40 +99,6 @@ sys.exit(0 if code == 530 else 1)
 EOF
 
 echo "== kim serve with mail.transport = smtp, STARTTLS, the test CA"
-"$KIM" keys init --out "$WORK/master.key" >/dev/null
-cat > "$WORK/kim.toml" <<EOF
-[server]
-listen = "127.0.0.1:0"
-cert = "certs/server.crt"
-key = "certs/server.key"
-client_ca = "certs/police-ca.crt"
-
-[[forces]]
-id = "kent"
-name = "Kent Police"
-client_names = ["relay.kent-police.example"]
-
-[store]
-path = "store"
-master_key_file = "master.key"
-
-[mail]
-transport = "smtp"
-from = "Keep in mind <kim@council.example>"
-admin_email = "safeguarding@council.example"
-
-[mail.smtp]
-host = "localhost"
-port = 25
-tls = "starttls"
-ca_file = "certs/ca.crt"
-
-[admin]
-socket = "admin.sock"
-
-[metrics]
-listen = "127.0.0.1:0"
-EOF
 cat > "$WORK/schools.csv" <<'EOF'
 urn,name,dsl_name,dsl_email,deputy_email,phone
 118765,Maidstone Primary,Ms Dee,dsl@maidstone.example,deputy@maidstone.example,01622 111111

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use kim::pki::{write_dev_certs, write_test_fixtures, DevCerts, TestFixtures};
+use kim::pki::{write_test_fixtures, DevCerts, TestFixtures};
 use kim::police_client::PoliceClient;
 
 pub const KIM: &str = env!("CARGO_BIN_EXE_kim");
@@ -25,11 +25,16 @@ pub struct Env {
     pub config: PathBuf,
 }
 
-pub const FILE_MAIL: &str = r#"[mail]
-transport = "file"
-from = "Keep in mind <kim@council.example>"
-admin_email = "safeguarding@council.example"
-file_dir = "outbox"
+/// The forces besides Kent: the Met and Durham (a SPIFFE identity).
+const FORCES: &str = r#"[[forces]]
+id = "met"
+name = "Metropolitan Police"
+client_names = ["relay.met-police.example"]
+
+[[forces]]
+id = "durham"
+name = "Durham Constabulary"
+client_names = ["spiffe://police.example/durham"]
 "#;
 
 /// Extra config appended to the generated file.
@@ -54,10 +59,9 @@ impl Env {
             .prefix("kim-it-")
             .tempdir()
             .unwrap();
-        let certs = write_dev_certs(&dir.path().join("certs")).unwrap();
+        let kim::dev::Install { certs, config, .. } =
+            kim::dev::install(dir.path(), &kim::dev::Options::loopback()).unwrap();
         let fx = write_test_fixtures(&dir.path().join("certs")).unwrap();
-        kim::store::crypto::write_new_key(&dir.path().join("master.key")).unwrap();
-        let config = dir.path().join("kim.toml");
         let env = Self {
             dir,
             certs,
@@ -69,62 +73,24 @@ impl Env {
     }
 
     pub fn write_config(&self, opts: &Options) {
-        let crls = opts
-            .crls
-            .iter()
-            .map(|p| format!("\"{}\"", p.display()))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let store = opts
-            .store_path
-            .clone()
-            .unwrap_or_else(|| self.dir.path().join("store"));
-        let text = format!(
-            r#"
-[server]
-listen = "127.0.0.1:0"
-cert = "certs/server.crt"
-key = "certs/server.key"
-client_ca = "certs/police-ca.crt"
-crls = [{crls}]
-
-[[forces]]
-id = "kent"
-name = "Kent Police"
-client_names = ["relay.kent-police.example"]
-
-[[forces]]
-id = "met"
-name = "Metropolitan Police"
-client_names = ["relay.met-police.example"]
-
-[[forces]]
-id = "durham"
-name = "Durham Constabulary"
-client_names = ["spiffe://police.example/durham"]
-
-[store]
-path = "{store}"
-master_key_file = "master.key"
-
-{mail}
-
-[admin]
-socket = "admin.sock"
-
-[metrics]
-listen = "127.0.0.1:0"
-
-[limits]
-{limits}
-
-{extra}
-"#,
-            mail = opts.mail.clone().unwrap_or_else(|| FILE_MAIL.to_owned()),
-            extra = opts.extra.clone().unwrap_or_default(),
-            store = store.display(),
-            limits = opts.limits.clone().unwrap_or_default()
-        );
+        let text = kim::dev::config(&kim::dev::Options {
+            crls: opts.crls.clone(),
+            forces: FORCES.into(),
+            store: opts
+                .store_path
+                .clone()
+                .unwrap_or_else(|| self.dir.path().join("store")),
+            mail: opts
+                .mail
+                .clone()
+                .map_or(kim::dev::Mail::File, kim::dev::Mail::Section),
+            extra: format!(
+                "[limits]\n{}\n\n{}",
+                opts.limits.clone().unwrap_or_default(),
+                opts.extra.clone().unwrap_or_default()
+            ),
+            ..kim::dev::Options::loopback()
+        });
         std::fs::write(&self.config, text).unwrap();
     }
 
