@@ -112,25 +112,21 @@ impl Env {
 
     /// Runs `kim --config THIS ARGS…`: (exit code, stdout, stderr).
     pub fn kim(&self, args: &[&str]) -> (i32, String, String) {
-        let out = Command::new(KIM)
-            .arg("--config")
-            .arg(&self.config)
-            .args(args)
-            .output()
-            .unwrap();
-        (
-            out.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
+        self.run(Command::new(KIM), args)
     }
 
     /// Runs `kim --config THIS ARGS…` under `umask UMASK`.
     pub fn kim_with_umask(&self, umask: &str, args: &[&str]) -> (i32, String, String) {
-        let out = Command::new("sh")
-            .arg("-c")
+        let mut sh = Command::new("sh");
+        sh.arg("-c")
             .arg(format!("umask {umask}; exec \"$0\" \"$@\""))
-            .arg(KIM)
+            .arg(KIM);
+        self.run(sh, args)
+    }
+
+    /// Runs `cmd --config THIS ARGS…`: (exit code, stdout, stderr).
+    fn run(&self, mut cmd: Command, args: &[&str]) -> (i32, String, String) {
+        let out = cmd
             .arg("--config")
             .arg(&self.config)
             .args(args)
