@@ -127,17 +127,13 @@ impl Config {
             return Err(self.invalid("audit.checkpoint_interval", "must be more than zero"));
         }
         let d = &self.delivery;
-        for (key, v) in [
+        self.more_than_zero([
             ("delivery.escalate_after", d.escalate_after),
             ("delivery.give_up_after", d.give_up_after),
             ("delivery.retry_initial", d.retry_initial),
             ("delivery.retry_max", d.retry_max),
             ("delivery.send_timeout", d.send_timeout),
-        ] {
-            if v.0.is_zero() {
-                return Err(self.invalid(key, "must be more than zero"));
-            }
-        }
+        ])?;
         if d.retry_max.0 < d.retry_initial.0 {
             return Err(self.invalid("delivery.retry_max", "must not be less than retry_initial"));
         }
@@ -169,16 +165,22 @@ impl Config {
         if l.max_handshakes_per_source == 0 {
             return Err(self.invalid("limits.max_handshakes_per_source", "must be at least 1"));
         }
-        for (key, d) in [
+        self.more_than_zero([
             ("limits.handshake_timeout", l.handshake_timeout),
             ("limits.header_timeout", l.header_timeout),
             ("limits.body_timeout", l.body_timeout),
             ("limits.idle_timeout", l.idle_timeout),
-        ] {
-            if d.0.is_zero() {
-                return Err(self.invalid(key, "must be more than zero"));
-            }
+        ])
+    }
+
+    /// The first of `durations` that is zero, as an error naming its key.
+    fn more_than_zero<const N: usize>(
+        &self,
+        durations: [(&str, HumanDuration); N],
+    ) -> Result<(), ConfigError> {
+        match durations.iter().find(|(_, d)| d.0.is_zero()) {
+            Some((key, _)) => Err(self.invalid(key, "must be more than zero")),
+            None => Ok(()),
         }
-        Ok(())
     }
 }

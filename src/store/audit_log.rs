@@ -119,12 +119,8 @@ pub(crate) fn append_in_tx(
     meta: &TransactionalTree,
     ev: &AuditEvent,
 ) -> Result<(), ConflictableTransactionError<StoreError>> {
-    let body = match serde_json::to_vec(ev) {
-        Ok(b) => b,
-        Err(e) => return abort(StoreError::Corrupt(e.to_string())),
-    };
+    append_event_in_tx(audit, ev)?;
     let head = serde_json::to_vec(&ev.head()).expect("head serializes");
-    audit.insert(&ev.seq.to_be_bytes(), body)?;
     meta.insert(AUDIT_HEAD, head)?;
     Ok(())
 }

@@ -246,6 +246,23 @@ impl Store {
             .map_err(|e| StoreError::Corrupt(format!("{tree} record: {e}")))
     }
 
+    /// Every value of a sealed tree of JSON records, in key order; `corrupt`
+    /// words the error for a value that does not parse.
+    pub(crate) fn open_all<T: serde::de::DeserializeOwned>(
+        &self,
+        tree: &sled::Tree,
+        name: &str,
+        corrupt: impl Fn(serde_json::Error) -> String,
+    ) -> Result<Vec<T>, StoreError> {
+        tree.iter()
+            .map(|kv| {
+                let (k, v) = kv?;
+                let plain = self.keys.seal_key().open(name, &k, &v)?;
+                serde_json::from_slice(&plain).map_err(|e| StoreError::Corrupt(corrupt(e)))
+            })
+            .collect()
+    }
+
     /// Sets the school calendar that alerts queued from now on use.
     pub fn set_calendar(&self, calendar: SchoolCalendar) {
         *self.calendar.write().unwrap_or_else(|p| p.into_inner()) = calendar;

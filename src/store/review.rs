@@ -170,17 +170,9 @@ impl Store {
 
     /// Every child waiting for review, oldest receipt key first.
     pub fn review_list(&self) -> Result<Vec<ReviewItem>, StoreError> {
-        let mut items: Vec<ReviewItem> = self
-            .t
-            .review
-            .iter()
-            .map(|kv| {
-                let (k, v) = kv?;
-                let plain = self.keys.seal_key().open(trees::REVIEW, &k, &v)?;
-                serde_json::from_slice(&plain)
-                    .map_err(|e| StoreError::Corrupt(format!("review item: {e}")))
-            })
-            .collect::<Result<_, _>>()?;
+        let mut items: Vec<ReviewItem> = self.open_all(&self.t.review, trees::REVIEW, |e| {
+            format!("review item: {e}")
+        })?;
         items.sort_by_key(|i| (i.queued_at, i.receipt_id.clone(), i.index));
         Ok(items)
     }

@@ -6,16 +6,7 @@ use super::*;
 impl Store {
     /// The school directory, unsealed, in URN order.
     pub fn schools(&self) -> Result<Vec<School>, StoreError> {
-        self.t
-            .schools
-            .iter()
-            .map(|kv| {
-                let (k, v) = kv?;
-                let plain = self.keys.seal_key().open(trees::SCHOOLS, &k, &v)?;
-                serde_json::from_slice(&plain)
-                    .map_err(|_| StoreError::Corrupt("school record".into()))
-            })
-            .collect()
+        self.open_all(&self.t.schools, trees::SCHOOLS, |_| "school record".into())
     }
 
     pub fn school(&self, urn: &str) -> Result<Option<School>, StoreError> {
