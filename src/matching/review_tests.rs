@@ -76,13 +76,7 @@ fn a_match_sets_the_school_queues_the_alert_and_audits_the_basis() {
 #[test]
 fn every_review_reason_queues_an_item_with_its_code_and_no_alert() {
     let now = t("2026-11-22T21:46:00Z");
-    for reason in [
-        ReviewReason::NoCandidate,
-        ReviewReason::WeakName,
-        ReviewReason::AmbiguousSchools,
-        ReviewReason::HintConflict,
-        ReviewReason::SamePupilTwice,
-    ] {
+    for reason in ReviewReason::ALL {
         let c = on_match(&record(), 0, &Decision::NeedsReview(reason), now);
         assert_eq!(
             c,
