@@ -30,6 +30,15 @@ pub enum ReviewReason {
 }
 
 impl ReviewReason {
+    /// Every reason, for listings and tests.
+    pub const ALL: [Self; 5] = [
+        Self::NoCandidate,
+        Self::WeakName,
+        Self::AmbiguousSchools,
+        Self::HintConflict,
+        Self::SamePupilTwice,
+    ];
+
     pub fn as_str(&self) -> &'static str {
         match self {
             Self::NoCandidate => "no_candidate",

@@ -11,4 +11,5 @@ pub mod evalset;
 /// Name normalisation (a leaf module, [`crate::normalise`]: the store's blind
 /// indexes use it too), by its older path.
 pub use crate::normalise;
+pub mod review;
 pub mod stage;

@@ -42,10 +42,6 @@ impl Batch {
         })
     }
 
-    pub(crate) fn now(&self) -> jiff::Timestamp {
-        self.now
-    }
-
     pub(crate) fn event(
         &mut self,
         kind: EventKind,

@@ -4,12 +4,15 @@
 //! group commit that makes an accepted notification durable before its 202
 //! (`writer`). Keys carry no personal data; values that do are sealed.
 
+mod audit_log;
 pub mod batch;
 pub mod crypto;
+mod flush;
 pub mod format;
 mod health;
 mod journal;
 pub mod notifications;
+mod open;
 pub mod outbox;
 pub mod replay;
 pub mod review;
@@ -31,6 +34,7 @@ use crate::audit::{AuditEvent, EventKind, Head, Refs};
 use crate::calendar::SchoolCalendar;
 use crypto::{CryptoError, Keyring, MasterKey};
 
+pub(crate) use audit_log::{append_event_in_tx, append_in_tx};
 pub use health::{Broken, Health, CANNOT_WRITE};
 pub use notifications::{AcceptOutcome, ChildState, ChildStatus, NotificationRecord, ReceiptId};
 pub use replay::{JournalLoss, Replay, Replayed};
@@ -217,135 +221,6 @@ fn abort<T>(e: impl Into<StoreError>) -> Result<T, ConflictableTransactionError<
 }
 
 impl Store {
-    /// Opens (or creates) the store at `path` with `master` and the default
-    /// page cache (512 MiB: what a one-off admin command needs).
-    pub fn open(path: &Path, master: &MasterKey) -> Result<Self, StoreError> {
-        Self::open_with_cache(path, master, CACHE_CAPACITY)
-    }
-
-    /// As [`open`](Self::open) with a page cache of `cache_bytes` (the
-    /// daemon's `[store] cache_mb`).
-    pub fn open_with_cache(
-        path: &Path,
-        master: &MasterKey,
-        cache_bytes: u64,
-    ) -> Result<Self, StoreError> {
-        Self::open_with(path, master, cache_bytes, &Replay::Strict).map(|(s, _)| s)
-    }
-
-    /// Opens the store and salvages a damaged accept journal (`kim journal
-    /// salvage`): see [`Replay::Salvage`].
-    pub fn open_salvaging(
-        path: &Path,
-        master: &MasterKey,
-        actor: &str,
-    ) -> Result<(Self, Replayed), StoreError> {
-        Self::open_with(
-            path,
-            master,
-            CACHE_CAPACITY,
-            &Replay::Salvage {
-                actor: actor.to_owned(),
-            },
-        )
-    }
-
-    fn open_with(
-        path: &Path,
-        master: &MasterKey,
-        cache_bytes: u64,
-        replay: &Replay,
-    ) -> Result<(Self, Replayed), StoreError> {
-        // 0700 before sled puts anything in it (sled's own files get its
-        // modes; they are tightened below, and the folder keeps them unread).
-        crate::fsmode::own_dir(path).map_err(|e| StoreError::Sled(sled::Error::Io(e)))?;
-        let db = sled::Config::new()
-            .path(path)
-            .mode(sled::Mode::HighThroughput)
-            // kim flushes explicitly (group commit); no timer-driven flushes
-            // competing with it.
-            .flush_every_ms(None)
-            // sled's default is 1 GiB; the roll is not in sled (it has its
-            // own files), so what sled caches is notifications, outbox and
-            // audit: 512 MiB by default (`[store] cache_mb`).
-            .cache_capacity(cache_bytes)
-            .open()
-            .map_err(|e| match &e {
-                sled::Error::Io(io)
-                    if io.kind() == std::io::ErrorKind::WouldBlock
-                        || io.to_string().contains("could not acquire lock") =>
-                {
-                    StoreError::Locked(path.display().to_string())
-                }
-                _ => StoreError::Sled(e),
-            })?;
-        let t = Trees {
-            meta: db.open_tree(trees::META)?,
-            notifications: db.open_tree(trees::NOTIFICATIONS)?,
-            payloads: db.open_tree(trees::PAYLOADS)?,
-            refs: db.open_tree(trees::REFS)?,
-            work_match: db.open_tree(trees::WORK_MATCH)?,
-            audit: db.open_tree(trees::AUDIT)?,
-            schools: db.open_tree(trees::SCHOOLS)?,
-            roll: db.open_tree(trees::ROLL)?,
-            roll_idx: db.open_tree(trees::ROLL_IDX)?,
-            review: db.open_tree(trees::REVIEW)?,
-            dismissals: db.open_tree(trees::DISMISSALS)?,
-            outbox: db.open_tree(trees::OUTBOX)?,
-            outbox_active: db.open_tree(trees::OUTBOX_ACTIVE)?,
-            withdrawals: db.open_tree(trees::WITHDRAWALS)?,
-            checkpoints: db.open_tree(trees::CHECKPOINTS)?,
-        };
-        crate::fsmode::tighten_files(path).map_err(|e| StoreError::Sled(sled::Error::Io(e)))?;
-        format::check_and_stamp(&t.meta)?;
-        let keys = Keyring::new(master);
-        match t.meta.get(KEY_CHECK)? {
-            Some(sealed) => {
-                keys.seal_key()
-                    .open(trees::META, KEY_CHECK, &sealed)
-                    .map_err(|_| StoreError::WrongKey)?;
-            }
-            None => {
-                let sealed = keys.seal_key().seal(trees::META, KEY_CHECK, b"kim store")?;
-                t.meta.insert(KEY_CHECK, sealed)?;
-                db.flush()?;
-            }
-        }
-        let (flushed, _) = watch::channel(FlushState::default());
-        let data_file = std::fs::File::open(path.join("db")).ok();
-        let store = Self {
-            db,
-            data_file,
-            dir: path.to_owned(),
-            keys,
-            t,
-            writer: Mutex::new(()),
-            roll_import: Mutex::new(()),
-            roll_files: Mutex::new(None),
-            pending: Mutex::new(notifications::Pending::default()),
-            known_refs: notifications::KnownRefs::default(),
-            written: AtomicU64::new(0),
-            flush_wanted: Arc::new(Notify::new()),
-            flushed,
-            match_wanted: Wake::default(),
-            deliver_wanted: Arc::new(Notify::new()),
-            calendar: std::sync::RwLock::new(SchoolCalendar::default()),
-            inline_flush: std::sync::atomic::AtomicBool::new(false),
-            stats: writer::WriterStats::default(),
-            health: Health::default(),
-        };
-        // A kill after a 202 leaves notifications in the accept journal
-        // that the trees do not have yet.
-        let replayed = store.replay_journal(replay)?;
-        if replayed.applied > 0 {
-            tracing::info!(
-                notifications = replayed.applied,
-                "applied accepted notifications from the journal"
-            );
-        }
-        Ok((store, replayed))
-    }
-
     /// Seals a record value (notifications, outbox, review): records hold
     /// identifiers only, but together they link a police reference, a
     /// receipt and a school, so none of them is on disk in the clear.
@@ -371,6 +246,23 @@ impl Store {
             .map_err(|e| StoreError::Corrupt(format!("{tree} record: {e}")))
     }
 
+    /// Every value of a sealed tree of JSON records, in key order; `corrupt`
+    /// words the error for a value that does not parse.
+    pub(crate) fn open_all<T: serde::de::DeserializeOwned>(
+        &self,
+        tree: &sled::Tree,
+        name: &str,
+        corrupt: impl Fn(serde_json::Error) -> String,
+    ) -> Result<Vec<T>, StoreError> {
+        tree.iter()
+            .map(|kv| {
+                let (k, v) = kv?;
+                let plain = self.keys.seal_key().open(name, &k, &v)?;
+                serde_json::from_slice(&plain).map_err(|e| StoreError::Corrupt(corrupt(e)))
+            })
+            .collect()
+    }
+
     /// Sets the school calendar that alerts queued from now on use.
     pub fn set_calendar(&self, calendar: SchoolCalendar) {
         *self.calendar.write().unwrap_or_else(|p| p.into_inner()) = calendar;
@@ -388,272 +280,4 @@ impl Store {
         // transaction (sled transactions are atomic), so poison is ignored.
         self.writer.lock().unwrap_or_else(|p| p.into_inner())
     }
-
-    /// Marks a committed write as waiting for the next flush.
-    pub(crate) fn ticket(&self) -> FlushTicket {
-        let t = self.written.fetch_add(1, Ordering::SeqCst) + 1;
-        self.flush_wanted.notify_one();
-        FlushTicket(t)
-    }
-
-    /// Runs the group-commit flusher until the store is dropped elsewhere.
-    /// Every waiter whose write committed before a flush began is released
-    /// by that one fsync. A failed flush is retried after a backoff
-    /// ([`FLUSH_RETRY_FIRST`] doubling up to [`FLUSH_RETRY_MAX`]), never in
-    /// a tight loop, and logged at most once per `lograte::WINDOW`.
-    pub fn spawn_flusher(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
-        let weak = Arc::downgrade(self);
-        let wanted = self.flush_wanted.clone();
-        tokio::spawn(async move {
-            let mut backoff = FLUSH_RETRY_FIRST;
-            loop {
-                let Some(store) = weak.upgrade() else { return };
-                let target = store.written.load(Ordering::SeqCst);
-                if target <= store.flushed.borrow().done {
-                    drop(store);
-                    wanted.notified().await;
-                    continue;
-                }
-                let s2 = store.clone();
-                let res = tokio::task::spawn_blocking(move || s2.flush_now()).await;
-                let failed = !matches!(res, Ok(Ok(())));
-                store.flushed.send_modify(|s| match res {
-                    Ok(Ok(_)) => s.done = s.done.max(target),
-                    Ok(Err(ref e)) => {
-                        crate::lograte::error!("store.flush", error = %e, retry_in = ?backoff, "store flush failed; answering 503");
-                        s.failed_upto = s.failed_upto.max(target);
-                    }
-                    Err(_) => s.failed_upto = s.failed_upto.max(target),
-                });
-                drop(store);
-                if failed {
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(FLUSH_RETRY_MAX);
-                } else {
-                    backoff = FLUSH_RETRY_FIRST;
-                }
-            }
-        })
-    }
-
-    /// Makes `durable` flush on the caller's thread instead of waiting for
-    /// the group-commit flusher (single-threaded tools and paused-time tests,
-    /// where a blocking thread would let tokio's clock run ahead).
-    pub fn set_inline_flush(&self, inline: bool) {
-        self.inline_flush
-            .store(inline, std::sync::atomic::Ordering::SeqCst);
-    }
-
-    /// Waits until the write behind `ticket` is on disk. Fails at once
-    /// once the store cannot write (see `health`).
-    pub async fn durable(&self, ticket: FlushTicket) -> Result<(), StoreError> {
-        if self.health.broken().is_some() {
-            return Err(StoreError::NotDurable);
-        }
-        if self.inline_flush.load(Ordering::SeqCst) {
-            self.flush_now()?;
-            self.flushed.send_modify(|s| s.done = s.done.max(ticket.0));
-            return Ok(());
-        }
-        let mut rx = self.flushed.subscribe();
-        loop {
-            {
-                let s = *rx.borrow_and_update();
-                if s.failed_upto >= ticket.0 && s.done < ticket.0 {
-                    return Err(StoreError::NotDurable);
-                }
-                if s.done >= ticket.0 {
-                    return Ok(());
-                }
-            }
-            self.flush_wanted.notify_one();
-            if rx.changed().await.is_err() {
-                return Err(StoreError::NotDurable);
-            }
-        }
-    }
-
-    /// Makes everything written so far durable: sled's flush, then
-    /// fdatasync of its data file.
-    /// A failure marks the store broken (see `health`).
-    pub fn flush_now(&self) -> Result<(), StoreError> {
-        let flushed =
-            self.db
-                .flush()
-                .map_err(StoreError::from)
-                .and_then(|_| match &self.data_file {
-                    Some(f) => f
-                        .sync_data()
-                        .map_err(|e| StoreError::Sled(sled::Error::Io(e))),
-                    None => Ok(()),
-                });
-        if let Err(e) = &flushed {
-            self.health.failed(e);
-        }
-        flushed
-    }
-
-    /// Whether sled can still write, asked cheaply: a flush of whatever is
-    /// pending in sled's buffers (usually nothing), without the
-    /// `fdatasync`. Once a write failed, sled fails every flush, so this
-    /// notices a failure that only a background stage saw.
-    pub fn probe_writable(&self) -> Result<(), Broken> {
-        if let Err(e) = self.db.flush() {
-            self.health.failed(&StoreError::Sled(e));
-        }
-        match self.health.broken() {
-            Some(b) => Err(b),
-            None => Ok(()),
-        }
-    }
-
-    /// Records a failed write: the store is broken from now on if it was
-    /// the disk or sled (see `health`).
-    pub(crate) fn write_failed(&self, e: &StoreError) {
-        self.health.failed(e);
-    }
-
-    /// `Some` once the store cannot write (see `health`).
-    pub fn broken(&self) -> Option<Broken> {
-        self.health.broken()
-    }
-
-    /// Whether the store answers reads and writes (for `/readyz`).
-    pub fn ready(&self) -> bool {
-        self.health.broken().is_none()
-            && self
-                .t
-                .meta
-                .get(KEY_CHECK)
-                .map(|v| v.is_some())
-                .unwrap_or(false)
-            && self.flushed.borrow().failed_upto <= self.flushed.borrow().done
-    }
-
-    pub fn size_on_disk(&self) -> Result<u64, StoreError> {
-        Ok(self.db.size_on_disk()?)
-    }
-
-    /// The audit chain's head as stored.
-    pub fn audit_head(&self) -> Result<Head, StoreError> {
-        match self.t.meta.get(AUDIT_HEAD)? {
-            Some(v) => serde_json::from_slice(&v)
-                .map_err(|e| StoreError::Corrupt(format!("audit head: {e}"))),
-            None => Ok(Head::default()),
-        }
-    }
-
-    /// Every audit event in order (for verification and listing).
-    pub fn audit_events(&self) -> impl Iterator<Item = Result<AuditEvent, StoreError>> + '_ {
-        self.t.audit.iter().values().map(|v| {
-            let v = v?;
-            serde_json::from_slice(&v).map_err(|e| StoreError::Corrupt(format!("audit event: {e}")))
-        })
-    }
-
-    /// The hash of audit event `seq`, if it is stored.
-    pub fn audit_hash_at(&self, seq: u64) -> Result<Option<String>, StoreError> {
-        match self.t.audit.get(seq.to_be_bytes())? {
-            None => Ok(None),
-            Some(v) => {
-                let ev: AuditEvent = serde_json::from_slice(&v)
-                    .map_err(|e| StoreError::Corrupt(format!("audit event: {e}")))?;
-                Ok(Some(ev.hash))
-            }
-        }
-    }
-
-    /// Every stored checkpoint, oldest first.
-    pub fn checkpoints(&self) -> Result<Vec<Checkpoint>, StoreError> {
-        self.t
-            .checkpoints
-            .iter()
-            .values()
-            .map(|v| {
-                serde_json::from_slice(&v?)
-                    .map_err(|e| StoreError::Corrupt(format!("checkpoint: {e}")))
-            })
-            .collect()
-    }
-
-    /// Signs the chain's head as a checkpoint and stores it, unless the
-    /// last checkpoint already covers the head. Holds the writer lock, so
-    /// the head cannot move meanwhile.
-    pub fn checkpoint(
-        &self,
-        signer: &Signer,
-        now: jiff::Timestamp,
-    ) -> Result<Option<(Checkpoint, FlushTicket)>, StoreError> {
-        let _w = self.lock_writer();
-        let head = self.audit_head()?;
-        if head.seq == 0 || self.last_checkpoint_seq()? >= head.seq {
-            return Ok(None);
-        }
-        let cp = signer.sign(&head, now);
-        let bytes = serde_json::to_vec(&cp).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        self.t.checkpoints.insert(cp.seq.to_be_bytes(), bytes)?;
-        Ok(Some((cp, self.ticket())))
-    }
-
-    pub fn last_checkpoint_seq(&self) -> Result<u64, StoreError> {
-        Ok(match self.t.checkpoints.last()? {
-            Some((k, _)) => u64::from_be_bytes(
-                k.as_ref()
-                    .try_into()
-                    .map_err(|_| StoreError::Corrupt("checkpoint key".into()))?,
-            ),
-            None => 0,
-        })
-    }
-
-    /// Appends one audit event on its own (not part of another change).
-    pub fn audit_append(
-        &self,
-        kind: EventKind,
-        actor: &str,
-        refs: Refs,
-        detail: serde_json::Map<String, serde_json::Value>,
-    ) -> Result<FlushTicket, StoreError> {
-        let _w = self.lock_writer();
-        let head = self.audit_head()?;
-        let ev = AuditEvent::next(
-            &head,
-            jiff::Timestamp::now(),
-            kind,
-            actor.to_owned(),
-            refs,
-            detail,
-        );
-        (&self.t.audit, &self.t.meta).transaction(|(ta, tm)| append_in_tx(ta, tm, &ev))?;
-        Ok(self.ticket())
-    }
-}
-
-/// Writes `ev` only; the caller moves the head (once per batch).
-pub(crate) fn append_event_in_tx(
-    audit: &TransactionalTree,
-    ev: &AuditEvent,
-) -> Result<(), ConflictableTransactionError<StoreError>> {
-    let body = match serde_json::to_vec(ev) {
-        Ok(b) => b,
-        Err(e) => return abort(StoreError::Corrupt(e.to_string())),
-    };
-    audit.insert(&ev.seq.to_be_bytes(), body)?;
-    Ok(())
-}
-
-/// Writes `ev` and moves the head, inside a transaction over (audit, meta).
-pub(crate) fn append_in_tx(
-    audit: &TransactionalTree,
-    meta: &TransactionalTree,
-    ev: &AuditEvent,
-) -> Result<(), ConflictableTransactionError<StoreError>> {
-    let body = match serde_json::to_vec(ev) {
-        Ok(b) => b,
-        Err(e) => return abort(StoreError::Corrupt(e.to_string())),
-    };
-    let head = serde_json::to_vec(&ev.head()).expect("head serializes");
-    audit.insert(&ev.seq.to_be_bytes(), body)?;
-    meta.insert(AUDIT_HEAD, head)?;
-    Ok(())
 }

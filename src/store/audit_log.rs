@@ -1,0 +1,126 @@
+//! The audit chain as stored: its head, its events and checkpoints, and
+//! appending events (alone, or inside another transaction) so the chain
+//! stays linear under the writer lock.
+
+use super::*;
+
+impl Store {
+    /// The audit chain's head as stored.
+    pub fn audit_head(&self) -> Result<Head, StoreError> {
+        match self.t.meta.get(AUDIT_HEAD)? {
+            Some(v) => serde_json::from_slice(&v)
+                .map_err(|e| StoreError::Corrupt(format!("audit head: {e}"))),
+            None => Ok(Head::default()),
+        }
+    }
+
+    /// Every audit event in order (for verification and listing).
+    pub fn audit_events(&self) -> impl Iterator<Item = Result<AuditEvent, StoreError>> + '_ {
+        self.t.audit.iter().values().map(|v| {
+            let v = v?;
+            serde_json::from_slice(&v).map_err(|e| StoreError::Corrupt(format!("audit event: {e}")))
+        })
+    }
+
+    /// The hash of audit event `seq`, if it is stored.
+    pub fn audit_hash_at(&self, seq: u64) -> Result<Option<String>, StoreError> {
+        match self.t.audit.get(seq.to_be_bytes())? {
+            None => Ok(None),
+            Some(v) => {
+                let ev: AuditEvent = serde_json::from_slice(&v)
+                    .map_err(|e| StoreError::Corrupt(format!("audit event: {e}")))?;
+                Ok(Some(ev.hash))
+            }
+        }
+    }
+
+    /// Every stored checkpoint, oldest first.
+    pub fn checkpoints(&self) -> Result<Vec<Checkpoint>, StoreError> {
+        self.t
+            .checkpoints
+            .iter()
+            .values()
+            .map(|v| {
+                serde_json::from_slice(&v?)
+                    .map_err(|e| StoreError::Corrupt(format!("checkpoint: {e}")))
+            })
+            .collect()
+    }
+
+    /// Signs the chain's head as a checkpoint and stores it, unless the
+    /// last checkpoint already covers the head. Holds the writer lock, so
+    /// the head cannot move meanwhile.
+    pub fn checkpoint(
+        &self,
+        signer: &Signer,
+        now: jiff::Timestamp,
+    ) -> Result<Option<(Checkpoint, FlushTicket)>, StoreError> {
+        let _w = self.lock_writer();
+        let head = self.audit_head()?;
+        if head.seq == 0 || self.last_checkpoint_seq()? >= head.seq {
+            return Ok(None);
+        }
+        let cp = signer.sign(&head, now);
+        let bytes = serde_json::to_vec(&cp).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        self.t.checkpoints.insert(cp.seq.to_be_bytes(), bytes)?;
+        Ok(Some((cp, self.ticket())))
+    }
+
+    pub fn last_checkpoint_seq(&self) -> Result<u64, StoreError> {
+        Ok(match self.t.checkpoints.last()? {
+            Some((k, _)) => u64::from_be_bytes(
+                k.as_ref()
+                    .try_into()
+                    .map_err(|_| StoreError::Corrupt("checkpoint key".into()))?,
+            ),
+            None => 0,
+        })
+    }
+
+    /// Appends one audit event on its own (not part of another change).
+    pub fn audit_append(
+        &self,
+        kind: EventKind,
+        actor: &str,
+        refs: Refs,
+        detail: serde_json::Map<String, serde_json::Value>,
+    ) -> Result<FlushTicket, StoreError> {
+        let _w = self.lock_writer();
+        let head = self.audit_head()?;
+        let ev = AuditEvent::next(
+            &head,
+            jiff::Timestamp::now(),
+            kind,
+            actor.to_owned(),
+            refs,
+            detail,
+        );
+        (&self.t.audit, &self.t.meta).transaction(|(ta, tm)| append_in_tx(ta, tm, &ev))?;
+        Ok(self.ticket())
+    }
+}
+
+/// Writes `ev` only; the caller moves the head (once per batch).
+pub(crate) fn append_event_in_tx(
+    audit: &TransactionalTree,
+    ev: &AuditEvent,
+) -> Result<(), ConflictableTransactionError<StoreError>> {
+    let body = match serde_json::to_vec(ev) {
+        Ok(b) => b,
+        Err(e) => return abort(StoreError::Corrupt(e.to_string())),
+    };
+    audit.insert(&ev.seq.to_be_bytes(), body)?;
+    Ok(())
+}
+
+/// Writes `ev` and moves the head, inside a transaction over (audit, meta).
+pub(crate) fn append_in_tx(
+    audit: &TransactionalTree,
+    meta: &TransactionalTree,
+    ev: &AuditEvent,
+) -> Result<(), ConflictableTransactionError<StoreError>> {
+    append_event_in_tx(audit, ev)?;
+    let head = serde_json::to_vec(&ev.head()).expect("head serializes");
+    meta.insert(AUDIT_HEAD, head)?;
+    Ok(())
+}
