@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer};
 
+pub mod forces;
 mod load;
 mod types;
 mod validate;

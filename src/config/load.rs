@@ -74,13 +74,13 @@ impl Config {
     }
 
     /// The force whose certificate carries one of `identities` (SAN values),
-    /// compared as [`crate::ingest::tls::Identity::matches`] says. A
+    /// compared as [`forces::Identity::matches`](super::forces::Identity::matches) says. A
     /// certificate that names more than one force gets none (logged).
     pub fn force_for<'a>(
         &'a self,
-        identities: &[crate::ingest::tls::Identity],
+        identities: &[super::forces::Identity],
     ) -> Option<&'a ForceConfig> {
-        use crate::ingest::tls::{match_force, ForceMatch};
+        use super::forces::{match_force, ForceMatch};
         match match_force(&self.forces, identities) {
             ForceMatch::One(f) => Some(f),
             ForceMatch::None => None,

@@ -6,7 +6,7 @@
 
 use sled::Transactional;
 
-use super::outbox::{alert_id, AlertKind, AlertRecord};
+use super::alert_record::{alert_id, AlertKind, AlertRecord};
 use super::{abort, append_in_tx, trees, FlushTicket, NotificationRecord, Store, StoreError};
 use crate::audit::{Actor, AuditEvent, EventKind, Head, Refs};
 

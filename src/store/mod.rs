@@ -4,6 +4,7 @@
 //! group commit that makes an accepted notification durable before its 202
 //! (`writer`). Keys carry no personal data; values that do are sealed.
 
+mod alert_record;
 mod audit_log;
 pub mod batch;
 pub mod crypto;

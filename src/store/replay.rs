@@ -8,10 +8,10 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::alert_record::{AlertKind, AlertRecord};
 use super::batch::Batch;
 use super::journal::{self, Identifiers};
 use super::notifications::{AcceptOutcome, Prepared};
-use super::outbox::{AlertKind, AlertRecord};
 use super::{Store, StoreError};
 use crate::audit::{EventKind, Refs};
 

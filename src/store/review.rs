@@ -5,8 +5,8 @@
 //! an admin's assign/dismiss changes is decided in
 //! `crate::matching::review`; the store only commits it.
 
+use super::alert_record::AlertEvent;
 use super::batch::Batch;
-use super::outbox::AlertEvent;
 use super::{trees, ChildState, FlushTicket, NotificationRecord, Store, StoreError};
 use serde::{Deserialize, Serialize};
 
