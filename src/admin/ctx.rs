@@ -38,6 +38,19 @@ pub struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
+    /// Answers with `value` as one pretty JSON document (`--json`).
+    pub fn say_json<T: serde::Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Failure> {
+        let text = serde_json::to_string_pretty(value).map_err(anyhow::Error::from)?;
+        say!(self, "{text}");
+        Ok(())
+    }
+
+    /// Tells the admin that a `--reveal` was audited, and as whom.
+    pub fn say_reveal_audited(&mut self) {
+        let actor = self.actor.clone();
+        say!(self, "(this reveal was recorded in the audit as {actor})");
+    }
+
     /// The file the CLI opened for this request.
     pub fn take_file(&mut self, path: &std::path::Path) -> Result<std::fs::File, Failure> {
         self.file.take().ok_or_else(|| {

@@ -210,11 +210,7 @@ pub fn list(ctx: &mut Ctx<'_>, f: &Filter) -> CliResult {
         shown.push(ev);
     }
     if f.json {
-        say!(
-            ctx,
-            "{}",
-            serde_json::to_string_pretty(&shown).map_err(anyhow::Error::from)?
-        );
+        ctx.say_json(&shown)?;
         return Ok(());
     }
     say!(

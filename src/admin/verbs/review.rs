@@ -79,11 +79,7 @@ pub fn list(ctx: &mut Ctx<'_>, json: bool, reveal: bool) -> CliResult {
                 v
             })
             .collect();
-        say!(
-            ctx,
-            "{}",
-            serde_json::to_string_pretty(&rows).map_err(anyhow::Error::from)?
-        );
+        ctx.say_json(&rows)?;
         return Ok(());
     }
     if items.is_empty() {
@@ -139,11 +135,7 @@ pub fn list(ctx: &mut Ctx<'_>, json: bool, reveal: bool) -> CliResult {
         items.len()
     );
     if reveal {
-        say!(
-            ctx,
-            "(this reveal was recorded in the audit as {})",
-            ctx.actor
-        );
+        ctx.say_reveal_audited();
     }
     Ok(())
 }

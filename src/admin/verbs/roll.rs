@@ -68,11 +68,7 @@ pub fn stats(ctx: &mut Ctx<'_>, json: bool) -> CliResult {
     let store = ctx.store;
     let stats = store.roll_stats().map_err(Failure::failed)?;
     if json {
-        say!(
-            ctx,
-            "{}",
-            serde_json::to_string_pretty(&stats).map_err(anyhow::Error::from)?
-        );
+        ctx.say_json(&stats)?;
         return Ok(());
     }
     say!(

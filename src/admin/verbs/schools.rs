@@ -36,11 +36,7 @@ pub fn list(ctx: &mut Ctx<'_>, json: bool) -> CliResult {
     let store = ctx.store;
     let schools = store.schools().map_err(Failure::failed)?;
     if json {
-        say!(
-            ctx,
-            "{}",
-            serde_json::to_string_pretty(&schools).map_err(anyhow::Error::from)?
-        );
+        ctx.say_json(&schools)?;
         return Ok(());
     }
     say!(

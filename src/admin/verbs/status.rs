@@ -52,11 +52,7 @@ pub fn main(ctx: &mut Ctx<'_>, receipt: &str, reveal: bool, as_json: bool) -> Cl
         if let Some(n) = &revealed {
             v["notification"] = serde_json::to_value(n).map_err(anyhow::Error::from)?;
         }
-        say!(
-            ctx,
-            "{}",
-            serde_json::to_string_pretty(&v).map_err(anyhow::Error::from)?
-        );
+        ctx.say_json(&v)?;
         return Ok(());
     }
     say!(
@@ -99,11 +95,7 @@ pub fn main(ctx: &mut Ctx<'_>, receipt: &str, reveal: bool, as_json: bool) -> Cl
         say!(ctx);
     }
     if reveal {
-        say!(
-            ctx,
-            "(this reveal was recorded in the audit as {})",
-            ctx.actor
-        );
+        ctx.say_reveal_audited();
     }
     Ok(())
 }
