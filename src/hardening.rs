@@ -31,11 +31,5 @@ pub fn is_dumpable() -> std::io::Result<bool> {
 }
 
 #[cfg(test)]
-mod tests {
-    #[test]
-    fn after_the_call_the_process_is_not_dumpable() {
-        super::no_core_dumps().unwrap();
-        assert!(!super::is_dumpable().unwrap());
-        super::no_core_dumps().unwrap();
-    }
-}
+#[path = "hardening_tests.rs"]
+mod tests;

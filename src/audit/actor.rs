@@ -61,15 +61,5 @@ impl std::fmt::Display for Actor {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::Actor;
-
-    #[test]
-    fn each_kind_renders_as_stored() {
-        assert_eq!(Actor::SYSTEM.as_str(), "system");
-        assert_eq!(Actor::force("kent").as_str(), "force:kent");
-        assert_eq!(Actor::admin(1000, Some("alice")).as_str(), "admin:alice");
-        assert_eq!(Actor::admin(1234, None).as_str(), "admin:uid1234");
-        assert_eq!(Actor::os_user(0).as_str(), "admin:root");
-    }
-}
+#[path = "actor_tests.rs"]
+mod tests;

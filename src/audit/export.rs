@@ -187,4 +187,5 @@ pub fn read_checkpoint_file(input: impl BufRead) -> Result<Vec<Checkpoint>, Stri
 }
 
 #[cfg(test)]
+#[path = "export_tests.rs"]
 mod tests;

@@ -119,4 +119,5 @@ impl Store {
 }
 
 #[cfg(test)]
+#[path = "rotate_tests.rs"]
 mod tests;
