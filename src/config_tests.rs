@@ -68,8 +68,8 @@ fn delivery_and_alert_settings_are_checked() {
 #[test]
 fn handshake_limits_have_defaults_and_are_checked() {
     let c = load(MINIMAL).unwrap();
-    assert_eq!(c.limits.max_handshakes, 256);
-    assert_eq!(c.limits.max_handshakes_per_source, 32);
+    assert_eq!(c.limits.max_handshakes, 512);
+    assert_eq!(c.limits.max_handshakes_per_source, 128);
     assert_eq!(c.limits.handshake_timeout.0, Duration::from_secs(3));
     let c = load(&format!(
         "{MINIMAL}\n[limits]\nmax_handshakes = 64\nmax_handshakes_per_source = 4\n"

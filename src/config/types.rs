@@ -316,8 +316,8 @@ impl Default for LimitsConfig {
     fn default() -> Self {
         Self {
             max_connections: 512,
-            max_handshakes: 256,
-            max_handshakes_per_source: 32,
+            max_handshakes: 512,
+            max_handshakes_per_source: 128,
             handshake_timeout: HumanDuration(Duration::from_secs(3)),
             header_timeout: HumanDuration(Duration::from_secs(10)),
             body_timeout: HumanDuration(Duration::from_secs(30)),

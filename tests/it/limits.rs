@@ -153,3 +153,35 @@ fn an_idle_keep_alive_connection_is_closed_after_idle_timeout_and_frees_its_slot
         assert_eq!(answer.status, 200);
     });
 }
+
+#[test]
+fn a_burst_of_100_new_police_connections_from_one_address_all_get_through() {
+    // A force's system behind one (NAT) address opening many connections at
+    // once is not an attack: none of its handshakes may be closed for another.
+    let env = Env::new();
+    let kim = env.start();
+    let kent = env.kent();
+    let failed = rt().block_on(async {
+        let tasks: Vec<_> = (0..100)
+            .map(|_| {
+                let kent = kent.clone();
+                let addr = kim.addr;
+                tokio::spawn(async move {
+                    match kent.once(addr, Method::GET, "/healthz", None).await {
+                        Ok(a) if a.status == 200 => 0,
+                        _ => 1,
+                    }
+                })
+            })
+            .collect();
+        let mut failed = 0;
+        for t in tasks {
+            failed += t.await.unwrap();
+        }
+        failed
+    });
+    assert_eq!(
+        failed, 0,
+        "{failed} of 100 concurrent new connections failed"
+    );
+}
