@@ -123,6 +123,20 @@ fn raise_nofile() {
     }
 }
 
+/// Whether this process can hold a flood of 3,000 sockets (and kim's side of
+/// them); where it cannot, the flood tests say SKIPPED instead of failing
+/// for a reason that is not kim's.
+fn can_flood() -> bool {
+    raise_nofile();
+    let ok = rustix::process::getrlimit(rustix::process::Resource::Nofile)
+        .current
+        .is_none_or(|c| c >= 8_192);
+    if !ok {
+        eprintln!("SKIPPED: this process may not open 8,192 descriptors (ulimit -Hn)");
+    }
+    ok
+}
+
 fn loopback_sources(from: u8, count: u8) -> Vec<Ipv4Addr> {
     (from..from + count)
         .map(|i| Ipv4Addr::new(127, 0, 0, i))
@@ -203,6 +217,9 @@ fn get_metrics(addr: SocketAddr, limit: Duration) -> Option<String> {
 }
 
 fn police_flood_p99(sources: Vec<Ipv4Addr>, label: &str) {
+    if !can_flood() {
+        return;
+    }
     let env = Env::new();
     let kim = env.start();
     let started = Instant::now();
@@ -297,6 +314,9 @@ fn max_fds_over(kim: &Kim, d: Duration) -> usize {
 
 #[test]
 fn a_metrics_flood_leaves_descriptors_for_the_store_and_the_police() {
+    if !can_flood() {
+        return;
+    }
     let env = Env::new();
     env.import(SCHOOLS, ROLL);
     let kim = env.start_under(&["prlimit", "--nofile=1024:1024"]);
@@ -331,6 +351,9 @@ fn a_metrics_flood_leaves_descriptors_for_the_store_and_the_police() {
 
 #[test]
 fn a_police_port_flood_beyond_the_descriptor_limit_keeps_the_reserve() {
+    if !can_flood() {
+        return;
+    }
     // A handshake budget larger than the descriptors: the reserve, not
     // max_handshakes, is what stops the flood.
     let env = Env::new();
