@@ -137,7 +137,17 @@ fn a_child_entering_review_is_told_once_with_identifiers_only_and_the_metrics_mo
         eml.contains(&format!("kim review show {receipt} 0")),
         "{eml}"
     );
-    for personal in ["Jack", "Smith", "2015-05-05", "CT9", "9ZZ", "ME1", "ME2", "Oakwood", "Maidstone"] {
+    for personal in [
+        "Jack",
+        "Smith",
+        "2015-05-05",
+        "CT9",
+        "9ZZ",
+        "ME1",
+        "ME2",
+        "Oakwood",
+        "Maidstone",
+    ] {
         assert!(!eml.contains(personal), "{personal} in the notice: {eml}");
     }
     assert!(
@@ -176,7 +186,10 @@ fn a_burst_of_review_items_is_one_digest() {
     let found = notices(&env);
     assert_eq!(found.len(), 1, "20 review items, one digest: {found:?}");
     let eml = eml_text(&found[0]);
-    assert!(eml.contains("Subject: kim: 20 children need review"), "{eml}");
+    assert!(
+        eml.contains("Subject: kim: 20 children need review"),
+        "{eml}"
+    );
     for r in &receipts {
         assert!(eml.contains(r), "{r} missing from the digest");
     }
