@@ -196,3 +196,24 @@ fn a_burst_of_review_items_is_one_digest() {
     assert!(!eml.contains("Jack") && !eml.contains("2015-05-05"));
     assert!(k.terminate(Duration::from_secs(20)).success());
 }
+
+#[test]
+fn an_open_digest_survives_a_kill() {
+    let env = installed("3s");
+    let k = env.start();
+    let receipt = post_namesake(&env, k.addr, "KNT/KILL/1");
+    // In the review queue, not yet told: then the daemon dies.
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(5)
+        && !env.kim(&["review", "list"]).1.contains(&receipt)
+    {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(notices(&env).is_empty(), "the window is still open");
+    k.kill();
+    let k = env.start();
+    let found = wait_for_notice(&env, Duration::from_secs(10));
+    assert_eq!(found.len(), 1, "the open digest is in the store");
+    assert!(eml_text(&found[0]).contains(&receipt));
+    assert!(k.terminate(Duration::from_secs(20)).success());
+}
