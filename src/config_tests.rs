@@ -155,6 +155,8 @@ fn the_shipped_example_and_dev_configs_are_valid() {
     let example = load(include_str!("../config/kim.example.toml")).unwrap();
     assert_eq!(example.forces[0].id, "kent");
     assert_eq!(example.limits.header_timeout.0, Duration::from_secs(10));
+    assert_eq!(example.review.notify, ["safeguarding@council.example"]);
+    assert_eq!(example.review.digest_every.0, Duration::from_secs(120));
     let dev = Config::from_toml(
         include_str!("../config/dev.toml"),
         Path::new("config/dev.toml"),
@@ -183,4 +185,14 @@ fn durations_parse() {
     );
     assert!(HumanDuration::parse("5").is_err());
     assert!(HumanDuration::parse("5y").is_err());
+}
+
+#[test]
+fn review_defaults_to_the_admin_mailbox_every_two_minutes() {
+    let c = load(MINIMAL).unwrap();
+    assert!(c.review.notify.is_empty(), "empty: [mail] admin_email");
+    assert_eq!(c.review.digest_every.0, Duration::from_secs(120));
+    let c = load(&format!("{MINIMAL}\n[review]\ndigest_every = \"0s\"\n")).unwrap();
+    assert!(c.review.digest_every.0.is_zero());
+    assert!(load(&format!("{MINIMAL}\n[review]\nnotfy = []\n")).is_err());
 }

@@ -258,6 +258,12 @@ metrics! {
     kim_alert_oldest_undelivered_seconds: gauge = |s| oldest_undelivered(s.active()?, s.now),
     /// Undelivered alerts whose school-day deadline has passed.
     kim_alerts_past_deadline: gauge = |s| Some(vec![Sample::plain(s.active()?.iter().filter(|a| a.deadline_met == Some(false)).count())]),
+    /// Children waiting in the review queue.
+    kim_review_waiting: gauge = |s| Some(vec![Sample::plain(s.store.review_stats(s.now).ok()?.waiting)]),
+    /// Age of the oldest child waiting in the review queue (0 when none).
+    kim_review_oldest_seconds: gauge = |s| Some(vec![Sample::plain(s.store.review_stats(s.now).ok()?.oldest_seconds)]),
+    /// Children waiting in the review queue whose school-day deadline has passed.
+    kim_review_past_deadline: gauge = |s| Some(vec![Sample::plain(s.store.review_stats(s.now).ok()?.past_deadline)]),
 }
 
 impl Metrics {

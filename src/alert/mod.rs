@@ -374,5 +374,43 @@ pub fn render_journal_notice(loss: &crate::store::JournalLoss) -> Rendered {
     }
 }
 
+/// The `[review] notify` notice: each waiting child by receipt, index,
+/// reason code, force, police reference and deadline (UK time), with the
+/// command to open it. Identifiers only, never a child's details.
+pub fn render_review_notice(entries: &[crate::store::review_digest::ReviewEntry]) -> Rendered {
+    let n = entries.len();
+    let subject = if n == 1 {
+        "kim: 1 child needs review".to_owned()
+    } else {
+        format!("kim: {n} children need review")
+    };
+    let mut text = format!(
+        "{n} child(ren) could not be matched to a school automatically and wait for review. \
+         Each must be decided before its deadline.\n\n"
+    );
+    for e in entries {
+        let deadline = uk_time(e.deadline);
+        text.push_str(&format!(
+            "- receipt {} child {}: reason {}, force {}, police reference {}, deadline {}\n  kim review show {} {}\n",
+            one_line(&e.receipt),
+            e.index,
+            one_line(&e.reason),
+            one_line(&e.force),
+            one_line(&e.police_reference),
+            deadline,
+            one_line(&e.receipt),
+            e.index,
+        ));
+    }
+    Rendered {
+        subject,
+        html: format!(
+            "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>kim</title></head>\n<body>\n<pre>{}</pre>\n</body></html>\n",
+            escape_html(&text)
+        ),
+        text,
+    }
+}
+
 #[cfg(test)]
 mod tests;

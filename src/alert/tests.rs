@@ -245,3 +245,31 @@ fn no_forbidden_character_is_ever_rendered_even_from_an_old_record() {
         }
     }
 }
+
+#[test]
+fn the_review_notice_lists_identifiers_and_the_command() {
+    let e = |r: &str, i| crate::store::review_digest::ReviewEntry {
+        receipt: r.into(),
+        index: i,
+        reason: "namesakes".into(),
+        force: "kent".into(),
+        police_reference: "KNT/26/1".into(),
+        deadline: "2026-11-23T08:00:00Z".parse().unwrap(),
+    };
+    let r = render_review_notice(&[e("AAAA-BBBB-CCCC-DDDD", 0), e("AAAA-BBBB-CCCC-EEEE", 2)]);
+    assert_eq!(r.subject, "kim: 2 children need review");
+    assert!(r.text.contains("kim review show AAAA-BBBB-CCCC-EEEE 2"));
+    assert!(r
+        .text
+        .contains("reason namesakes, force kent, police reference KNT/26/1"));
+    assert!(
+        r.text
+            .contains("Monday 23 November 2026 at 08:00 (UK time)"),
+        "{}",
+        r.text
+    );
+    assert_eq!(
+        render_review_notice(&[e("A", 0)]).subject,
+        "kim: 1 child needs review"
+    );
+}

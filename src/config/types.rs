@@ -23,6 +23,8 @@ pub struct Config {
     #[serde(default)]
     pub matching: MatchingConfig,
     #[serde(default)]
+    pub review: ReviewConfig,
+    #[serde(default)]
     pub retention: Reserved,
     #[serde(default)]
     pub audit: AuditConfig,
@@ -139,6 +141,25 @@ impl Default for AuditConfig {
             checkpoint_every: 1000,
             checkpoint_interval: HumanDuration(Duration::from_secs(300)),
             checkpoint_file: None,
+        }
+    }
+}
+
+/// `[review]`: who is told when children wait for a human, and how often.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReviewConfig {
+    /// Addresses told of children entering review (empty: `[mail] admin_email`).
+    pub notify: Vec<String>,
+    /// One notice per this window; `0s`: one notice per child.
+    pub digest_every: HumanDuration,
+}
+
+impl Default for ReviewConfig {
+    fn default() -> Self {
+        Self {
+            notify: Vec::new(),
+            digest_every: HumanDuration(Duration::from_secs(120)),
         }
     }
 }

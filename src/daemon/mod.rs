@@ -7,6 +7,7 @@
 mod checkpoints;
 mod health;
 mod metrics_http;
+mod review_notify;
 mod signals;
 
 use std::net::SocketAddr;
@@ -199,6 +200,11 @@ pub async fn start(
     }));
 
     let (deliver_stop, deliver_stop_rx) = tokio::sync::watch::channel(false);
+    let review_task = tokio::spawn(review_notify::run(
+        store.clone(),
+        cfg.review.digest_every.0,
+        deliver_stop_rx.clone(),
+    ));
     let deliverer = tokio::spawn(
         crate::deliver::Deliverer::new(
             store.clone(),
@@ -235,6 +241,7 @@ pub async fn start(
             let _ = ckpt_stop.send(true);
             let _ = tokio::time::timeout(Duration::from_secs(1), admin_task).await;
             let _ = tokio::time::timeout(Duration::from_secs(1), deliverer).await;
+            let _ = tokio::time::timeout(Duration::from_secs(1), review_task).await;
             return Err(anyhow::Error::new(StoreBroken {
                 reason: b.reason(),
                 left: Some(left),
@@ -244,6 +251,7 @@ pub async fn start(
         let _ = admin_task.await;
         let _ = deliver_stop.send(true);
         let _ = deliverer.await;
+        let _ = review_task.await;
         let t = serve_store.audit_append(
             EventKind::Stopped,
             Actor::SYSTEM.as_str(),

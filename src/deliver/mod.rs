@@ -72,6 +72,8 @@ pub struct Policy {
     pub alert: AlertConfig,
     pub from: Mailbox,
     pub admin: Mailbox,
+    /// `[review] notify` (default: the admin mailbox).
+    pub review_notify: Vec<Mailbox>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -98,6 +100,15 @@ impl Policy {
             alert: cfg.alert.clone(),
             from: parse("from", &cfg.mail.from)?,
             admin: parse("admin_email", &cfg.mail.admin_email)?,
+            review_notify: if cfg.review.notify.is_empty() {
+                vec![parse("admin_email", &cfg.mail.admin_email)?]
+            } else {
+                cfg.review
+                    .notify
+                    .iter()
+                    .map(|v| parse("notify", v))
+                    .collect::<Result<_, _>>()?
+            },
         })
     }
 
@@ -382,7 +393,17 @@ impl Deliverer {
                 .ok_or_else(|| BuildError::NoSchool(a.urn.clone()))
         };
         let addr = |s: &str| s.parse::<Mailbox>().map_err(|_| BuildError::BadAddress);
+        let mut extra_to: Vec<Mailbox> = Vec::new();
         let (to, rendered): (Mailbox, Rendered) = match a.kind {
+            AlertKind::AdminReview => {
+                let mut to = self.policy.review_notify.iter().cloned();
+                let first = to.next().unwrap_or_else(|| self.policy.admin.clone());
+                extra_to = to.collect();
+                (
+                    first,
+                    alert::render_review_notice(a.review.as_deref().unwrap_or_default()),
+                )
+            }
             AlertKind::AdminJournalDamaged => (
                 self.policy.admin.clone(),
                 alert::render_journal_notice(&a.journal.clone().unwrap_or_default()),
@@ -454,6 +475,9 @@ impl Deliverer {
             .subject(rendered.subject)
             .message_id(Some(message_id(&a.id, &self.policy.from)))
             .header(header::Date::new(std::time::SystemTime::now()));
+        for m in extra_to {
+            b = b.to(m);
+        }
         if let Some(f) = &a.follows {
             let original = message_id(f, &self.policy.from);
             b = b.in_reply_to(original.clone()).references(original);

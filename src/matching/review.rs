@@ -96,6 +96,7 @@ pub fn on_match(
                 reason: reason.as_str().to_owned(),
                 received_at: rec.received_at,
                 queued_at: now,
+                notified: false,
             })),
         },
     }

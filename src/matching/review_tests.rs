@@ -100,6 +100,7 @@ fn every_review_reason_queues_an_item_with_its_code_and_no_alert() {
                     reason: reason.as_str().into(),
                     received_at: t("2026-11-22T21:45:00Z"),
                     queued_at: now,
+                    notified: false,
                 })),
             },
             "{reason:?}"

@@ -24,6 +24,9 @@ pub enum AlertKind {
     /// The admin mailbox: the accept journal was damaged; which forces must
     /// re-send which references.
     AdminJournalDamaged,
+    /// The `[review] notify` addresses: children waiting for review
+    /// (identifiers only).
+    AdminReview,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -92,6 +95,9 @@ pub struct AlertRecord {
     /// For [`AlertKind::AdminJournalDamaged`]: what was lost.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub journal: Option<super::JournalLoss>,
+    /// For [`AlertKind::AdminReview`]: the children waiting.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub review: Option<Vec<super::review_digest::ReviewEntry>>,
 }
 
 impl AlertKind {
@@ -161,6 +167,7 @@ impl AlertRecord {
             last_code: None,
             last_reply: None,
             journal: None,
+            review: None,
         }
     }
 

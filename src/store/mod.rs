@@ -17,6 +17,7 @@ mod open;
 pub mod outbox;
 pub mod replay;
 pub mod review;
+pub mod review_digest;
 pub mod roll;
 mod rollfile;
 pub mod rotate;

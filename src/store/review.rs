@@ -23,6 +23,10 @@ pub struct ReviewItem {
     pub reason: String,
     pub received_at: jiff::Timestamp,
     pub queued_at: jiff::Timestamp,
+    /// A review notice naming this child is in the outbox
+    /// (`crate::store::review_digest`).
+    #[serde(default)]
+    pub notified: bool,
 }
 
 /// Why an admin action on the review queue could not be done.

@@ -15,6 +15,7 @@ mod journal;
 mod limits;
 mod matching;
 mod privacy;
+mod review;
 mod roll;
 mod support;
 mod tls;
