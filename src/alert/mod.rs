@@ -376,7 +376,7 @@ pub fn render_journal_notice(loss: &crate::store::JournalLoss) -> Rendered {
 
 /// The `[review] notify` notice: each waiting child by receipt, index,
 /// reason code, force, police reference and deadline (UK time), with the
-/// command to open it. Identifiers only, never a child's details.
+/// commands to open and decide it. Identifiers only, never a child's details.
 pub fn render_review_notice(entries: &[crate::store::review_digest::ReviewEntry]) -> Rendered {
     let n = entries.len();
     let subject = if n == 1 {
@@ -391,7 +391,7 @@ pub fn render_review_notice(entries: &[crate::store::review_digest::ReviewEntry]
     for e in entries {
         let deadline = uk_time(e.deadline);
         text.push_str(&format!(
-            "- receipt {} child {}: reason {}, force {}, police reference {}, deadline {}\n  kim review show {} {}\n",
+            "- receipt {} child {}: reason {}, force {}, police reference {}, deadline {}\n  kim status {} --reveal\n",
             one_line(&e.receipt),
             e.index,
             one_line(&e.reason),
@@ -399,9 +399,13 @@ pub fn render_review_notice(entries: &[crate::store::review_digest::ReviewEntry]
             one_line(&e.police_reference),
             deadline,
             one_line(&e.receipt),
-            e.index,
         ));
     }
+    text.push_str(
+        "\nThe child's details: `kim status RECEIPT --reveal` (or `kim review list --reveal` for every waiting child; \
+         both recorded in the audit). Decide with `kim review assign RECEIPT CHILD URN` or \
+         `kim review dismiss RECEIPT CHILD --reason TEXT`.\n",
+    );
     Rendered {
         subject,
         html: format!(

@@ -134,7 +134,8 @@ fn a_child_entering_review_is_told_once_with_identifiers_only_and_the_metrics_mo
     assert!(eml.contains("KNT/REV/1") && eml.contains("kent"), "{eml}");
     assert!(eml.contains("(UK time)"), "{eml}");
     assert!(
-        eml.contains(&format!("kim review show {receipt} 0")),
+        eml.contains(&format!("kim status {receipt} --reveal"))
+            && eml.contains("kim review assign RECEIPT CHILD URN"),
         "{eml}"
     );
     for personal in [
