@@ -9,10 +9,9 @@ use std::os::unix::process::CommandExt;
 use std::process::Command;
 use std::time::Duration;
 
-use hyper::Method;
 use serde_json::json;
 
-use crate::support::{rt, Env, Options, KIM};
+use crate::support::{Env, Options, KIM};
 
 const SCHOOLS: &str = "urn,name,dsl_name,dsl_email,deputy_email,phone\n\
 118765,Maidstone Primary,Ms Dee,dsl@maidstone.example,,\n\
@@ -30,6 +29,23 @@ fn installed(opts: Options) -> Env {
     env
 }
 
+/// An installation whose admin socket is 0660 for group 65534 (with `more`
+/// appended to `[admin]`), running.
+fn socket_for_nogroup(more: &str) -> (Env, crate::support::Kim) {
+    let nogroup = nix::unistd::Group::from_gid(nix::unistd::Gid::from_raw(65534))
+        .unwrap()
+        .expect("group 65534")
+        .name;
+    let env = installed(Options::default());
+    let text = std::fs::read_to_string(&env.config).unwrap().replace(
+        "[admin]\nsocket = \"admin.sock\"",
+        &format!("[admin]\nsocket = \"admin.sock\"\ngroup = \"{nogroup}\"{more}"),
+    );
+    std::fs::write(&env.config, text).unwrap();
+    let k = env.start();
+    (env, k)
+}
+
 fn post(
     env: &Env,
     addr: std::net::SocketAddr,
@@ -45,14 +61,7 @@ fn post(
         "children": [{"given_name": given, "family_name": family, "date_of_birth": dob, "involvement": "present"}]
     }))
     .unwrap();
-    let a = rt()
-        .block_on(
-            env.kent()
-                .once(addr, Method::POST, "/v1/notifications", Some(&body)),
-        )
-        .unwrap();
-    assert_eq!(a.status, 202);
-    a.json()["receipt_id"].as_str().unwrap().to_owned()
+    crate::support::post_accepted(env, addr, &body)
 }
 
 #[test]
@@ -192,23 +201,8 @@ fn a_caller_the_daemon_does_not_admit_is_refused_and_audited() {
         eprintln!("SKIPPED: needs root to run the CLI as another user");
         return;
     }
-    let nogroup = nix::unistd::Group::from_gid(nix::unistd::Gid::from_raw(65534))
-        .unwrap()
-        .expect("group 65534")
-        .name;
     // The socket is 0660 for that group, but the group is not admitted.
-    let env = installed(Options {
-        extra: None,
-        ..Options::default()
-    });
-    let text = std::fs::read_to_string(&env.config).unwrap().replace(
-        "[admin]\nsocket = \"admin.sock\"",
-        &format!(
-            "[admin]\nsocket = \"admin.sock\"\ngroup = \"{nogroup}\"\nusers = [\"someone-else\"]"
-        ),
-    );
-    std::fs::write(&env.config, text).unwrap();
-    let k = env.start();
+    let (env, k) = socket_for_nogroup("\nusers = [\"someone-else\"]");
     let socket = env.path("admin.sock");
     let mode = std::fs::metadata(&socket).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o660);
@@ -296,20 +290,7 @@ fn a_caller_without_a_name_is_audited_as_admin_uid() {
             .is_none(),
         "uid {UID} must have no name here"
     );
-    let nogroup = nix::unistd::Group::from_gid(nix::unistd::Gid::from_raw(65534))
-        .unwrap()
-        .expect("group 65534")
-        .name;
-    let env = installed(Options {
-        extra: None,
-        ..Options::default()
-    });
-    let text = std::fs::read_to_string(&env.config).unwrap().replace(
-        "[admin]\nsocket = \"admin.sock\"",
-        &format!("[admin]\nsocket = \"admin.sock\"\ngroup = \"{nogroup}\""),
-    );
-    std::fs::write(&env.config, text).unwrap();
-    let k = env.start();
+    let (env, k) = socket_for_nogroup("");
     std::fs::set_permissions(env.dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     std::fs::set_permissions(&env.config, std::fs::Permissions::from_mode(0o644)).unwrap();
     let out = Command::new(KIM)

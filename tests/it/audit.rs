@@ -15,14 +15,7 @@ fn post_one(env: &Env, addr: std::net::SocketAddr, reference: &str) -> String {
         "2013-05-17",
         "QX9 7ZZ",
     );
-    let a = rt()
-        .block_on(
-            env.kent()
-                .once(addr, Method::POST, "/v1/notifications", Some(&body)),
-        )
-        .unwrap();
-    assert_eq!(a.status, 202);
-    a.json()["receipt_id"].as_str().unwrap().to_owned()
+    crate::support::post_accepted(env, addr, &body)
 }
 
 fn populated() -> (Env, String) {

@@ -6,10 +6,9 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use hyper::Method;
 use serde_json::json;
 
-use crate::support::{rt, Env, Options};
+use crate::support::{Env, Options};
 
 const SCHOOLS: &str = "urn,name,dsl_name,dsl_email,deputy_email,phone\n\
 118765,Maidstone Primary,Ms Dee,dsl@maidstone.example,,\n\
@@ -43,14 +42,7 @@ fn post_namesake(env: &Env, addr: std::net::SocketAddr, reference: &str) -> Stri
                       "postcode": "CT9 9ZZ", "involvement": "present"}]
     }))
     .unwrap();
-    let a = rt()
-        .block_on(
-            env.kent()
-                .once(addr, Method::POST, "/v1/notifications", Some(&body)),
-        )
-        .unwrap();
-    assert_eq!(a.status, 202, "{}", String::from_utf8_lossy(&a.body));
-    a.json()["receipt_id"].as_str().unwrap().to_owned()
+    crate::support::post_accepted(env, addr, &body)
 }
 
 /// The review notices in the file outbox.

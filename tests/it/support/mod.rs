@@ -314,6 +314,18 @@ impl Drop for Kim {
     }
 }
 
+/// POSTs `body` as Kent Police, asserts the 202, returns the receipt.
+pub fn post_accepted(env: &Env, addr: SocketAddr, body: &[u8]) -> String {
+    let a = rt()
+        .block_on(
+            env.kent()
+                .once(addr, hyper::Method::POST, "/v1/notifications", Some(body)),
+        )
+        .unwrap();
+    assert_eq!(a.status, 202, "{}", String::from_utf8_lossy(&a.body));
+    a.json()["receipt_id"].as_str().unwrap().to_owned()
+}
+
 /// A valid notification body with the given reference and child details.
 pub fn notification(
     reference: &str,
