@@ -51,11 +51,16 @@ impl Answer {
     }
 }
 
+/// Sees every answer with its request's method and path: the integration
+/// tests check each one against `docs/openapi.yaml`.
+pub type Observer = Arc<dyn Fn(&Method, &str, &Answer) + Send + Sync>;
+
 /// TLS settings for a police client.
 #[derive(Clone)]
 pub struct PoliceClient {
     connector: TlsConnector,
     server_name: ServerName<'static>,
+    observer: Option<Observer>,
 }
 
 impl PoliceClient {
@@ -95,7 +100,14 @@ impl PoliceClient {
         Ok(Self {
             connector: TlsConnector::from(Arc::new(config)),
             server_name: ServerName::try_from("localhost").expect("valid name"),
+            observer: None,
         })
+    }
+
+    /// The same client, showing every answer to `observer` first.
+    pub fn observed(mut self, observer: Observer) -> Self {
+        self.observer = Some(observer);
+        self
     }
 
     /// Opens a raw mTLS stream, for tests that speak HTTP by hand.
@@ -118,7 +130,11 @@ impl PoliceClient {
         let driver = tokio::spawn(async move {
             let _ = conn.await;
         });
-        Ok(Connection { sender, driver })
+        Ok(Connection {
+            sender,
+            driver,
+            observer: self.observer.clone(),
+        })
     }
 
     /// One request on a fresh connection.
@@ -138,6 +154,7 @@ impl PoliceClient {
 pub struct Connection {
     sender: SendRequest<Full<Bytes>>,
     driver: tokio::task::JoinHandle<()>,
+    observer: Option<Observer>,
 }
 
 impl Drop for Connection {
@@ -165,7 +182,7 @@ impl Connection {
         content_type: &str,
     ) -> Result<Answer, ClientError> {
         let mut req = Request::builder()
-            .method(method)
+            .method(method.clone())
             .uri(path)
             .header("host", "localhost");
         if body.is_some() {
@@ -177,10 +194,14 @@ impl Connection {
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
         let body = resp.into_body().collect().await?.to_bytes();
-        Ok(Answer {
+        let answer = Answer {
             status,
             headers,
             body,
-        })
+        };
+        if let Some(o) = &self.observer {
+            o(&method, path, &answer);
+        }
+        Ok(answer)
     }
 }

@@ -150,35 +150,84 @@ pub async fn handle(
     Ok(resp)
 }
 
+/// Every route of the police API as (method, path template), `{x}` standing
+/// for one path segment. The router dispatches only these, and a test holds
+/// `docs/openapi.yaml` to exactly this list, both ways.
+pub const ROUTES: &[(&str, &str)] = &[
+    ("POST", "/v1/notifications"),
+    ("GET", "/v1/notifications/{receipt_id}"),
+    ("POST", "/v1/notifications/{receipt_id}/withdraw"),
+    ("GET", "/healthz"),
+    ("GET", "/readyz"),
+    ("GET", "/v1/openapi.json"),
+];
+
+/// This API's OpenAPI 3.1 description, as served at `GET /v1/openapi.json`:
+/// `docs/openapi.yaml` as JSON (a test keeps the two the same).
+pub const OPENAPI_JSON: &str = include_str!("../../docs/openapi.json");
+
+/// The template in [`ROUTES`] a path matches, and the segments that stood
+/// for its `{parameters}`; `None` for a path no route has.
+pub fn match_route(path: &str) -> Option<(&'static str, Vec<&str>)> {
+    let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
+    ROUTES.iter().map(|(_, t)| *t).find_map(|template| {
+        let parts: Vec<&str> = template.trim_matches('/').split('/').collect();
+        if parts.len() != segs.len() {
+            return None;
+        }
+        let mut params = Vec::new();
+        for (part, seg) in parts.iter().zip(&segs) {
+            if part.starts_with('{') {
+                params.push(*seg);
+            } else if part != seg {
+                return None;
+            }
+        }
+        Some((template, params))
+    })
+}
+
 /// A label for logs and metrics that never contains path parameters.
 fn route_name(path: &str) -> &'static str {
-    let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
-    match segs.as_slice() {
-        ["healthz"] => "healthz",
-        ["readyz"] => "readyz",
-        ["v1", "notifications"] => "notifications",
-        ["v1", "notifications", _] => "notification_status",
-        ["v1", "notifications", _, "withdraw"] => "withdraw",
+    match match_route(path).map(|(t, _)| t) {
+        Some("/healthz") => "healthz",
+        Some("/readyz") => "readyz",
+        Some("/v1/notifications") => "notifications",
+        Some("/v1/notifications/{receipt_id}") => "notification_status",
+        Some("/v1/notifications/{receipt_id}/withdraw") => "withdraw",
+        Some("/v1/openapi.json") => "openapi",
         _ => "unknown",
     }
 }
 
 async fn route_request(req: Request<Incoming>, force: &str, state: &AppState) -> Response<Body> {
     let path = req.uri().path().to_owned();
-    let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
-    match (req.method(), segs.as_slice()) {
-        (&Method::GET, ["healthz"]) => json_response(StatusCode::OK, &json!({"status": "ok"})),
-        (&Method::GET, ["readyz"]) => readyz(state),
-        (&Method::POST, ["v1", "notifications"]) => post_notification(req, force, state).await,
-        (&Method::GET, ["v1", "notifications", id]) => get_status(id, force, state),
-        (&Method::POST, ["v1", "notifications", id, "withdraw"]) => {
-            let id = (*id).to_owned();
+    let Some((template, params)) = match_route(&path) else {
+        return not_found();
+    };
+    let id = params.first().map(|p| (*p).to_owned()).unwrap_or_default();
+    match (req.method().as_str(), template) {
+        ("GET", "/healthz") => json_response(StatusCode::OK, &json!({"status": "ok"})),
+        ("GET", "/readyz") => readyz(state),
+        ("POST", "/v1/notifications") => post_notification(req, force, state).await,
+        ("GET", "/v1/notifications/{receipt_id}") => get_status(&id, force, state),
+        ("POST", "/v1/notifications/{receipt_id}/withdraw") => {
             withdraw(req, &id, force, state).await
         }
-        (_, ["v1", "notifications", _, "withdraw"]) => method_not_allowed("POST"),
-        (_, ["healthz"] | ["readyz"] | ["v1", "notifications", _]) => method_not_allowed("GET"),
-        (_, ["v1", "notifications"]) => method_not_allowed("POST"),
-        _ => not_found(),
+        ("GET", "/v1/openapi.json") => {
+            let mut r = Response::new(Full::new(Bytes::from_static(OPENAPI_JSON.as_bytes())));
+            r.headers_mut()
+                .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            r
+        }
+        _ => {
+            let allow: Vec<&str> = ROUTES
+                .iter()
+                .filter(|(_, t)| *t == template)
+                .map(|(m, _)| *m)
+                .collect();
+            method_not_allowed(&allow.join(", "))
+        }
     }
 }
 
@@ -216,7 +265,7 @@ fn readyz(state: &AppState) -> Response<Body> {
     }
 }
 
-fn method_not_allowed(allow: &'static str) -> Response<Body> {
+fn method_not_allowed(allow: &str) -> Response<Body> {
     let mut r = problem(
         StatusCode::METHOD_NOT_ALLOWED,
         "method-not-allowed",
@@ -224,8 +273,9 @@ fn method_not_allowed(allow: &'static str) -> Response<Body> {
         "This resource does not support that method.",
         &[],
     );
-    r.headers_mut()
-        .insert(ALLOW, HeaderValue::from_static(allow));
+    if let Ok(v) = HeaderValue::from_str(allow) {
+        r.headers_mut().insert(ALLOW, v);
+    }
     r
 }
 

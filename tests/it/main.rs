@@ -14,6 +14,7 @@ mod hardening;
 mod journal;
 mod limits;
 mod matching;
+mod openapi;
 mod privacy;
 mod review;
 mod roll;

@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+pub mod openapi;
 pub mod smtp;
 
 use std::io::{BufRead, BufReader};
@@ -99,7 +100,9 @@ impl Env {
     }
 
     pub fn client(&self, identity: (&Path, &Path)) -> PoliceClient {
-        PoliceClient::new(&self.certs.ca_cert, Some(identity)).unwrap()
+        PoliceClient::new(&self.certs.ca_cert, Some(identity))
+            .unwrap()
+            .observed(openapi::observer())
     }
 
     pub fn kent(&self) -> PoliceClient {
