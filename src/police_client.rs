@@ -104,6 +104,15 @@ impl PoliceClient {
         })
     }
 
+    /// The same client, verifying kim's certificate for `name` (a DNS name
+    /// or an IP address) instead of `localhost`.
+    pub fn for_server(mut self, name: &str) -> Result<Self, ClientError> {
+        self.server_name = ServerName::try_from(name.to_owned()).map_err(|_| {
+            ClientError::Config(format!("{name:?} is not a DNS name or IP address"))
+        })?;
+        Ok(self)
+    }
+
     /// The same client, showing every answer to `observer` first.
     pub fn observed(mut self, observer: Observer) -> Self {
         self.observer = Some(observer);

@@ -7,6 +7,7 @@ pub mod check_config;
 pub mod demo;
 pub mod journal;
 pub mod keys;
+pub mod send;
 pub mod serve;
 
 use std::path::PathBuf;
@@ -81,6 +82,18 @@ pub enum Command {
     /// The accept journal (notifications acknowledged, not yet in the store).
     #[command(subcommand)]
     Journal(JournalCommand),
+    /// The police side in one command: post notifications to a kim over
+    /// mutual TLS with a force's certificate, follow their status, withdraw.
+    ///
+    /// `kim send --url URL --cert CRT --key KEY --ca CA FILE…` posts each
+    /// `.json` file (or each line of a `.jsonl`/`.ndjson` file) and prints
+    /// the status code and receipt; `--wait` then polls until every child is
+    /// delivered, in review or failed. Exit codes: 0 every answer 2xx, 1 kim
+    /// refused one (or --wait ran out), 2 a flag or file is not usable,
+    /// 3 kim's server certificate is not trusted by --ca, 4 kim refused our
+    /// certificate, 5 our certificate is revoked, 6 our certificate is listed
+    /// for no force (403), 7 no connection.
+    Send(Box<SendArgs>),
     /// Print shell completions (bash, zsh, fish, elvish, powershell) to stdout.
     Completions { shell: clap_complete::Shell },
     /// Print the manual page (roff) to stdout: `kim man > kim.1`.
@@ -93,6 +106,48 @@ pub enum Command {
         reveal: bool,
         #[arg(long)]
         json: bool,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+pub struct SendArgs {
+    #[command(flatten)]
+    pub conn: Option<send::Conn>,
+    /// Notification files: one notification per .json file, one per line of
+    /// a .jsonl or .ndjson file.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// At most this many notifications per second, e.g. 5/s.
+    #[arg(long, value_name = "N/s")]
+    pub rate: Option<String>,
+    /// After posting, poll each receipt until every child is delivered, in
+    /// review, failed or withdrawn.
+    #[arg(long)]
+    pub wait: bool,
+    /// How long --wait polls before giving up (exit 1).
+    #[arg(long, default_value = "10m", value_name = "DURATION")]
+    pub wait_timeout: String,
+    #[command(subcommand)]
+    pub command: Option<SendCommand>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SendCommand {
+    /// A notification's status, child by child (no personal data).
+    Status {
+        receipt: String,
+        #[command(flatten)]
+        conn: send::Conn,
+    },
+    /// Withdraw a notification sent in error.
+    Withdraw {
+        receipt: String,
+        /// Why (1-500 characters); the schools already told get a short notice.
+        #[arg(long)]
+        reason: String,
+        #[command(flatten)]
+        conn: send::Conn,
     },
 }
 
@@ -315,6 +370,29 @@ pub fn main() -> ExitCode {
             clap_complete::generate(shell, &mut cmd, "kim", &mut std::io::stdout());
             Ok(())
         }
+        Command::Send(args) => match (args.command, args.conn) {
+            (Some(SendCommand::Status { receipt, conn }), _) => send::status(&conn, &receipt),
+            (
+                Some(SendCommand::Withdraw {
+                    receipt,
+                    reason,
+                    conn,
+                }),
+                _,
+            ) => send::withdraw(&conn, &receipt, &reason),
+            (None, Some(conn)) => send::post(
+                &conn,
+                &send::Post {
+                    files: args.files,
+                    rate: args.rate,
+                    wait: args.wait,
+                    wait_timeout: args.wait_timeout,
+                },
+            ),
+            (None, None) => Err(Failure::usage(anyhow::anyhow!(
+                "kim send needs --url, --cert, --key and --ca"
+            ))),
+        },
         Command::Man => {
             man(&mut std::io::stdout()).map_err(|e| Failure::failed(anyhow::Error::from(e)))
         }

@@ -13,11 +13,11 @@ use serde_json::json;
 
 use crate::support::{Env, Options, KIM};
 
-const SCHOOLS: &str = "urn,name,dsl_name,dsl_email,deputy_email,phone\n\
+pub(crate) const SCHOOLS: &str = "urn,name,dsl_name,dsl_email,deputy_email,phone\n\
 118765,Maidstone Primary,Ms Dee,dsl@maidstone.example,,\n\
 118766,Oakwood School,Mr Oak,dsl@oakwood.example,,\n";
 
-const ROLL: &str =
+pub(crate) const ROLL: &str =
     "pupil_id,given_name,family_name,other_names,date_of_birth,postcode,school_urn\n\
 KCC-1,Zebediah,Quixotic-Marsh,Zeb,2013-05-17,QX9 7ZZ,118765\n\
 KCC-2,Jack,Smith,,2015-05-05,ME1 1AA,118765\n\

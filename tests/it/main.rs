@@ -18,5 +18,6 @@ mod openapi;
 mod privacy;
 mod review;
 mod roll;
+mod send;
 mod support;
 mod tls;
