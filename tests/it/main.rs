@@ -16,6 +16,7 @@ mod limits;
 mod matching;
 mod privacy;
 mod review;
+mod review_deadline;
 mod roll;
 mod support;
 mod tls;
