@@ -199,7 +199,7 @@ fn into_review(store: &Store, reference: &str, received: Timestamp) -> String {
         panic!("not accepted")
     };
     let receipt = rec.receipt_id.as_str().to_owned();
-    store
+    let _ = store
         .complete_match_at(
             &receipt,
             &[(0, Decision::NeedsReview(ReviewReason::AmbiguousSchools))],
@@ -326,7 +326,7 @@ async fn reminded_at_remind_at_and_audited_at_the_deadline_across_a_weekend_and_
     // an assignment would queue a DSL alert at the real time, not the
     // paused clock's.)
     kim.until("2026-11-21T10:00").await;
-    store
+    let _ = store
         .review_dismiss(&b, 0, "not ours", "admin:test")
         .unwrap();
 
@@ -363,7 +363,7 @@ async fn reminded_at_remind_at_and_audited_at_the_deadline_across_a_weekend_and_
 
     // C is decided after the reminder, before the deadline.
     kim.until("2026-11-24T07:00").await;
-    store
+    let _ = store
         .review_dismiss(&c, 0, "moved away", "admin:test")
         .unwrap();
     kim.until("2026-11-24T07:59:50").await;
