@@ -157,6 +157,7 @@ fn the_shipped_example_and_dev_configs_are_valid() {
     assert_eq!(example.limits.header_timeout.0, Duration::from_secs(10));
     assert_eq!(example.review.notify, ["safeguarding@council.example"]);
     assert_eq!(example.review.digest_every.0, Duration::from_secs(120));
+    assert_eq!(example.review.remind_at, jiff::civil::time(6, 30, 0, 0));
     let dev = Config::from_toml(
         include_str!("../config/dev.toml"),
         Path::new("config/dev.toml"),
@@ -195,4 +196,18 @@ fn review_defaults_to_the_admin_mailbox_every_two_minutes() {
     let c = load(&format!("{MINIMAL}\n[review]\ndigest_every = \"0s\"\n")).unwrap();
     assert!(c.review.digest_every.0.is_zero());
     assert!(load(&format!("{MINIMAL}\n[review]\nnotfy = []\n")).is_err());
+}
+
+#[test]
+fn review_remind_at_defaults_to_half_past_six_and_must_come_before_the_deadline() {
+    let c = load(MINIMAL).unwrap();
+    assert_eq!(c.review.remind_at, jiff::civil::time(6, 30, 0, 0));
+    let c = load(&format!("{MINIMAL}\n[review]\nremind_at = \"07:15\"\n")).unwrap();
+    assert_eq!(c.review.remind_at, jiff::civil::time(7, 15, 0, 0));
+    for bad in ["\"08:00\"", "\"09:30\"", "\"half six\""] {
+        let err = load(&format!("{MINIMAL}\n[review]\nremind_at = {bad}\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("remind_at"), "{bad}: {err}");
+    }
 }

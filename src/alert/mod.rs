@@ -384,10 +384,57 @@ pub fn render_review_notice(entries: &[crate::store::review_digest::ReviewEntry]
     } else {
         format!("kim: {n} children need review")
     };
-    let mut text = format!(
+    let text = format!(
         "{n} child(ren) could not be matched to a school automatically and wait for review. \
-         Each must be decided before its deadline.\n\n"
+         Each must be decided before its deadline.\n\n{}",
+        review_lines(entries)
     );
+    review_message(subject, text)
+}
+
+/// A reminder to the `[review] notify` addresses: the children still
+/// waiting on their deadline day (at `[review] remind_at`) or at the
+/// deadline itself, listed as in the notice. Identifiers only.
+pub fn render_review_reminder(
+    kind: crate::store::review_remind::ReviewReminder,
+    entries: &[crate::store::review_digest::ReviewEntry],
+) -> Rendered {
+    use crate::store::review_remind::ReviewReminder;
+    let n = entries.len();
+    let children = if n == 1 {
+        "1 child still needs".to_owned()
+    } else {
+        format!("{n} children still need")
+    };
+    let by = entries
+        .iter()
+        .map(|e| e.deadline)
+        .min()
+        .map(|d| d.to_zoned(school_tz()).strftime("%H:%M").to_string())
+        .unwrap_or_default();
+    let (subject, lead) = match kind {
+        ReviewReminder::RemindAt => (
+            format!("kim: reminder: {children} review before {by}"),
+            format!(
+                "Reminder: {children} review before the school day starts ({by} UK time). \
+                 Their school has not been told yet.\n\n"
+            ),
+        ),
+        ReviewReminder::Deadline => (
+            format!("kim: deadline passed: {children} review"),
+            format!(
+                "The deadline has passed: {children} review and their school was not told \
+                 before the school day started. Each is recorded as deadline_missed in the audit. \
+                 Please decide them now.\n\n"
+            ),
+        ),
+    };
+    review_message(subject, format!("{lead}{}", review_lines(entries)))
+}
+
+/// One line per waiting child, and how to open and decide it.
+fn review_lines(entries: &[crate::store::review_digest::ReviewEntry]) -> String {
+    let mut text = String::new();
     for e in entries {
         let deadline = uk_time(e.deadline);
         text.push_str(&format!(
@@ -406,6 +453,10 @@ pub fn render_review_notice(entries: &[crate::store::review_digest::ReviewEntry]
          both recorded in the audit). Decide with `kim review assign RECEIPT CHILD URN` or \
          `kim review dismiss RECEIPT CHILD --reason TEXT`.\n",
     );
+    text
+}
+
+fn review_message(subject: String, text: String) -> Rendered {
     Rendered {
         subject,
         html: format!(

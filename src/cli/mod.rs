@@ -199,6 +199,11 @@ pub enum JournalCommand {
 pub enum ReviewCommand {
     /// The children waiting for a decision (identifiers and reasons only;
     /// --reveal adds each child's details, recorded in the audit).
+    ///
+    /// The longest waiting first, each with how long it has waited and its
+    /// deadline (08:00 UK time on the next school day after receipt, as an
+    /// alert would have; PASSED once it has gone). --json adds `deadline`
+    /// and `age_seconds` to each item.
     List {
         #[arg(long)]
         json: bool,

@@ -153,6 +153,9 @@ pub struct ReviewConfig {
     pub notify: Vec<String>,
     /// One notice per this window; `0s`: one notice per child.
     pub digest_every: HumanDuration,
+    /// On a waiting child's deadline day, a reminder at this time (UK time,
+    /// "HH:MM"); another at the deadline itself.
+    pub remind_at: jiff::civil::Time,
 }
 
 impl Default for ReviewConfig {
@@ -160,6 +163,7 @@ impl Default for ReviewConfig {
         Self {
             notify: Vec::new(),
             digest_every: HumanDuration(Duration::from_secs(120)),
+            remind_at: jiff::civil::time(6, 30, 0, 0),
         }
     }
 }

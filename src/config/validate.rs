@@ -148,6 +148,12 @@ impl Config {
                 ));
             }
         }
+        if self.review.remind_at >= d.school_day_start {
+            return Err(self.invalid(
+                "review.remind_at",
+                "must be earlier than [delivery] school_day_start (the deadline), or the reminder would come too late",
+            ));
+        }
         let t = self.matching.name_threshold;
         if !(0.8..=1.0).contains(&t) {
             return Err(self.invalid(

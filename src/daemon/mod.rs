@@ -8,6 +8,7 @@ mod checkpoints;
 mod health;
 mod metrics_http;
 mod review_notify;
+mod review_remind;
 mod signals;
 
 use std::net::SocketAddr;
@@ -200,11 +201,22 @@ pub async fn start(
     }));
 
     let (deliver_stop, deliver_stop_rx) = tokio::sync::watch::channel(false);
-    let review_task = tokio::spawn(review_notify::run(
-        store.clone(),
-        cfg.review.digest_every.0,
-        deliver_stop_rx.clone(),
-    ));
+    let review_task = {
+        let notify = review_notify::run(
+            store.clone(),
+            cfg.review.digest_every.0,
+            deliver_stop_rx.clone(),
+        );
+        let remind = review_remind::run(
+            store.clone(),
+            cfg.review.remind_at,
+            Arc::new(crate::deliver::SystemClock),
+            deliver_stop_rx.clone(),
+        );
+        tokio::spawn(async move {
+            tokio::join!(notify, remind);
+        })
+    };
     let deliverer = tokio::spawn(
         crate::deliver::Deliverer::new(
             store.clone(),

@@ -399,10 +399,12 @@ impl Deliverer {
                 let mut to = self.policy.review_notify.iter().cloned();
                 let first = to.next().unwrap_or_else(|| self.policy.admin.clone());
                 extra_to = to.collect();
-                (
-                    first,
-                    alert::render_review_notice(a.review.as_deref().unwrap_or_default()),
-                )
+                let entries = a.review.as_deref().unwrap_or_default();
+                let rendered = match a.reminder {
+                    Some(kind) => alert::render_review_reminder(kind, entries),
+                    None => alert::render_review_notice(entries),
+                };
+                (first, rendered)
             }
             AlertKind::AdminJournalDamaged => (
                 self.policy.admin.clone(),

@@ -97,6 +97,9 @@ pub fn on_match(
                 received_at: rec.received_at,
                 queued_at: now,
                 notified: false,
+                deadline: None,
+                reminded: false,
+                deadline_missed: false,
             })),
         },
     }

@@ -101,6 +101,9 @@ fn every_review_reason_queues_an_item_with_its_code_and_no_alert() {
                     received_at: t("2026-11-22T21:45:00Z"),
                     queued_at: now,
                     notified: false,
+                    deadline: None,
+                    reminded: false,
+                    deadline_missed: false,
                 })),
             },
             "{reason:?}"

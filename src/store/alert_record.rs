@@ -98,6 +98,10 @@ pub struct AlertRecord {
     /// For [`AlertKind::AdminReview`]: the children waiting.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub review: Option<Vec<super::review_digest::ReviewEntry>>,
+    /// For [`AlertKind::AdminReview`]: a reminder (`remind_at` or
+    /// `deadline`), not the first notice.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reminder: Option<super::review_remind::ReviewReminder>,
 }
 
 impl AlertKind {
@@ -168,6 +172,7 @@ impl AlertRecord {
             last_reply: None,
             journal: None,
             review: None,
+            reminder: None,
         }
     }
 

@@ -18,6 +18,7 @@ pub mod outbox;
 pub mod replay;
 pub mod review;
 pub mod review_digest;
+pub mod review_remind;
 pub mod roll;
 mod rollfile;
 pub mod rotate;

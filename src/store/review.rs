@@ -8,6 +8,7 @@
 use super::alert_record::AlertEvent;
 use super::batch::Batch;
 use super::{trees, ChildState, FlushTicket, NotificationRecord, Store, StoreError};
+use crate::calendar::SchoolCalendar;
 use serde::{Deserialize, Serialize};
 
 /// One child waiting for a human. No personal data: the admin reveals the
@@ -27,6 +28,29 @@ pub struct ReviewItem {
     /// (`crate::store::review_digest`).
     #[serde(default)]
     pub notified: bool,
+    /// The deadline an alert would have had ([`ReviewItem::deadline_by`]),
+    /// fixed when the child entered review; `review_list` fills it in for
+    /// items stored before it was kept.
+    #[serde(default)]
+    pub deadline: Option<jiff::Timestamp>,
+    /// The reminder at `[review] remind_at` on the deadline day is queued
+    /// (`crate::store::review_remind`).
+    #[serde(default)]
+    pub reminded: bool,
+    /// The deadline passed with the child waiting: `deadline_missed` is
+    /// audited and the deadline reminder queued.
+    #[serde(default)]
+    pub deadline_missed: bool,
+}
+
+impl ReviewItem {
+    /// The child's deadline: the one stored with the item, or else the one
+    /// function every deadline comes from, [`SchoolCalendar::deadline`] of
+    /// the receipt time (08:00 UK on the next school day, closures skipped).
+    pub fn deadline_by(&self, calendar: &SchoolCalendar) -> jiff::Timestamp {
+        self.deadline
+            .unwrap_or_else(|| calendar.deadline(self.received_at))
+    }
 }
 
 /// Why an admin action on the review queue could not be done.
@@ -148,13 +172,25 @@ impl Store {
         rec: &mut NotificationRecord,
         change: ChildChange,
     ) -> Result<bool, StoreError> {
+        // A child entering review gets the deadline an alert would have,
+        // kept with the item and shown in the police status.
+        let review = match change.review {
+            Some(ReviewSlot::Queue(mut item)) => {
+                item.deadline = Some(item.deadline_by(&self.calendar()));
+                Some(ReviewSlot::Queue(item))
+            }
+            other => other,
+        };
         let Some(child) = rec.children.get_mut(change.index as usize) else {
             return Ok(false);
         };
         child.state = change.state;
         child.school_urn = change.school_urn.clone();
+        if let Some(ReviewSlot::Queue(item)) = &review {
+            child.deadline = item.deadline;
+        }
         let key = review_key(rec.receipt_id.as_str(), change.index);
-        match change.review {
+        match review {
             Some(ReviewSlot::Queue(item)) => {
                 let value =
                     serde_json::to_vec(&item).map_err(|e| StoreError::Corrupt(e.to_string()))?;
@@ -172,12 +208,17 @@ impl Store {
         Ok(true)
     }
 
-    /// Every child waiting for review, oldest receipt key first.
+    /// Every child waiting for review, the longest waiting first, each with
+    /// its deadline.
     pub fn review_list(&self) -> Result<Vec<ReviewItem>, StoreError> {
         let mut items: Vec<ReviewItem> = self.open_all(&self.t.review, trees::REVIEW, |e| {
             format!("review item: {e}")
         })?;
         items.sort_by_key(|i| (i.queued_at, i.receipt_id.clone(), i.index));
+        let calendar = self.calendar();
+        for i in &mut items {
+            i.deadline = Some(i.deadline_by(&calendar));
+        }
         Ok(items)
     }
 }

@@ -28,6 +28,21 @@ pub struct ReviewEntry {
     pub deadline: jiff::Timestamp,
 }
 
+impl ReviewEntry {
+    /// The entry for a waiting child (as `review_list` returns it, with its
+    /// deadline).
+    pub(crate) fn of(item: &ReviewItem) -> Self {
+        Self {
+            receipt: item.receipt_id.clone(),
+            index: item.index,
+            reason: item.reason.clone(),
+            force: item.force.clone(),
+            police_reference: item.police_reference.clone(),
+            deadline: item.deadline.unwrap_or(item.received_at),
+        }
+    }
+}
+
 /// A review notice just queued.
 #[derive(Debug)]
 pub struct QueuedNotice {
@@ -71,7 +86,6 @@ impl Store {
         if add(first.queued_at, every) > now {
             return Ok(None);
         }
-        let calendar = self.calendar();
         let groups: Vec<Vec<ReviewItem>> = if every.is_zero() {
             open.into_iter().map(|i| vec![i]).collect()
         } else {
@@ -89,14 +103,7 @@ impl Store {
             );
             let mut entries = Vec::with_capacity(group.len());
             for item in group {
-                entries.push(ReviewEntry {
-                    receipt: item.receipt_id.clone(),
-                    index: item.index,
-                    reason: item.reason.clone(),
-                    force: item.force.clone(),
-                    police_reference: item.police_reference.clone(),
-                    deadline: calendar.deadline(item.received_at),
-                });
+                entries.push(ReviewEntry::of(&item));
                 let key = review_key(&item.receipt_id, item.index);
                 let marked = ReviewItem {
                     notified: true,
@@ -145,7 +152,7 @@ impl Store {
             oldest_seconds: oldest,
             past_deadline: items
                 .iter()
-                .filter(|i| calendar.deadline(i.received_at) < now)
+                .filter(|i| i.deadline_by(&calendar) < now)
                 .count(),
         })
     }

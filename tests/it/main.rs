@@ -17,6 +17,7 @@ mod matching;
 mod openapi;
 mod privacy;
 mod review;
+mod review_deadline;
 mod roll;
 mod send;
 mod support;

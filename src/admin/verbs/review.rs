@@ -1,5 +1,6 @@
 //! `kim review list|assign|dismiss`: the queue of children the matching
-//! stage would not decide. Listings show identifiers and reasons only; every
+//! stage would not decide. Listings show identifiers, reasons, waiting
+//! times and deadlines only (the longest waiting first); every
 //! decision is audited with the admin's OS user name.
 
 use crate::admin::ctx::Ctx;
@@ -33,6 +34,19 @@ struct Revealed {
     police_school_hint: Option<String>,
 }
 
+/// How long a child has waited, short: `45s`, `12m`, `3h05m`, `2d04h`.
+fn age_text(secs: i64) -> String {
+    let (d, h, m) = (secs / 86_400, secs / 3600 % 24, secs / 60 % 60);
+    match secs {
+        s if s < 60 => format!("{s}s"),
+        s if s < 3600 => format!("{m}m"),
+        s if s < 86_400 => format!("{h}h{m:02}m"),
+        _ => format!("{d}d{h:02}h"),
+    }
+}
+
+/// Lists the waiting children, the longest waiting first, each with how
+/// long it has waited and its deadline.
 pub fn list(ctx: &mut Ctx<'_>, json: bool, reveal: bool) -> CliResult {
     let store = ctx.store;
     let items = store.review_list().map_err(Failure::failed)?;
@@ -67,12 +81,16 @@ pub fn list(ctx: &mut Ctx<'_>, json: bool, reveal: bool) -> CliResult {
             );
         }
     }
+    let now = jiff::Timestamp::now();
+    let age =
+        |i: &crate::store::review::ReviewItem| now.duration_since(i.queued_at).as_secs().max(0);
     if json {
         let rows: Vec<serde_json::Value> = items
             .iter()
             .enumerate()
             .map(|(k, i)| {
                 let mut v = serde_json::to_value(i).unwrap_or_default();
+                v["age_seconds"] = age(i).into();
                 if let Some(Some(r)) = revealed.get(k) {
                     v["child"] = serde_json::to_value(r).unwrap_or_default();
                 }
@@ -88,23 +106,31 @@ pub fn list(ctx: &mut Ctx<'_>, json: bool, reveal: bool) -> CliResult {
     }
     say!(
         ctx,
-        "{:<20} {:>5}  {:<18} {:<8} {:<20} RECEIVED",
+        "{:<20} {:>5}  {:<18} {:<8} {:<20} {:<20} {:>8}  DEADLINE (UK)",
         "RECEIPT",
         "CHILD",
         "REASON",
         "FORCE",
-        "POLICE REFERENCE"
+        "POLICE REFERENCE",
+        "RECEIVED",
+        "WAITING"
     );
     for (k, i) in items.iter().enumerate() {
+        let deadline = i.deadline.unwrap_or(i.received_at);
         say!(
             ctx,
-            "{:<20} {:>5}  {:<18} {:<8} {:<20} {}",
+            "{:<20} {:>5}  {:<18} {:<8} {:<20} {:<20} {:>8}  {}{}",
             i.receipt_id,
             i.index,
             i.reason.as_str(),
             i.force,
             i.police_reference,
-            i.received_at.strftime("%Y-%m-%d %H:%M UTC")
+            i.received_at.strftime("%Y-%m-%d %H:%M UTC").to_string(),
+            age_text(age(i)),
+            deadline
+                .to_zoned(crate::calendar::school_tz())
+                .strftime("%a %Y-%m-%d %H:%M"),
+            if deadline <= now { " PASSED" } else { "" }
         );
         if let Some(Some(r)) = revealed.get(k) {
             say!(
