@@ -18,9 +18,12 @@ use clap::{Parser, Subcommand};
 pub use crate::admin::outcome::{describe, CliResult, Failure};
 use crate::admin::Request;
 
+/// `kim --version`: the package version and the git commit it was built from.
+pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("KIM_GIT_COMMIT"), ")");
+
 /// kim, the keep-in-mind relay.
 #[derive(Debug, Parser)]
-#[command(name = "kim", version, about, long_about = None)]
+#[command(name = "kim", version = VERSION, about, long_about = None)]
 pub struct Cli {
     /// The configuration file.
     #[arg(
