@@ -14,10 +14,8 @@ pub const MARKER: &str = "CHANGE-ME";
 pub fn find(doc: &toml::Table) -> Vec<String> {
     fn walk(v: &toml::Value, at: &str, out: &mut Vec<String>) {
         match v {
-            toml::Value::String(s) if s.contains(MARKER) => {
-                if !out.iter().any(|k| k == at) {
-                    out.push(at.to_owned());
-                }
+            toml::Value::String(s) if s.contains(MARKER) && !out.iter().any(|k| k == at) => {
+                out.push(at.to_owned());
             }
             toml::Value::Array(items) => items.iter().for_each(|i| walk(i, at, out)),
             toml::Value::Table(t) => {
