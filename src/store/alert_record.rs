@@ -98,6 +98,14 @@ pub struct AlertRecord {
     /// For [`AlertKind::AdminReview`]: the children waiting.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub review: Option<Vec<super::review_digest::ReviewEntry>>,
+    /// The keyed hash of the address the last attempt went to
+    /// (`Store::address_hash`), so a changed address is noticed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to_hash: Option<String>,
+    /// When an admin last re-queued it (`kim alerts retry`): the retry
+    /// window starts again from here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requeued_at: Option<jiff::Timestamp>,
 }
 
 impl AlertKind {
@@ -168,6 +176,8 @@ impl AlertRecord {
             last_reply: None,
             journal: None,
             review: None,
+            to_hash: None,
+            requeued_at: None,
         }
     }
 

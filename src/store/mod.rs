@@ -5,6 +5,7 @@
 //! (`writer`). Keys carry no personal data; values that do are sealed.
 
 mod alert_record;
+mod alerts_index;
 mod audit_log;
 pub mod batch;
 pub mod crypto;
@@ -60,6 +61,8 @@ pub mod trees {
     pub const OUTBOX_ACTIVE: &str = "outbox_active";
     pub const WITHDRAWALS: &str = "withdrawals";
     pub const CHECKPOINTS: &str = "checkpoints";
+    /// The outbox by the time each message was queued (`alerts_index`).
+    pub const OUTBOX_BY_TIME: &str = "outbox_by_time";
 }
 
 const KEY_CHECK: &[u8] = b"key_check";
@@ -148,6 +151,7 @@ pub(crate) struct Trees {
     pub outbox_active: sled::Tree,
     pub withdrawals: sled::Tree,
     pub checkpoints: sled::Tree,
+    pub outbox_by_time: sled::Tree,
 }
 
 pub struct Store {
