@@ -528,3 +528,7 @@ pub fn redirects(store: &Store, schools: &[crate::import::School]) -> Result<usi
     }
     Ok(n)
 }
+
+#[cfg(test)]
+#[path = "alerts_tests.rs"]
+mod tests;
