@@ -70,6 +70,28 @@ impl Store {
             })
     }
 
+    /// For benchmarks only (`benches/alerts.rs`): writes outbox records as
+    /// they are, with their index keys and without audit events — never
+    /// for a live store, whose changes go through `batch` with their events.
+    #[doc(hidden)]
+    pub fn bench_put_alerts(&self, alerts: &[AlertRecord]) -> Result<(), StoreError> {
+        let mut outbox = sled::Batch::default();
+        let mut index = sled::Batch::default();
+        let mut active = sled::Batch::default();
+        for a in alerts {
+            let k = a.id.as_bytes();
+            outbox.insert(k, self.seal_json(trees::OUTBOX, k, a)?);
+            index.insert(time_key(a.queued_at, &a.id), &[][..]);
+            if a.state.is_active() {
+                active.insert(k, &[][..]);
+            }
+        }
+        self.t.outbox.apply_batch(outbox)?;
+        self.t.outbox_by_time.apply_batch(index)?;
+        self.t.outbox_active.apply_batch(active)?;
+        Ok(())
+    }
+
     /// The keyed hash of a recipient's address (HMAC with the store's index
     /// key, first 8 bytes in hex): the audit and the outbox compare
     /// addresses by it without holding them. Case-insensitive.
