@@ -27,7 +27,8 @@ const URNS: [&str; 3] = ["118765", "118766", "118767"];
 /// delivered in time, one in 20 late, one in 50 refused (failed).
 fn alert(i: u64, n: u64, now: jiff::Timestamp) -> AlertRecord {
     let year = 365 * 24 * 3600 * 1_000_000_000i128;
-    let queued = now - jiff::SignedDuration::from_nanos((year - year * i as i128 / n as i128) as i64);
+    let queued =
+        now - jiff::SignedDuration::from_nanos((year - year * i as i128 / n as i128) as i64);
     let deadline = queued + jiff::SignedDuration::from_hours(10);
     let late = i % 20 == 1;
     let failed = i % 50 == 0;
@@ -127,7 +128,8 @@ fn main() {
         let chunk = 20_000;
         let mut i = 0;
         while i < n {
-            let batch: Vec<AlertRecord> = (i..(i + chunk).min(n)).map(|j| alert(j, n, now)).collect();
+            let batch: Vec<AlertRecord> =
+                (i..(i + chunk).min(n)).map(|j| alert(j, n, now)).collect();
             store.bench_put_alerts(&batch).unwrap();
             i += chunk;
         }
@@ -158,14 +160,21 @@ fn main() {
         "daemon up in {:.1} s; through the daemon ({runs} runs each):",
         t.elapsed().as_secs_f64()
     );
-    report("kim alerts list", time(&cfg_path, &["alerts", "list"], runs));
+    report(
+        "kim alerts list",
+        time(&cfg_path, &["alerts", "list"], runs),
+    );
     report(
         "kim alerts list --json",
         time(&cfg_path, &["alerts", "list", "--json"], runs),
     );
     report(
         "kim alerts list --late --since 7d",
-        time(&cfg_path, &["alerts", "list", "--late", "--since", "7d"], runs),
+        time(
+            &cfg_path,
+            &["alerts", "list", "--late", "--since", "7d"],
+            runs,
+        ),
     );
     report(
         "kim alerts list --late --since 7d --json",
@@ -187,7 +196,9 @@ fn main() {
         "kim alerts list --state failed --since 7d",
         time(
             &cfg_path,
-            &["alerts", "list", "--state", "failed", "--since", "7d", "--limit", "0"],
+            &[
+                "alerts", "list", "--state", "failed", "--since", "7d", "--limit", "0",
+            ],
             runs,
         ),
     );
@@ -198,9 +209,16 @@ fn main() {
     let _ = daemon.wait();
 
     println!("daemon stopped: the CLI opens the store itself:");
-    report("kim alerts list", time(&cfg_path, &["alerts", "list"], runs.min(3)));
+    report(
+        "kim alerts list",
+        time(&cfg_path, &["alerts", "list"], runs.min(3)),
+    );
     report(
         "kim alerts list --late --since 7d",
-        time(&cfg_path, &["alerts", "list", "--late", "--since", "7d"], runs.min(3)),
+        time(
+            &cfg_path,
+            &["alerts", "list", "--late", "--since", "7d"],
+            runs.min(3),
+        ),
     );
 }

@@ -9,10 +9,11 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use hyper::Method;
 use serde_json::{json, Value};
 
 use crate::support::smtp::{free_port, mail_config, Received, SmtpServer};
-use crate::support::{Env, Options};
+use crate::support::{rt, Env, Options};
 
 const SCHOOLS: &str = "urn,name,dsl_name,dsl_email,deputy_email,phone\n\
 118765,Maidstone Primary,Ms Dee,dsl@maidstone.example,,01622 111111\n";
@@ -145,11 +146,34 @@ fn a_refused_alert_is_listed_and_after_the_directory_is_fixed_retry_delivers_it_
     assert!(table.contains(&id) && table.contains("failed"), "{table}");
     no_personal_data("alerts list", &table);
 
-    // Retrying before the directory is fixed is possible; fix it first.
+    // A second refused alert whose notification the police then withdraw:
+    // never sent again.
+    let gone = post(&env, k.addr, "KNT/AL/1W");
+    let gone_id = format!("{gone}.0");
+    wait_listed(
+        &env,
+        &["--state", "failed"],
+        &gone_id,
+        Duration::from_secs(20),
+    );
+    let r = rt()
+        .block_on(env.kent().once(
+            k.addr,
+            Method::POST,
+            &format!("/v1/notifications/{gone}/withdraw"),
+            Some(br#"{"reason": "entered in error"}"#),
+        ))
+        .unwrap();
+    assert_eq!(r.status, 200, "{}", r.text());
+
     let out = import_schools(&env, SCHOOLS_FIXED);
     assert!(out.contains("imported 1 schools"), "{out}");
     let out = kim_ok(&env, &["alerts", "retry", "--failed"]);
     assert!(out.contains("1 alert(s) queued again"), "{out}");
+    assert!(
+        out.contains(&format!("{gone_id}: the police withdrew")),
+        "{out}"
+    );
 
     let got = wait_to(&smtp, "dee.new@maidstone.example", Duration::from_secs(20));
     assert_eq!(got.len(), 1, "delivered to the new address");
@@ -165,7 +189,7 @@ fn a_refused_alert_is_listed_and_after_the_directory_is_fixed_retry_delivers_it_
     let rows = listed(&env, &["--receipt", &receipt]);
     let row = rows.iter().find(|r| r["alert_id"] == id.as_str()).unwrap();
     assert_eq!(row["state"], "delivered", "{row}");
-    // A second retry finds nothing failed.
+    // A second retry finds nothing to re-queue.
     let out = kim_ok(&env, &["alerts", "retry", "--failed"]);
     assert!(out.contains("0 alert(s) queued again"), "{out}");
     let (code, out, _) = env.kim(&["alerts", "retry", &id]);

@@ -18,7 +18,8 @@ use crate::audit::{AuditEvent, EventKind};
 use crate::config::HumanDuration;
 use crate::deliver::transition::{transition, Outcome};
 use crate::deliver::transport::scrub_addresses;
-use crate::store::outbox::{AlertKind, AlertRecord, AlertState};
+use crate::store::outbox::{AlertChange, AlertKind, AlertRecord, AlertState};
+use crate::store::ChildState;
 use crate::store::Store;
 
 /// The rows `alerts list` shows when `--limit` is not given.
@@ -454,14 +455,30 @@ pub fn retry(ctx: &mut Ctx<'_>, f: &RetryFilter) -> CliResult {
             actor: ctx.actor.to_string(),
             to_hash,
         };
+        // Decided under the writer lock: a notification the police
+        // withdrew meanwhile is never sent again.
+        let mut withdrawn = false;
         let done = store
             .change_alert(&a.id, now, |a, child| {
+                if a.kind.to_school()
+                    && child
+                        .as_ref()
+                        .is_some_and(|c| c.state == ChildState::Withdrawn)
+                {
+                    withdrawn = true;
+                    return AlertChange::default();
+                }
                 transition(a, &outcome, now).into_change(child)
             })
             .map_err(Failure::failed)?;
         if done.is_some() {
             requeued += 1;
             say!(ctx, "{}: queued again", a.id);
+        } else if withdrawn {
+            left.push(format!(
+                "{}: the police withdrew the notification: left failed",
+                a.id
+            ));
         }
     }
     store.flush_now().map_err(Failure::failed)?;
