@@ -64,6 +64,7 @@ fn alert(i: u64, n: u64, now: jiff::Timestamp) -> AlertRecord {
         review: None,
         to_hash: Some("0011223344556677".into()),
         requeued_at: None,
+        summary: None,
     }
 }
 

@@ -416,5 +416,7 @@ pub fn render_review_notice(entries: &[crate::store::review_digest::ReviewEntry]
     }
 }
 
+pub mod summary;
+
 #[cfg(test)]
 mod tests;

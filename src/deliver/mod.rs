@@ -8,6 +8,7 @@
 
 /// The school-day calendar (a leaf module, [`crate::calendar`]), by its older name.
 pub use crate::calendar as deadline;
+pub mod summary;
 pub mod transition;
 pub mod transport;
 
@@ -417,6 +418,10 @@ impl Deliverer {
         let addr = |s: &str| s.parse::<Mailbox>().map_err(|_| BuildError::BadAddress);
         let mut extra_to: Vec<Mailbox> = Vec::new();
         let (to, rendered): (Mailbox, Rendered) = match a.kind {
+            AlertKind::AdminSummary => (
+                self.policy.admin.clone(),
+                alert::summary::render_summary(&a.summary.clone().unwrap_or_default()),
+            ),
             AlertKind::AdminReview => {
                 let mut to = self.policy.review_notify.iter().cloned();
                 let first = to.next().unwrap_or_else(|| self.policy.admin.clone());

@@ -27,6 +27,8 @@ pub enum AlertKind {
     /// The `[review] notify` addresses: children waiting for review
     /// (identifiers only).
     AdminReview,
+    /// The admin mailbox: the morning summary (counts and identifiers).
+    AdminSummary,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -106,6 +108,9 @@ pub struct AlertRecord {
     /// window starts again from here.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub requeued_at: Option<jiff::Timestamp>,
+    /// For [`AlertKind::AdminSummary`]: what the summary says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub summary: Option<super::summary::Summary>,
 }
 
 impl AlertKind {
@@ -178,6 +183,7 @@ impl AlertRecord {
             review: None,
             to_hash: None,
             requeued_at: None,
+            summary: None,
         }
     }
 

@@ -22,6 +22,7 @@ pub mod review_digest;
 pub mod roll;
 mod rollfile;
 pub mod rotate;
+pub mod summary;
 pub mod writer;
 
 use std::path::Path;

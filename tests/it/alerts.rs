@@ -338,3 +338,95 @@ fn alerts_verbs_refuse_bad_input_clearly() {
     let (code, _, _) = env.kim(&["alerts", "retry"]);
     assert_eq!(code, 2, "retry needs ids or --failed");
 }
+
+#[test]
+fn the_morning_summary_is_sent_once_at_summary_at_on_a_school_day() {
+    let london =
+        || jiff::Timestamp::now().to_zoned(jiff::tz::TimeZone::get("Europe/London").unwrap());
+    let now = london();
+    if matches!(
+        now.weekday(),
+        jiff::civil::Weekday::Saturday | jiff::civil::Weekday::Sunday
+    ) || (now.hour(), now.minute()) >= (23, 50)
+    {
+        eprintln!("SKIPPED: not a school day in London now (weekends are tested in the lib tests)");
+        return;
+    }
+    let with_summary_at = |at: &str| Options {
+        extra: Some(format!("[delivery]\nsummary_at = \"{at}\"\n")),
+        ..Options::default()
+    };
+    // First without a summary: a child nobody on the roll matches waits
+    // for review.
+    let env = Env::with(with_summary_at(""));
+    env.import(SCHOOLS, ROLL);
+    let k = env.start();
+    let occurred = (jiff::Timestamp::now() - jiff::SignedDuration::from_hours(3)).to_string();
+    let body = serde_json::to_vec(&json!({
+        "police_reference": "KNT/AL/S1",
+        "incident": {"occurred_at": occurred, "category": "domestic_abuse"},
+        "children": [{"given_name": "Zebediah", "family_name": "Unknownson",
+                      "date_of_birth": "2013-05-17", "postcode": "QX9 7ZZ",
+                      "involvement": "present"}]
+    }))
+    .unwrap();
+    let receipt = crate::support::post_accepted(&env, k.addr, &body);
+    let start = Instant::now();
+    while !kim_ok(&env, &["review", "list"]).contains(&receipt)
+        && start.elapsed() < Duration::from_secs(10)
+    {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(k.terminate(Duration::from_secs(30)).success());
+    assert!(
+        !env.path("outbox").exists()
+            || std::fs::read_dir(env.path("outbox"))
+                .unwrap()
+                .flatten()
+                .all(|e| !e.file_name().to_string_lossy().starts_with("summary.")),
+        "no summary while summary_at is empty"
+    );
+
+    // summary_at = this minute: due now (within the 5-minute grace).
+    let now = london();
+    env.write_config(&with_summary_at(&format!(
+        "{:02}:{:02}",
+        now.hour(),
+        now.minute()
+    )));
+    let k = env.start();
+    let eml = env
+        .path("outbox")
+        .join(format!("summary.{}.eml", now.date()));
+    let start = Instant::now();
+    while !eml.exists() && start.elapsed() < Duration::from_secs(15) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(eml.exists(), "no summary at {}", eml.display());
+    // Restarted within the grace: still one summary.
+    assert!(k.terminate(Duration::from_secs(30)).success());
+    let k = env.start();
+    std::thread::sleep(Duration::from_millis(1500));
+    let summaries = std::fs::read_dir(env.path("outbox"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("summary."))
+        .count();
+    assert_eq!(summaries, 1, "one summary a day");
+    let text = std::fs::read_to_string(&eml).unwrap().replace("=\r\n", "");
+    assert!(
+        text.contains("safeguarding@council.example"),
+        "to the admin mailbox"
+    );
+    assert!(
+        text.contains(&format!("kim review assign {receipt} 0 URN")),
+        "the review item and the command to act: {text}"
+    );
+    no_personal_data("the summary", &text);
+    assert!(!text.contains("Unknownson"));
+    assert!(k.terminate(Duration::from_secs(30)).success());
+    no_personal_data(
+        "the log",
+        &std::fs::read_to_string(env.path("kim.log")).unwrap(),
+    );
+}
