@@ -35,7 +35,7 @@ fn due_at_summary_at_on_school_days_only() {
         due(&c, at(), t("2026-12-01T07:15:00Z")),
         Some(jiff::civil::date(2026, 12, 1))
     );
-    assert_eq!(due(&c, at(), t("2026-12-01T07:19:59Z")).is_some(), true);
+    assert!(due(&c, at(), t("2026-12-01T07:19:59Z")).is_some());
     assert_eq!(due(&c, at(), t("2026-12-01T07:14:59Z")), None);
     assert_eq!(due(&c, at(), t("2026-12-01T07:20:00Z")), None);
     assert_eq!(due(&c, at(), t("2026-12-01T19:15:00Z")), None);

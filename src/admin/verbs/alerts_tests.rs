@@ -126,7 +126,7 @@ fn late_lists_alerts_delivered_after_or_waiting_past_their_deadline_newest_first
     let (rows, _) = select(&store, &lates, now).unwrap();
     assert_eq!(rows[1].deadline_met, Some(false));
     assert_eq!(rows[1].state, AlertState::Delivered);
-    assert_eq!(rows[0].next_attempt_at.is_some(), true);
+    assert!(rows[0].next_attempt_at.is_some());
     // --since, --state, --limit.
     let recent = ListFilter {
         since: Some("1h".into()),
