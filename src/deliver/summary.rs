@@ -122,9 +122,10 @@ pub fn compute(
             });
         }
     }
-    for a in store.alerts_newest_first(Some(now - FAILED_LOOKBACK)) {
+    let failed = |e: &crate::store::IndexEntry| e.state == AlertState::Failed && e.kind.to_school();
+    for a in store.alerts_newest_first(Some(now - FAILED_LOOKBACK), failed) {
         let a = a?;
-        if a.state != AlertState::Failed || !a.kind.to_school() {
+        if a.state != AlertState::Failed {
             continue;
         }
         let withdrawn = store

@@ -121,6 +121,7 @@ impl Batch {
                 store.seal_json(trees::OUTBOX, k, a)?,
                 a.state.is_active(),
                 super::alerts_index::time_key(a.queued_at, &a.id),
+                super::alerts_index::index_value(a),
             ));
         }
         let mut record_bytes = Vec::with_capacity(self.records.len());
@@ -162,9 +163,9 @@ impl Batch {
                 for k in &self.review_del {
                     tr.remove(k.as_slice())?;
                 }
-                for (k, v, active, tk) in &alert_bytes {
+                for (k, v, active, tk, tv) in &alert_bytes {
                     to.insert(*k, v.as_slice())?;
-                    tbt.insert(tk.as_slice(), &[][..])?;
+                    tbt.insert(tk.as_slice(), tv.as_slice())?;
                     if *active {
                         tact.insert(*k, &[][..])?;
                     } else {

@@ -38,6 +38,7 @@ use crate::audit::{AuditEvent, EventKind, Head, Refs};
 use crate::calendar::SchoolCalendar;
 use crypto::{CryptoError, Keyring, MasterKey};
 
+pub use alerts_index::IndexEntry;
 pub(crate) use audit_log::{append_event_in_tx, append_in_tx};
 pub use health::{Broken, Health, CANNOT_WRITE};
 pub use notifications::{AcceptOutcome, ChildState, ChildStatus, NotificationRecord, ReceiptId};

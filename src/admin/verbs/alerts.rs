@@ -19,8 +19,8 @@ use crate::config::HumanDuration;
 use crate::deliver::transition::{transition, Outcome};
 use crate::deliver::transport::scrub_addresses;
 use crate::store::outbox::{AlertChange, AlertKind, AlertRecord, AlertState};
-use crate::store::ChildState;
 use crate::store::Store;
+use crate::store::{ChildState, IndexEntry};
 
 /// The rows `alerts list` shows when `--limit` is not given.
 pub const DEFAULT_LIMIT: usize = 100;
@@ -82,7 +82,7 @@ fn parse_state(s: &str) -> Result<AlertState, Failure> {
 
 /// Whether `a` is late at `now`: a DSL alert delivered after its deadline,
 /// or still waiting (or failed) past it.
-pub fn is_late(a: &AlertRecord, now: jiff::Timestamp) -> bool {
+pub fn is_late(a: &IndexEntry, now: jiff::Timestamp) -> bool {
     if a.kind != AlertKind::Dsl {
         return false;
     }
@@ -164,13 +164,20 @@ pub fn select(
     };
     let mut rows = Vec::new();
     let mut more = false;
-    for a in store.alerts_newest_first(since) {
+    // Filtered on the index; only the rows shown are opened (and checked
+    // again, as a running daemon may have changed them meanwhile).
+    let wanted = |e: &IndexEntry| {
+        state.is_none_or(|s| e.state == s)
+            && f.school.as_ref().is_none_or(|u| &e.urn == u)
+            && receipt.as_ref().is_none_or(|r| {
+                e.id.strip_prefix(r.as_str())
+                    .is_some_and(|rest| rest.starts_with('.'))
+            })
+            && (!f.late || is_late(e, now))
+    };
+    for a in store.alerts_newest_first(since, wanted) {
         let a = a.map_err(Failure::failed)?;
-        if state.is_some_and(|s| a.state != s)
-            || f.school.as_ref().is_some_and(|u| &a.urn != u)
-            || receipt.as_ref().is_some_and(|r| &a.receipt != r)
-            || (f.late && !is_late(&a, now))
-        {
+        if !wanted(&IndexEntry::of(&a)) {
             continue;
         }
         if rows.len() == limit {
@@ -422,11 +429,11 @@ pub fn retry(ctx: &mut Ctx<'_>, f: &RetryFilter) -> CliResult {
         }
         let since = since_time(f.since.as_deref(), now)?;
         let mut v = Vec::new();
-        for a in store.alerts_newest_first(since) {
-            let a = a.map_err(Failure::failed)?;
-            if a.state == AlertState::Failed && f.school.as_ref().is_none_or(|u| &a.urn == u) {
-                v.push(a);
-            }
+        let wanted = |e: &IndexEntry| {
+            e.state == AlertState::Failed && f.school.as_ref().is_none_or(|u| &e.urn == u)
+        };
+        for a in store.alerts_newest_first(since, wanted) {
+            v.push(a.map_err(Failure::failed)?);
         }
         v
     } else if f.ids.is_empty() {
