@@ -467,5 +467,7 @@ fn review_message(subject: String, text: String) -> Rendered {
     }
 }
 
+pub mod summary;
+
 #[cfg(test)]
 mod tests;

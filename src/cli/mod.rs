@@ -2,6 +2,7 @@
 //! mapping of outcomes to exit codes (0 success, 1 a check failed or the
 //! operation failed, 2 usage or configuration error).
 
+pub mod alerts;
 pub mod certs;
 pub mod check_config;
 pub mod demo;
@@ -97,6 +98,9 @@ pub enum Command {
     /// certificate, 5 our certificate is revoked, 6 our certificate is listed
     /// for no force (403), 7 no connection.
     Send(Box<SendArgs>),
+    /// The delivery queue: list, show, retry and flush alerts (like postqueue).
+    #[command(subcommand)]
+    Alerts(alerts::AlertsCommand),
     /// Print shell completions (bash, zsh, fish, elvish, powershell) to stdout.
     Completions { shell: clap_complete::Shell },
     /// Print the manual page (roff) to stdout: `kim man > kim.1`.
@@ -372,6 +376,7 @@ pub fn main() -> ExitCode {
         Command::Certs(CertsCommand::Dev { out }) => certs::dev(&out),
         Command::Journal(JournalCommand::Salvage) => journal::salvage(&cli.config),
         Command::Demo { keep } => demo::main(keep),
+        Command::Alerts(cmd) => alerts::run(&cli.config, cmd),
         Command::DevInit { out, smtp_ca } => certs::dev_init(&out, smtp_ca),
         Command::Completions { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();

@@ -140,6 +140,12 @@ impl Config {
         if d.concurrency == 0 || d.concurrency > 64 {
             return Err(self.invalid("delivery.concurrency", "must be between 1 and 64"));
         }
+        if !d.summary_at.trim().is_empty() && d.summary_time().is_none() {
+            return Err(self.invalid(
+                "delivery.summary_at",
+                "must be a time of day as \"HH:MM\" (Europe/London), or \"\" for no morning summary",
+            ));
+        }
         if let Some(c) = &self.alert.local_contact {
             if c.len() > 200 || c.chars().any(char::is_control) {
                 return Err(self.invalid(

@@ -10,6 +10,7 @@ mod metrics_http;
 mod review_notify;
 mod review_remind;
 mod signals;
+mod summary;
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -217,6 +218,14 @@ pub async fn start(
             tokio::join!(notify, remind);
         })
     };
+    let summary_task = cfg.delivery.summary_time().map(|at| {
+        tokio::spawn(summary::run(
+            store.clone(),
+            cfg.delivery.calendar(),
+            at,
+            deliver_stop_rx.clone(),
+        ))
+    });
     let deliverer = tokio::spawn(
         crate::deliver::Deliverer::new(
             store.clone(),
@@ -254,6 +263,9 @@ pub async fn start(
             let _ = tokio::time::timeout(Duration::from_secs(1), admin_task).await;
             let _ = tokio::time::timeout(Duration::from_secs(1), deliverer).await;
             let _ = tokio::time::timeout(Duration::from_secs(1), review_task).await;
+            if let Some(t) = summary_task {
+                let _ = tokio::time::timeout(Duration::from_secs(1), t).await;
+            }
             return Err(anyhow::Error::new(StoreBroken {
                 reason: b.reason(),
                 left: Some(left),
@@ -264,6 +276,9 @@ pub async fn start(
         let _ = deliver_stop.send(true);
         let _ = deliverer.await;
         let _ = review_task.await;
+        if let Some(t) = summary_task {
+            let _ = t.await;
+        }
         let t = serve_store.audit_append(
             EventKind::Stopped,
             Actor::SYSTEM.as_str(),

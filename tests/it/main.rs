@@ -3,6 +3,7 @@
 
 mod admin;
 mod admin_socket;
+mod alerts;
 mod api;
 mod audit;
 mod cli;
