@@ -34,6 +34,9 @@ pub enum EventKind {
     Stopped,
     /// The accept journal held frames that no longer open (salvaged).
     JournalDamaged,
+    /// A config reload (SIGHUP, or a CRL file that changed) was refused:
+    /// the old config stays in force (details: the file and why).
+    ConfigReloadFailed,
 }
 
 /// An event before it joins the chain.

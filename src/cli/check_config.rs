@@ -12,12 +12,10 @@ use crate::store::crypto::MasterKey;
 
 /// Loads everything `serve` needs before it binds; any problem is a
 /// configuration error (exit 2).
-pub fn load_checked(
-    path: &Path,
-) -> Result<(Config, std::sync::Arc<rustls::ServerConfig>, MasterKey), Failure> {
+pub fn load_checked(path: &Path) -> Result<(Config, tls::TlsMaterial, MasterKey), Failure> {
     let cfg = Config::load(path).map_err(Failure::usage)?;
     check_files(&cfg, path)?;
-    let tls = tls::server_config(&cfg.server)
+    let tls = tls::load(&cfg.server)
         .map_err(|e| Failure::usage(anyhow::anyhow!("{}: [server]: {e}", path.display())))?;
     let key_path = cfg.master_key_path().map_err(Failure::usage)?;
     let master = MasterKey::load(&key_path)

@@ -15,6 +15,8 @@ mod journal;
 mod limits;
 mod matching;
 mod privacy;
+mod reload;
+mod reload_pki;
 mod review;
 mod roll;
 mod support;
