@@ -276,6 +276,8 @@ metrics! {
     kim_config_last_reload_success_timestamp_seconds: gauge = last_reload_success: Gauge,
     /// Seconds until each loaded CRL's nextUpdate (negative: expired, every client it covers is refused), by file.
     kim_crl_next_update_seconds: gauge = crl_next_update: CrlTimes => |s| Some(s.metrics.crl_next_update.samples(s.now)),
+    /// Seconds until the first police CA in client_ca expires.
+    kim_client_ca_expiry_seconds: gauge = client_ca_not_after: Gauge => |s| Some(vec![Sample::plain(until(s.metrics.client_ca_not_after.get(), s.now))]),
 }
 
 /// Seconds from `now` to the Unix time `t` (0 when `t` is unknown: 0).

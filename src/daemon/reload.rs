@@ -219,6 +219,14 @@ impl Reloader {
         self.metrics
             .server_cert_not_after
             .set(material.server_not_after.unwrap_or(0));
+        self.metrics.client_ca_not_after.set(
+            material
+                .client_cas
+                .iter()
+                .map(|(_, t)| *t)
+                .min()
+                .unwrap_or(0),
+        );
         self.metrics.crl_next_update.set(
             material
                 .crls

@@ -168,3 +168,7 @@ pub fn fingerprint(paths: &[PathBuf]) -> Vec<u8> {
     }
     ctx.finish().as_ref().to_vec()
 }
+
+#[cfg(test)]
+#[path = "crl_tests.rs"]
+mod tests;

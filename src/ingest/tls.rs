@@ -101,6 +101,8 @@ pub struct TlsMaterial {
     pub crls: Vec<super::crl::LoadedCrl>,
     /// The server certificate's notAfter (Unix seconds).
     pub server_not_after: Option<i64>,
+    /// Each police CA in `client_ca`: its subject and notAfter (Unix seconds).
+    pub client_cas: Vec<(String, i64)>,
 }
 
 impl TlsMaterial {
@@ -141,6 +143,13 @@ pub fn load(cfg: &config::ServerConfig) -> Result<TlsMaterial, TlsError> {
             message: e.to_string(),
         })?;
     }
+    let client_cas = cas
+        .iter()
+        .filter_map(|c| {
+            let (_, x) = x509_parser::parse_x509_certificate(c.as_ref()).ok()?;
+            Some((x.subject().to_string(), x.validity().not_after.timestamp()))
+        })
+        .collect();
     let mut crls = Vec::new();
     for p in &cfg.crls {
         crls.extend(super::crl::load_file(p, &cas)?);
@@ -169,6 +178,7 @@ pub fn load(cfg: &config::ServerConfig) -> Result<TlsMaterial, TlsError> {
         config: Arc::new(sc),
         crls,
         server_not_after,
+        client_cas,
     })
 }
 

@@ -65,19 +65,21 @@ fn reload(kim: &Kim) -> bool {
     count_log(kim, "config reloaded") > before
 }
 
-/// The config with `[server] crls` = `crls` and `crl_refresh` = `refresh`.
-fn config_with_crls(env: &Env, crls: &[&Path], refresh: &str) {
+/// The config with `[server] crls` = `crls` and, if given, `crl_refresh`.
+fn config_with_crls(env: &Env, crls: &[&Path], refresh: Option<&str>) {
     env.write_config(&Options {
         crls: crls.iter().map(|p| p.to_path_buf()).collect(),
         ..Options::default()
     });
-    edit_config(env, |t| {
-        t.replacen(
-            "\n[[forces]]",
-            &format!("crl_refresh = \"{refresh}\"\n\n[[forces]]"),
-            1,
-        )
-    });
+    if let Some(refresh) = refresh {
+        edit_config(env, |t| {
+            t.replacen(
+                "\n[[forces]]",
+                &format!("crl_refresh = \"{refresh}\"\n\n[[forces]]"),
+                1,
+            )
+        });
+    }
 }
 
 fn edit_config(env: &Env, f: impl FnOnce(String) -> String) {
@@ -145,7 +147,7 @@ fn a_crl_written_over_is_enforced_within_crl_refresh_without_sighup() {
     let env = Env::new();
     let crl = env.path("live-crl.pem");
     copy(&env.fx.empty_crl, &crl);
-    config_with_crls(&env, &[&crl], "1s");
+    config_with_crls(&env, &[&crl], Some("1s"));
     let kim = env.start();
     assert_eq!(post(&revoked(&env), kim.addr, "KNT/CRL/1"), Ok(202));
 
@@ -171,7 +173,7 @@ fn a_crl_written_over_is_enforced_at_once_with_sighup() {
     let env = Env::new();
     let crl = env.path("live-crl.pem");
     copy(&env.fx.empty_crl, &crl);
-    config_with_crls(&env, &[&crl], "1h");
+    config_with_crls(&env, &[&crl], Some("1h"));
     let kim = env.start();
     assert_eq!(post(&revoked(&env), kim.addr, "KNT/HUPCRL/1"), Ok(202));
     copy(&env.fx.crl, &crl);
@@ -192,7 +194,7 @@ fn a_der_crl_is_enforced() {
     let env = Env::new();
     let der = env.path("crl.der");
     der_of(&env.fx.crl, &der);
-    config_with_crls(&env, &[&der], "60s");
+    config_with_crls(&env, &[&der], None);
     let kim = env.start();
     assert!(post(&revoked(&env), kim.addr, "KNT/DER/1").is_err());
     assert_eq!(post(&env.kent(), kim.addr, "KNT/DER/2"), Ok(202));
@@ -222,7 +224,7 @@ fn a_pem_file_with_two_crls_from_two_cas_is_enforced() {
     let pem = std::fs::read_to_string(&env.fx.crl).unwrap()
         + &ca2.crl(7, &[b"ca2-revoked-0001"]).pem().unwrap();
     std::fs::write(&two, pem).unwrap();
-    config_with_crls(&env, &[&two], "60s");
+    config_with_crls(&env, &[&two], None);
     let kim = env.start();
     assert!(
         post(&revoked(&env), kim.addr, "KNT/TWO/1").is_err(),
@@ -261,7 +263,7 @@ fn bad_crls(env: &Env) -> Vec<(PathBuf, &'static str)> {
 fn a_bad_crl_is_named_at_start_with_exit_2() {
     let env = Env::new();
     for (file, why) in bad_crls(&env) {
-        config_with_crls(&env, &[&file], "60s");
+        config_with_crls(&env, &[&file], None);
         let (code, _, err) = env.kim(&["serve"]);
         assert_eq!(code, 2, "{}: {err}", file.display());
         assert!(err.contains(&file.display().to_string()), "{err}");
@@ -274,7 +276,7 @@ fn a_bad_crl_at_reload_keeps_the_old_config_serving() {
     let env = Env::new();
     let crl = env.path("live-crl.pem");
     copy(&env.fx.crl, &crl);
-    config_with_crls(&env, &[&crl], "1h");
+    config_with_crls(&env, &[&crl], Some("1h"));
     let mut kim = env.start();
     let bad = bad_crls(&env);
     for (i, (file, why)) in bad.iter().enumerate() {
@@ -475,4 +477,57 @@ fn twenty_reloads_under_load_lose_no_request() {
         reloads.as_millis()
     );
     assert_eq!(count_log(&kim, "reload refused"), 0);
+}
+
+#[test]
+fn check_config_reports_expiry_and_fails_on_an_expired_crl() {
+    let env = Env::new();
+    config_with_crls(&env, &[&env.fx.crl], None);
+    let (code, out, err) = env.kim(&["check-config"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("server certificate") && out.contains("(in "),
+        "{out}"
+    );
+    assert!(
+        out.contains("police CA") && out.contains("kim dev CA"),
+        "{out}"
+    );
+    let crl = env.fx.crl.display().to_string();
+    assert!(out.contains(&format!("CRL {crl}: next update")), "{out}");
+
+    config_with_crls(&env, &[&env.fx.expired_crl], None);
+    let (code, out, err) = env.kim(&["check-config"]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(out.contains("(EXPIRED)"), "{out}");
+    let expired = env.fx.expired_crl.display().to_string();
+    assert!(err.contains(&expired) && err.contains("expired"), "{err}");
+
+    // The problems a reload would refuse: exit 2, the file named.
+    for (file, why) in bad_crls(&env) {
+        config_with_crls(&env, &[&file], None);
+        let (code, _, err) = env.kim(&["check-config"]);
+        assert_eq!(code, 2, "{err}");
+        assert!(
+            err.contains(&file.display().to_string()) && err.contains(why),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn check_config_takes_the_master_key_from_a_file_outside_systemd() {
+    let env = Env::new();
+    edit_config(&env, |t| {
+        t.replace(
+            "master_key_file = \"master.key\"",
+            "master_key_credential = \"master.key\"",
+        )
+    });
+    let (code, _, err) = env.kim(&["check-config"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("CREDENTIALS_DIRECTORY"), "{err}");
+    let key = env.path("master.key");
+    let (code, out, err) = env.kim(&["check-config", "--master-key", key.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}{err}");
 }
