@@ -157,7 +157,7 @@ fn a_crl_written_over_is_enforced_within_crl_refresh_without_sighup() {
     });
     let took = took.expect("the new CRL was not enforced within 5 s");
     eprintln!("CRL change enforced after {} ms", took.as_millis());
-    assert!(took < Duration::from_millis(2500), "{took:?}");
+    assert!(took < Duration::from_secs(3), "{took:?}");
     // Another force's client keeps working, and no SIGHUP was sent.
     assert_eq!(post(&env.met(), kim.addr, "MET/CRL/1"), Ok(202));
     assert_eq!(post(&env.kent(), kim.addr, "KNT/CRL/3"), Ok(202));
