@@ -37,6 +37,12 @@ pub enum ReloadError {
         #[source]
         source: TlsError,
     },
+    #[error("{path}: [server]: {source}")]
+    Secret {
+        path: PathBuf,
+        #[source]
+        source: Box<crate::perms::PermError>,
+    },
     #[error("{path}: key `{key}` cannot change while kim runs ({why}); restart kim to apply it; nothing was reloaded")]
     Fixed {
         path: PathBuf,
@@ -200,6 +206,14 @@ impl Reloader {
                     .unwrap_or_default(),
             ),
         };
+        // The same rule as at start for the TLS key: private to root or
+        // kim's user, in a folder only they can change.
+        crate::perms::check_secret_file("the server TLS key", &cfg.server.key, false).map_err(
+            |source| ReloadError::Secret {
+                path: path.clone(),
+                source: Box::new(source),
+            },
+        )?;
         // The fingerprint before the read: a file changed during the read
         // is read again at the next check.
         let print = crate::ingest::crl::fingerprint(&cfg.server.crls);

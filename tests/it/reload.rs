@@ -166,6 +166,18 @@ fn a_crl_written_over_is_enforced_within_crl_refresh_without_sighup() {
             || kim.log_text().contains("trigger=crl_refresh")
     );
     assert!(!kim.log_text().contains("SIGHUP"));
+    let metrics = metrics_text(kim.metrics.unwrap());
+    let gauge = format!(
+        "kim_crl_next_update_seconds{{source=\"{}\"}} ",
+        crl.display()
+    );
+    let left: i64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(&gauge))
+        .unwrap_or_else(|| panic!("{metrics}"))
+        .parse()
+        .unwrap();
+    assert!(left > 29 * 86_400, "the new CRL's nextUpdate: {left}");
 }
 
 #[test]
@@ -530,4 +542,18 @@ fn check_config_takes_the_master_key_from_a_file_outside_systemd() {
     let key = env.path("master.key");
     let (code, out, err) = env.kim(&["check-config", "--master-key", key.to_str().unwrap()]);
     assert_eq!(code, 0, "{out}{err}");
+}
+
+#[test]
+fn a_server_key_others_can_read_is_refused_at_reload_as_at_start() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = Env::new();
+    let kim = env.start();
+    let key = &env.certs.server_key;
+    std::fs::set_permissions(key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    assert!(!reload(&kim));
+    let log = kim.log_text();
+    let line = log.lines().rfind(|l| l.contains("reload refused")).unwrap();
+    assert!(line.contains(&key.display().to_string()), "{line}");
+    assert_eq!(post(&env.kent(), kim.addr, "KNT/KEY/1"), Ok(202));
 }
