@@ -10,7 +10,7 @@
 //! What changes live: `[server]` cert, key, client_ca, crls, crl_refresh;
 //! `[[forces]]`; `[matching]`; `[delivery]` closures and school_day_start;
 //! `[limits]` handshake_timeout, header_timeout and idle_timeout (for new
-//! connections). Everything else is fixed while kim runs ([`fixed_change`]).
+//! connections). Everything else is fixed while kim runs ([`fixed_changes`]).
 
 use std::fmt::Debug;
 use std::path::{Path, PathBuf};
@@ -43,11 +43,11 @@ pub enum ReloadError {
         #[source]
         source: Box<crate::perms::PermError>,
     },
-    #[error("{path}: key `{key}` cannot change while kim runs ({why}); restart kim to apply it; nothing was reloaded")]
+    #[error("{path}: {} cannot change while kim runs; restart kim to apply; nothing was reloaded", list(.changed))]
     Fixed {
         path: PathBuf,
-        key: &'static str,
-        why: String,
+        /// Each key (or section) changed, and why it cannot change live.
+        changed: Vec<(&'static str, String)>,
     },
 }
 
@@ -194,8 +194,9 @@ impl Reloader {
                     source,
                 })?;
                 let cfg = Config::from_toml(&text, &path)?;
-                if let Some((key, why)) = fixed_change(&current.cfg, &cfg) {
-                    return Err(ReloadError::Fixed { path, key, why });
+                let changed = fixed_changes(&current.cfg, &cfg);
+                if !changed.is_empty() {
+                    return Err(ReloadError::Fixed { path, changed });
                 }
                 (Arc::new(cfg), sha256_hex(text.as_bytes()))
             }
@@ -311,15 +312,24 @@ pub(super) fn config_sha256(path: &Path) -> String {
         .unwrap_or_default()
 }
 
-/// The first key that differs between `old` and `new` but cannot change
-/// while kim runs, and why. Sections compare by their `Debug` form, with
-/// the keys that can change live set equal first.
-pub fn fixed_change(old: &Config, new: &Config) -> Option<(&'static str, String)> {
+fn list(changed: &[(&'static str, String)]) -> String {
+    changed
+        .iter()
+        .map(|(key, why)| format!("key `{key}` ({why})"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Every key (or section) that differs between `old` and `new` but cannot
+/// change while kim runs, and why. Sections compare by their `Debug` form,
+/// with the keys that can change live set equal first.
+pub fn fixed_changes(old: &Config, new: &Config) -> Vec<(&'static str, String)> {
     fn differs<T: Debug>(a: &T, b: &T) -> bool {
         format!("{a:?}") != format!("{b:?}")
     }
+    let mut changed = Vec::new();
     if old.server.listen != new.server.listen {
-        return Some((
+        changed.push((
             "server.listen",
             format!(
                 "the listening socket is {}, the file now says {}",
@@ -371,20 +381,23 @@ pub fn fixed_change(old: &Config, new: &Config) -> Option<(&'static str, String)
         ("delivery", differs(&old.delivery, &live_delivery(&new.delivery, &old.delivery)),
             "only closures and school_day_start change live; the retry, escalation and concurrency settings are read at start"),
     ];
-    if let Some((key, _, why)) = sections.into_iter().find(|(_, d, _)| *d) {
-        return Some((key, why.to_owned()));
-    }
+    changed.extend(
+        sections
+            .into_iter()
+            .filter(|(_, d, _)| *d)
+            .map(|(key, _, why)| (key, why.to_owned())),
+    );
     let mut limits = new.limits.clone();
     limits.handshake_timeout = old.limits.handshake_timeout;
     limits.header_timeout = old.limits.header_timeout;
     limits.idle_timeout = old.limits.idle_timeout;
     if differs(&old.limits, &limits) {
-        return Some((
+        changed.push((
             "limits",
             "only handshake_timeout, header_timeout and idle_timeout change live; the connection and handshake caps, body_timeout and shutdown_grace are set at start".to_owned(),
         ));
     }
-    None
+    changed
 }
 
 /// `new` with the keys that change live taken from `old`.
@@ -397,3 +410,7 @@ fn live_delivery(
     d.school_day_start = old.school_day_start;
     d
 }
+
+#[cfg(test)]
+#[path = "reload_tests.rs"]
+mod tests;
