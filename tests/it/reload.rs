@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use hyper::Method;
 use kim::police_client::PoliceClient;
 
-use crate::reload_pki::{renew_server_cert, TestCa};
+use crate::reload_pki::{renew_server_cert, version_1_crl, TestCa};
 use crate::support::{rt, simple, Env, Kim, Options};
 
 async fn try_post(client: &PoliceClient, addr: SocketAddr, reference: &str) -> Result<u16, String> {
@@ -264,7 +264,10 @@ fn bad_crls(env: &Env) -> Vec<(PathBuf, &'static str)> {
     let stranger = env.path("stranger-crl.pem");
     let other = TestCa::new("kim stranger CA");
     std::fs::write(&stranger, other.crl(9, &[]).pem().unwrap()).unwrap();
+    let v1 = env.path("v1-crl.der");
+    std::fs::write(&v1, version_1_crl(&env.fx.crl)).unwrap();
     vec![
+        (v1, "version 1 CRL"),
         (garbage, "not a CRL"),
         (impostor, "bad signature"),
         (stranger, "not issued by a CA in client_ca"),
@@ -310,7 +313,7 @@ fn a_bad_crl_at_reload_keeps_the_old_config_serving() {
     assert!(kim.child.try_wait().unwrap().is_none());
     let metrics = metrics_text(kim.metrics.unwrap());
     assert!(
-        metrics.contains("kim_config_reloads_total{result=\"failed\"} 3"),
+        metrics.contains("kim_config_reloads_total{result=\"failed\"} 4"),
         "{metrics}"
     );
     assert!(kim.terminate(Duration::from_secs(30)).success());
@@ -318,7 +321,7 @@ fn a_bad_crl_at_reload_keeps_the_old_config_serving() {
         .into_iter()
         .filter(|e| e["kind"] == "config_reload_failed")
         .collect();
-    assert_eq!(failed.len(), 3, "{failed:?}");
+    assert_eq!(failed.len(), 4, "{failed:?}");
     assert!(failed[0]["detail"]["error"]
         .as_str()
         .unwrap()

@@ -137,3 +137,41 @@ pub fn renew_server_cert(env: &Env) -> Vec<u8> {
     std::fs::write(&env.certs.server_key, key).unwrap();
     der
 }
+
+/// A DER length header: (content length, header size).
+fn header(b: &[u8]) -> (usize, usize) {
+    match b[1] {
+        n if n < 0x80 => (n as usize, 2),
+        0x81 => (b[2] as usize, 3),
+        0x82 => (((b[2] as usize) << 8) | b[3] as usize, 4),
+        _ => panic!("unexpected DER length"),
+    }
+}
+
+fn sequence(content: &[u8]) -> Vec<u8> {
+    let mut out = vec![0x30];
+    match content.len() {
+        n if n < 0x80 => out.push(n as u8),
+        n if n < 0x100 => out.extend([0x81, n as u8]),
+        n => out.extend([0x82, (n >> 8) as u8, n as u8]),
+    }
+    out.extend_from_slice(content);
+    out
+}
+
+/// The DER of the v2 CRL in `pem` with its version field taken out: a
+/// version 1 CRL (its signature no longer matches; the version is checked
+/// first).
+pub fn version_1_crl(pem: &Path) -> Vec<u8> {
+    use rustls_pki_types::pem::PemObject;
+    let der = rustls_pki_types::CertificateRevocationListDer::from_pem_file(pem).unwrap();
+    let der = der.as_ref();
+    let (_, outer) = header(der);
+    let tbs = &der[outer..];
+    let (len, start) = header(tbs);
+    let content = &tbs[start..start + len];
+    assert_eq!(&content[..3], &[0x02, 0x01, 0x01], "a version 2 CRL");
+    let mut out = sequence(&content[3..]);
+    out.extend_from_slice(&tbs[start + len..]);
+    sequence(&out)
+}
