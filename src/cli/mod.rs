@@ -48,8 +48,8 @@ SIGHUP never stops kim. CRL files are also re-read when they change on disk, eve
     /// Validate the configuration (and the files it names) without starting.
     #[command(
         long_about = "Validate the configuration and every file it names (modes and owners of secrets, \
-certificates, keys, CRLs) the way serve and a reload would, and print when each certificate and CRL \
-expires. Exit 0 if all is well, 1 if a certificate or CRL has expired, 2 on a configuration error."
+certificates, keys, CRLs) the way serve and a reload do (a reload also refuses keys that cannot change \
+live), and print when each certificate and CRL expires. Exit 0 if all is well, 1 if a certificate or CRL has expired, 2 on a configuration error."
     )]
     CheckConfig {
         /// The file to check (defaults to --config).
