@@ -278,9 +278,17 @@ impl Reloader {
     /// Checks the CRL files every `[server] crl_refresh` and reloads the
     /// `[server]` files when one changed. Runs until aborted.
     pub(super) async fn refresh_crls(self: Arc<Self>) {
+        let mut last = Instant::now();
         loop {
+            // Woken at least every second, so a reload that shortens
+            // crl_refresh takes effect without waiting out the old period.
             let every = self.live.load().cfg.server.crl_refresh.0;
-            tokio::time::sleep(every).await;
+            let left = every.saturating_sub(last.elapsed());
+            if !left.is_zero() {
+                tokio::time::sleep(left.min(std::time::Duration::from_secs(1))).await;
+                continue;
+            }
+            last = Instant::now();
             let crls = self.live.load().cfg.server.crls.clone();
             if crls.is_empty() {
                 continue;

@@ -192,6 +192,20 @@ fn a_crl_written_over_is_enforced_at_once_with_sighup() {
     assert!(reload(&kim), "{}", kim.log_text());
     assert!(post(&revoked(&env), kim.addr, "KNT/HUPCRL/2").is_err());
     assert_eq!(post(&env.met(), kim.addr, "MET/HUPCRL/1"), Ok(202));
+    // A reload that shortens crl_refresh: the next CRL change is picked up
+    // within the new period (not after the old hour).
+    edit_config(&env, |t| {
+        t.replace("crl_refresh = \"1h\"", "crl_refresh = \"1s\"")
+    });
+    assert!(reload(&kim), "{}", kim.log_text());
+    copy(&env.fx.empty_crl, &crl);
+    let took = wait_until(Duration::from_secs(5), || {
+        post(&revoked(&env), kim.addr, "KNT/HUPCRL/3") == Ok(202)
+    });
+    assert!(
+        took.is_some(),
+        "the CRL without the revocation was not picked up"
+    );
 }
 
 /// The dev CRL as DER.
