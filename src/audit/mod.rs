@@ -40,6 +40,9 @@ pub enum EventKind {
     Redirected,
     /// An admin had a waiting alert sent now (`kim alerts flush`).
     Flushed,
+    /// A config reload (SIGHUP, or a CRL file that changed) was refused:
+    /// the old config stays in force (details: the file and why).
+    ConfigReloadFailed,
 }
 
 /// An event before it joins the chain.

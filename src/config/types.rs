@@ -209,6 +209,14 @@ pub struct ServerConfig {
     pub client_ca: PathBuf,
     #[serde(default)]
     pub crls: Vec<PathBuf>,
+    /// How often the CRL files are checked for changes (and re-read when
+    /// they changed), without a reload.
+    #[serde(default = "default_crl_refresh")]
+    pub crl_refresh: HumanDuration,
+}
+
+pub(super) fn default_crl_refresh() -> HumanDuration {
+    HumanDuration(Duration::from_secs(60))
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -167,6 +167,9 @@ impl Config {
                 "must be between 0.8 and 1.0 (lower would match different children)",
             ));
         }
+        if self.server.crl_refresh.0 < Duration::from_millis(100) {
+            return Err(self.invalid("server.crl_refresh", "must be at least 100ms"));
+        }
         let l = &self.limits;
         if l.max_connections == 0 {
             return Err(self.invalid("limits.max_connections", "must be at least 1"));

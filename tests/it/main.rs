@@ -17,6 +17,8 @@ mod limits;
 mod matching;
 mod openapi;
 mod privacy;
+mod reload;
+mod reload_pki;
 mod review;
 mod review_deadline;
 mod roll;
