@@ -216,7 +216,6 @@ pub async fn start(
     let summary_task = cfg.delivery.summary_time().map(|at| {
         tokio::spawn(summary::run(
             store.clone(),
-            cfg.delivery.calendar(),
             at,
             deliver_stop_rx.clone(),
         ))

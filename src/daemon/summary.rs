@@ -7,22 +7,21 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::calendar::SchoolCalendar;
 use crate::store::Store;
 
 const TICK: Duration = Duration::from_secs(30);
 
-/// Runs until `stop` changes.
+/// Runs until `stop` changes. The school calendar is the store's current
+/// one, so closures changed by a reload count from the next tick.
 pub async fn run(
     store: Arc<Store>,
-    cal: SchoolCalendar,
     at: jiff::civil::Time,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
     loop {
         if store.broken().is_none() {
             let s = store.clone();
-            let c = cal.clone();
+            let c = store.calendar();
             let queued = tokio::task::spawn_blocking(move || {
                 crate::deliver::summary::queue_if_due(&s, &c, at, jiff::Timestamp::now())
             })
