@@ -213,13 +213,10 @@ pub async fn start(
             tokio::join!(notify, remind);
         })
     };
-    let summary_task = cfg.delivery.summary_time().map(|at| {
-        tokio::spawn(summary::run(
-            store.clone(),
-            at,
-            deliver_stop_rx.clone(),
-        ))
-    });
+    let summary_task = cfg
+        .delivery
+        .summary_time()
+        .map(|at| tokio::spawn(summary::run(store.clone(), at, deliver_stop_rx.clone())));
     let deliverer = tokio::spawn(
         crate::deliver::Deliverer::new(
             store.clone(),
