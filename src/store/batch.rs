@@ -54,6 +54,31 @@ impl Batch {
         self.events.push(ev);
     }
 
+    /// Audits a notice to the admins queued by kim itself (`alert_queued`,
+    /// actor `system`): its id, its kind and what it counts (identifiers
+    /// and numbers only).
+    pub(crate) fn notice_queued(
+        &mut self,
+        id: &str,
+        kind: &str,
+        counts: &[(&str, serde_json::Value)],
+    ) {
+        let mut detail = serde_json::Map::new();
+        detail.insert("kind".into(), kind.into());
+        for (k, v) in counts {
+            detail.insert((*k).into(), v.clone());
+        }
+        self.event(
+            EventKind::AlertQueued,
+            crate::audit::Actor::SYSTEM.as_str(),
+            Refs {
+                alert_id: Some(id.to_owned()),
+                ..Refs::default()
+            },
+            detail,
+        );
+    }
+
     pub(crate) fn put_alert(&mut self, a: AlertRecord) {
         if a.state.is_active() {
             self.wake_delivery = true;

@@ -14,7 +14,6 @@ use super::alert_record::{AlertKind, AlertRecord};
 use super::batch::Batch;
 use super::review::{review_key, ReviewItem};
 use super::{FlushTicket, Store, StoreError};
-use crate::audit::{Actor, EventKind, Refs};
 
 /// One waiting child as a review notice lists it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -114,18 +113,7 @@ impl Store {
                 batch.put_review(key, value);
             }
             let mut notice = AlertRecord::new(id.clone(), AlertKind::AdminReview, "", 0, "", now);
-            let mut detail = serde_json::Map::new();
-            detail.insert("kind".into(), "admin_review".into());
-            detail.insert("children".into(), entries.len().into());
-            batch.event(
-                EventKind::AlertQueued,
-                Actor::SYSTEM.as_str(),
-                Refs {
-                    alert_id: Some(id.clone()),
-                    ..Refs::default()
-                },
-                detail,
-            );
+            batch.notice_queued(&id, "admin_review", &[("children", entries.len().into())]);
             queued.push((id, entries.len()));
             notice.review = Some(entries);
             batch.put_alert(notice);

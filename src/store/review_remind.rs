@@ -116,18 +116,13 @@ impl Store {
                     serde_json::to_vec(&marked).map_err(|e| StoreError::Corrupt(e.to_string()))?;
                 batch.put_review(key, value);
             }
-            let mut detail = serde_json::Map::new();
-            detail.insert("kind".into(), "admin_review".into());
-            detail.insert("reminder".into(), kind.as_str().into());
-            detail.insert("children".into(), entries.len().into());
-            batch.event(
-                EventKind::AlertQueued,
-                Actor::SYSTEM.as_str(),
-                Refs {
-                    alert_id: Some(id.clone()),
-                    ..Refs::default()
-                },
-                detail,
+            batch.notice_queued(
+                &id,
+                "admin_review",
+                &[
+                    ("reminder", kind.as_str().into()),
+                    ("children", entries.len().into()),
+                ],
             );
             queued.push(QueuedReminder {
                 kind,

@@ -9,7 +9,6 @@ use serde::{Deserialize, Serialize};
 use super::alert_record::{AlertKind, AlertRecord};
 use super::batch::Batch;
 use super::{FlushTicket, Store, StoreError};
-use crate::audit::{Actor, EventKind, Refs};
 
 /// One thing that needs a human now, with the command to act.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -68,17 +67,10 @@ impl Store {
             return Ok(None);
         }
         let mut batch = Batch::new(self, now)?;
-        let mut detail = serde_json::Map::new();
-        detail.insert("kind".into(), "admin_summary".into());
-        detail.insert("needs_a_human".into(), summary.needs_a_human.len().into());
-        batch.event(
-            EventKind::AlertQueued,
-            Actor::SYSTEM.as_str(),
-            Refs {
-                alert_id: Some(id.clone()),
-                ..Refs::default()
-            },
-            detail,
+        batch.notice_queued(
+            &id,
+            "admin_summary",
+            &[("needs_a_human", summary.needs_a_human.len().into())],
         );
         let mut notice = AlertRecord::new(id.clone(), AlertKind::AdminSummary, "", 0, "", now);
         notice.summary = Some(summary);
