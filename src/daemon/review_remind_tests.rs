@@ -243,6 +243,7 @@ fn start(store: &Arc<Store>, outbox: &Path, at: Timestamp) -> Running {
         from: "Keep in mind <kim@council.example>".parse().unwrap(),
         admin: "safeguarding@council.example".parse().unwrap(),
         review_notify: vec!["review-desk@council.example".parse().unwrap()],
+        test_recipient: None,
     };
     let (stop, rx) = watch::channel(false);
     let d = Deliverer::new(

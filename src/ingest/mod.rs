@@ -246,11 +246,13 @@ async fn connection(
         .and_then(|c| c.first())
         .map(tls::identities)
         .unwrap_or_default();
-    let force = shared.cfg.force_for(&identities).map(|f| f.id.clone());
+    let found = shared.cfg.force_and_mode_for(&identities);
+    let force = found.map(|(f, _)| f.id.clone());
+    let test = found.is_some_and(|(_, test)| test);
     if force.is_none() {
         tracing::warn!(peer = %addr, identities = ?identities, "client certificate is CA-valid but not listed in [[forces]]; answering 403");
     }
-    let peer = Arc::new(Peer { addr, force });
+    let peer = Arc::new(Peer { addr, force, test });
     metrics.connections_open.add(1);
     let state = shared.state.clone();
     let activity = idle::Activity::new();

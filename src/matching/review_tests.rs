@@ -26,6 +26,7 @@ fn record() -> NotificationRecord {
                 deadline_met: None,
             })
             .collect(),
+        test: false,
     }
 }
 

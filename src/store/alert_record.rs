@@ -102,6 +102,10 @@ pub struct AlertRecord {
     /// `deadline`), not the first notice.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reminder: Option<super::review_remind::ReviewReminder>,
+    /// Caused by a notification in test mode: addressed only to `[mail]
+    /// test_recipient`, marked TEST (its follow-ups inherit it).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub test: bool,
 }
 
 impl AlertKind {
@@ -173,6 +177,7 @@ impl AlertRecord {
             journal: None,
             review: None,
             reminder: None,
+            test: false,
         }
     }
 
@@ -188,6 +193,7 @@ impl AlertRecord {
             now,
         );
         n.follows = Some(self.id.clone());
+        n.test = self.test;
         n
     }
 
