@@ -49,6 +49,7 @@ fn item(received: &str, queued: &str) -> ReviewItem {
         deadline: Some(calendar().deadline(received)),
         reminded: false,
         deadline_missed: false,
+        test: false,
     }
 }
 

@@ -100,6 +100,7 @@ pub fn on_match(
                 deadline: None,
                 reminded: false,
                 deadline_missed: false,
+                test: rec.test,
             })),
         },
     }

@@ -89,12 +89,16 @@ impl Store {
         let groups: Vec<Vec<ReviewItem>> = if every.is_zero() {
             open.into_iter().map(|i| vec![i]).collect()
         } else {
-            vec![open]
+            // Children from forces in test mode get a notice of their own,
+            // sent only to the test recipient.
+            let (test, live): (Vec<_>, Vec<_>) = open.into_iter().partition(|i| i.test);
+            [live, test].into_iter().filter(|g| !g.is_empty()).collect()
         };
         let mut batch = Batch::new(self, now)?;
         let mut queued = Vec::new();
         for group in groups {
             let first = &group[0];
+            let test = first.test;
             let id = format!(
                 "review.{}.{}.{}",
                 now.as_microsecond(),
@@ -117,6 +121,9 @@ impl Store {
             let mut detail = serde_json::Map::new();
             detail.insert("kind".into(), "admin_review".into());
             detail.insert("children".into(), entries.len().into());
+            if test {
+                detail.insert("test".into(), true.into());
+            }
             batch.event(
                 EventKind::AlertQueued,
                 Actor::SYSTEM.as_str(),
@@ -128,6 +135,7 @@ impl Store {
             );
             queued.push((id, entries.len()));
             notice.review = Some(entries);
+            notice.test = test;
             batch.put_alert(notice);
         }
         let ticket = batch.commit(self)?;

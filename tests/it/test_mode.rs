@@ -50,9 +50,10 @@ fn test_mode_config(text: &str, recipient: bool) -> String {
     t
 }
 
-fn env_with(port: u16) -> Env {
+fn env_with(port: u16, extra: &str) -> Env {
     let env = Env::with(Options {
         mail: Some(mail_config(port, std::path::Path::new("certs/ca.crt"))),
+        extra: Some(extra.to_owned()),
         ..Options::default()
     });
     let text = std::fs::read_to_string(&env.config).unwrap();
@@ -131,7 +132,7 @@ fn unfolded(m: &Received) -> String {
 #[test]
 fn a_test_forces_alert_reaches_only_the_test_recipient_and_a_live_forces_the_dsl() {
     let port = free_port();
-    let env = env_with(port);
+    let env = env_with(port, "");
     let smtp = SmtpServer::start(port, Some((&env.certs.server_cert, &env.certs.server_key)));
     let k = env.start();
     let met = env.met();
@@ -220,6 +221,48 @@ fn a_test_forces_alert_reaches_only_the_test_recipient_and_a_live_forces_the_dsl
     for e in &ev {
         assert!(e["detail"].get("test").is_none(), "live event marked: {e}");
     }
+}
+
+#[test]
+fn a_test_forces_child_in_review_is_told_only_to_the_test_recipient() {
+    let port = free_port();
+    let env = env_with(
+        port,
+        "[review]\nnotify = [\"review-desk@council.example\"]\ndigest_every = \"1s\"\n",
+    );
+    let smtp = SmtpServer::start(port, Some((&env.certs.server_cert, &env.certs.server_key)));
+    let k = env.start();
+    // Children on no roll: both wait for review.
+    let test = post(
+        &env.met(),
+        k.addr,
+        body("MET/R/1", "Nobody", "Unknownson", "2010-01-01"),
+    );
+    let live = post(
+        &env.kent(),
+        k.addr,
+        body("KNT/R/1", "Noone", "Elsewhere", "2010-02-02"),
+    );
+    let got = smtp.wait_for(2, Duration::from_secs(15));
+    assert_eq!(got.len(), 2, "{got:?} {}", k.log_text());
+    let (to_test, to_desk): (Vec<&Received>, Vec<&Received>) = got
+        .iter()
+        .partition(|m| m.to == vec![TEST_RECIPIENT.to_owned()]);
+    assert_eq!(to_test.len(), 1, "{got:?}");
+    assert_eq!(to_desk.len(), 1, "{got:?}");
+    let t = unfolded(to_test[0]);
+    assert!(to_test[0].header("Subject").unwrap().starts_with("TEST"));
+    assert!(t.contains(&test) && !t.contains(&live), "{t}");
+    assert!(
+        t.contains("review-desk@council.example"),
+        "names the desk: {t}"
+    );
+    let d = to_desk[0];
+    assert_eq!(d.to, vec!["review-desk@council.example".to_owned()]);
+    assert!(!d.header("Subject").unwrap().contains("TEST"));
+    let d = unfolded(d);
+    assert!(d.contains(&live) && !d.contains(&test), "{d}");
+    assert!(k.terminate(Duration::from_secs(20)).success());
 }
 
 #[test]
