@@ -135,6 +135,10 @@ fn a_test_forces_alert_reaches_only_the_test_recipient_and_a_live_forces_the_dsl
     let env = env_with(port, "");
     let smtp = SmtpServer::start(port, Some((&env.certs.server_cert, &env.certs.server_key)));
     let k = env.start();
+    assert!(
+        k.wait_for_log("forces in test mode"),
+        "the start names the test forces"
+    );
     let met = env.met();
     let durham = env.client((&env.fx.uri_client.0, &env.fx.uri_client.1));
     let kent = env.kent();
