@@ -264,6 +264,8 @@ struct LogStats {
     warn_or_error: AtomicU64,
     /// The lines up to the listening line, then the first few warnings.
     kept: Mutex<Vec<String>>,
+    /// Each reload's time to take effect (ms, from kim's "config reloaded" lines).
+    reload_ms: Mutex<Vec<f64>>,
 }
 
 struct Kim {
@@ -341,6 +343,16 @@ impl Kim {
                         .filter(|w| !w.is_empty())
                         .nth(1)
                         .unwrap_or_default();
+                    if buf.windows(15).any(|w| w == b"config reloaded") {
+                        let line = String::from_utf8_lossy(&buf);
+                        if let Some(ms) = line
+                            .split_whitespace()
+                            .find_map(|w| w.strip_prefix("ms="))
+                            .and_then(|v| v.trim_matches('"').parse::<f64>().ok())
+                        {
+                            st.reload_ms.lock().unwrap().push(ms);
+                        }
+                    }
                     if buf.windows(21).any(|w| w == b"accept journal closed") {
                         eprintln!("  kim: {}", String::from_utf8_lossy(&buf).trim_end());
                     }
@@ -1064,6 +1076,50 @@ fn main() {
         outcomes.push(bench.run("kim log=warn", kim.addr, Mode::KeepAlive, &cpu));
     }
 
+    // 2b. The same keep-alive load on a fresh kim (every body is new to it)
+    // while it reloads its config (SIGHUP) every KIM_BENCH_RELOAD_MS
+    // (default 1000): the latency a reload costs, against "kim log=warn".
+    eprintln!("kim, KIM_LOG=warn,kim::daemon=info, reloading:");
+    let reload_line = {
+        let kim = Kim::start(
+            &tmp.path().join("kim-reload"),
+            &certs,
+            "warn,kim::daemon=info",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let cpu = || kim.cpu();
+        let every = Duration::from_millis(env_num("KIM_BENCH_RELOAD_MS", 1000u64).max(50));
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let pid = kim.child.id();
+        let hups = {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let mut n = 0u64;
+                loop {
+                    std::thread::sleep(every);
+                    if stop.load(Ordering::Relaxed) {
+                        return n;
+                    }
+                    signal(pid, Signal::SIGHUP);
+                    n += 1;
+                }
+            })
+        };
+        outcomes.push(bench.run("kim reloading", kim.addr, Mode::KeepAlive, &cpu));
+        stop.store(true, Ordering::Relaxed);
+        let sent = hups.join().unwrap_or(0);
+        let mut ms = kim.log.reload_ms.lock().unwrap().clone();
+        ms.sort_by(f64::total_cmp);
+        format!(
+            "reloads under keep-alive load (SIGHUP every {} ms): {sent} sent, {} logged, time to take effect \
+             p50 {:.1} ms, max {:.1} ms",
+            every.as_millis(),
+            ms.len(),
+            ms.get(ms.len() / 2).copied().unwrap_or(0.0),
+            ms.last().copied().unwrap_or(0.0),
+        )
+    };
+
     // 3. nginx with the same mutual TLS, answering 202 without storing.
     if let Some(bin) = &nginx_bin {
         eprintln!("nginx:");
@@ -1153,4 +1209,5 @@ fn main() {
     }
     println!("{store_line}");
     println!("{kim_log_line}");
+    println!("{reload_line}");
 }

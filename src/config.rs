@@ -11,6 +11,7 @@ use serde::{Deserialize, Deserializer};
 
 pub mod forces;
 mod load;
+pub mod placeholders;
 mod types;
 mod validate;
 
@@ -28,6 +29,8 @@ pub enum ConfigError {
     },
     #[error("{path}: {message}")]
     Parse { path: PathBuf, message: String },
+    #[error("{path}: still holds CHANGE-ME placeholders, fill them in first: {keys}")]
+    Placeholders { path: PathBuf, keys: String },
     #[error("{path}: key `{key}`: {message}")]
     Invalid {
         path: PathBuf,

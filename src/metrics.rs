@@ -175,6 +175,12 @@ macro_rules! metrics {
         $(#[doc = $doc:literal])+ $name:ident: $kind:ident = |$s:ident| $e:expr, $($rest:tt)*) => {
         metrics!(@munch [$($fields)*] [$($fams)* ($name $kind (concat!($($doc),+)) (read $s $e))] $($rest)*);
     };
+    // A field the daemon updates, rendered at scrape time by an expression
+    // (labelled samples, or a value relative to now).
+    (@munch [$($fields:tt)*] [$($fams:tt)*]
+        $(#[doc = $doc:literal])+ $name:ident: $kind:ident = $field:ident: $ty:ty => |$s:ident| $e:expr, $($rest:tt)*) => {
+        metrics!(@munch [$($fields)* $(#[doc = $doc])+ pub $field: $ty,] [$($fams)* ($name $kind (concat!($($doc),+)) (read $s $e))] $($rest)*);
+    };
     // A counter or gauge the daemon updates.
     (@munch [$($fields:tt)*] [$($fams:tt)*]
         $(#[doc = $doc:literal])+ $name:ident: $kind:ident = $field:ident: $ty:ty, $($rest:tt)*) => {
@@ -241,7 +247,7 @@ metrics! {
     /// Police keep-alive connections closed after [limits] idle_timeout with nothing in flight.
     kim_connections_idle_closed_total: counter = idle_closed: Counter,
     /// Seconds until the server certificate expires.
-    kim_server_cert_expiry_seconds: gauge = server_cert_expiry_seconds: Gauge,
+    kim_server_cert_expiry_seconds: gauge = server_cert_not_after: Gauge => |s| Some(vec![Sample::plain(until(s.metrics.server_cert_not_after.get(), s.now))]),
     /// Signed audit checkpoints in the store that [audit] checkpoint_file does not hold yet (retried every 500 ms).
     kim_audit_checkpoints_unshipped: gauge = audit_checkpoints_unshipped: Gauge,
     /// Notifications in the store.
@@ -264,6 +270,60 @@ metrics! {
     kim_review_oldest_seconds: gauge = |s| Some(vec![Sample::plain(s.store.review_stats(s.now).ok()?.oldest_seconds)]),
     /// Children waiting in the review queue whose school-day deadline has passed.
     kim_review_past_deadline: gauge = |s| Some(vec![Sample::plain(s.store.review_stats(s.now).ok()?.past_deadline)]),
+    /// Config reloads (SIGHUP, and CRL files re-read when they change) by result (ok, failed).
+    kim_config_reloads_total: counter = reloads: Reloads => |s| Some(s.metrics.reloads.samples()),
+    /// When the last reload succeeded (Unix seconds; 0: none since start).
+    kim_config_last_reload_success_timestamp_seconds: gauge = last_reload_success: Gauge,
+    /// Seconds until each loaded CRL's nextUpdate (negative: expired, every client it covers is refused), by file.
+    kim_crl_next_update_seconds: gauge = crl_next_update: CrlTimes => |s| Some(s.metrics.crl_next_update.samples(s.now)),
+    /// Seconds until the first police CA in client_ca expires.
+    kim_client_ca_expiry_seconds: gauge = client_ca_not_after: Gauge => |s| Some(vec![Sample::plain(until(s.metrics.client_ca_not_after.get(), s.now))]),
+}
+
+/// Seconds from `now` to the Unix time `t` (0 when `t` is unknown: 0).
+fn until(t: i64, now: jiff::Timestamp) -> i64 {
+    if t == 0 {
+        0
+    } else {
+        t - now.as_second()
+    }
+}
+
+/// `kim_config_reloads_total` by result.
+#[derive(Debug, Default)]
+pub struct Reloads {
+    pub ok: Counter,
+    pub failed: Counter,
+}
+
+impl Reloads {
+    fn samples(&self) -> Vec<Sample> {
+        vec![
+            Sample::labelled("", &[("result", "ok")], self.ok.get()),
+            Sample::labelled("", &[("result", "failed")], self.failed.get()),
+        ]
+    }
+}
+
+/// The nextUpdate (Unix seconds) of each loaded CRL, by file.
+#[derive(Debug, Default)]
+pub struct CrlTimes(Mutex<Vec<(String, i64)>>);
+
+impl CrlTimes {
+    pub fn set(&self, times: Vec<(String, i64)>) {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = times;
+    }
+
+    fn samples(&self, now: jiff::Timestamp) -> Vec<Sample> {
+        let times = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        times
+            .iter()
+            .map(|(source, t)| {
+                let source = source.replace(['\\', '"', '\n'], "_");
+                Sample::labelled("", &[("source", &source)], t - now.as_second())
+            })
+            .collect()
+    }
 }
 
 impl Metrics {

@@ -69,6 +69,36 @@ pub enum Request {
     AuditExport {
         out: PathBuf,
     },
+    AlertsList {
+        #[serde(default)]
+        state: Option<String>,
+        #[serde(default)]
+        since: Option<String>,
+        #[serde(default)]
+        school: Option<String>,
+        #[serde(default)]
+        receipt: Option<String>,
+        #[serde(default)]
+        late: bool,
+        #[serde(default)]
+        limit: Option<usize>,
+        json: bool,
+    },
+    AlertsShow {
+        id: String,
+        json: bool,
+    },
+    AlertsRetry {
+        #[serde(default)]
+        ids: Vec<String>,
+        #[serde(default)]
+        failed: bool,
+        #[serde(default)]
+        school: Option<String>,
+        #[serde(default)]
+        since: Option<String>,
+    },
+    AlertsFlush,
 }
 
 /// The file a request needs, which the CLI opens with its user's rights.
@@ -104,6 +134,10 @@ impl Request {
             Self::AuditList { .. } => "audit_list",
             Self::AuditVerify => "audit_verify",
             Self::AuditExport { .. } => "audit_export",
+            Self::AlertsList { .. } => "alerts_list",
+            Self::AlertsShow { .. } => "alerts_show",
+            Self::AlertsRetry { .. } => "alerts_retry",
+            Self::AlertsFlush => "alerts_flush",
         }
     }
 }
@@ -157,6 +191,42 @@ pub fn dispatch(ctx: &mut Ctx<'_>, req: &Request) -> Result<(), Failure> {
         ),
         Request::AuditVerify => verbs::audit::verify(ctx),
         Request::AuditExport { out } => verbs::audit::export(ctx, out),
+        Request::AlertsList {
+            state,
+            since,
+            school,
+            receipt,
+            late,
+            limit,
+            json,
+        } => verbs::alerts::list(
+            ctx,
+            &verbs::alerts::ListFilter {
+                state: state.clone(),
+                since: since.clone(),
+                school: school.clone(),
+                receipt: receipt.clone(),
+                late: *late,
+                limit: *limit,
+                json: *json,
+            },
+        ),
+        Request::AlertsShow { id, json } => verbs::alerts::show(ctx, id, *json),
+        Request::AlertsRetry {
+            ids,
+            failed,
+            school,
+            since,
+        } => verbs::alerts::retry(
+            ctx,
+            &verbs::alerts::RetryFilter {
+                ids: ids.clone(),
+                failed: *failed,
+                school: school.clone(),
+                since: since.clone(),
+            },
+        ),
+        Request::AlertsFlush => verbs::alerts::flush(ctx),
     }
 }
 

@@ -471,5 +471,7 @@ fn review_message(subject: String, text: String) -> Rendered {
     }
 }
 
+pub mod summary;
+
 #[cfg(test)]
 mod tests;

@@ -34,6 +34,15 @@ pub enum EventKind {
     Stopped,
     /// The accept journal held frames that no longer open (salvaged).
     JournalDamaged,
+    /// An admin put a failed alert back in the queue (`kim alerts retry`).
+    Requeued,
+    /// A waiting alert went to the school's new address (directory changed).
+    Redirected,
+    /// An admin had a waiting alert sent now (`kim alerts flush`).
+    Flushed,
+    /// A config reload (SIGHUP, or a CRL file that changed) was refused:
+    /// the old config stays in force (details: the file and why).
+    ConfigReloadFailed,
 }
 
 /// An event before it joins the chain.

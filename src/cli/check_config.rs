@@ -1,7 +1,8 @@
 //! `kim check-config`: parse and validate the config, check who may read and
 //! change the secret files it names (and warn about a config others may
 //! write), then load every file (certificates, CRLs, keys) the way `serve`
-//! would.
+//! would, and report when each certificate and CRL expires (an expired one
+//! fails the check: exit 1).
 
 use std::path::Path;
 
@@ -12,14 +13,24 @@ use crate::store::crypto::MasterKey;
 
 /// Loads everything `serve` needs before it binds; any problem is a
 /// configuration error (exit 2).
-pub fn load_checked(
+pub fn load_checked(path: &Path) -> Result<(Config, tls::TlsMaterial, MasterKey), Failure> {
+    load_checked_with(path, None)
+}
+
+/// As [`load_checked`], with the master key read from `master_key` when
+/// given (instead of the config's file or systemd credential).
+pub fn load_checked_with(
     path: &Path,
-) -> Result<(Config, std::sync::Arc<rustls::ServerConfig>, MasterKey), Failure> {
+    master_key: Option<&Path>,
+) -> Result<(Config, tls::TlsMaterial, MasterKey), Failure> {
     let cfg = Config::load(path).map_err(Failure::usage)?;
-    check_files(&cfg, path)?;
-    let tls = tls::server_config(&cfg.server)
+    check_files(&cfg, path, master_key)?;
+    let tls = tls::load(&cfg.server)
         .map_err(|e| Failure::usage(anyhow::anyhow!("{}: [server]: {e}", path.display())))?;
-    let key_path = cfg.master_key_path().map_err(Failure::usage)?;
+    let key_path = match master_key {
+        Some(p) => p.to_owned(),
+        None => cfg.master_key_path().map_err(Failure::usage)?,
+    };
     let master = MasterKey::load(&key_path)
         .map_err(|e| Failure::usage(anyhow::anyhow!("{}: [store]: {e}", path.display())))?;
     if let Some(k) = cfg.signing_key_path().map_err(Failure::usage)? {
@@ -34,7 +45,7 @@ pub fn load_checked(
 /// The secret files are private to root or the running user, in folders
 /// only they can change (systemd credentials exempt from the owner and
 /// folder part); a config file others may write is only a warning.
-fn check_files(cfg: &Config, path: &Path) -> Result<(), Failure> {
+fn check_files(cfg: &Config, path: &Path, master_key: Option<&Path>) -> Result<(), Failure> {
     use crate::perms::{check_secret_file, writable_by_others};
     if let Some(mode) = writable_by_others(path) {
         eprintln!(
@@ -48,8 +59,13 @@ fn check_files(cfg: &Config, path: &Path) -> Result<(), Failure> {
     };
     check_secret_file("the server TLS key", &cfg.server.key, false)
         .map_err(|e| refuse("server", e))?;
-    let master = cfg.master_key_path().map_err(Failure::usage)?;
-    let credential = cfg.store.master_key_file.is_none();
+    let (master, credential) = match master_key {
+        Some(p) => (p.to_owned(), false),
+        None => (
+            cfg.master_key_path().map_err(Failure::usage)?,
+            cfg.store.master_key_file.is_none(),
+        ),
+    };
     check_secret_file("the master key", &master, credential).map_err(|e| refuse("store", e))?;
     if let Some(k) = cfg.signing_key_path().map_err(Failure::usage)? {
         let credential = cfg.audit.signing_key_file.is_none();
@@ -59,8 +75,8 @@ fn check_files(cfg: &Config, path: &Path) -> Result<(), Failure> {
     Ok(())
 }
 
-pub fn main(path: &Path) -> CliResult {
-    let (cfg, _, _) = load_checked(path)?;
+pub fn main(path: &Path, master_key: Option<&Path>) -> CliResult {
+    let (cfg, tls, _) = load_checked_with(path, master_key)?;
     println!(
         "{}: ok ({} force(s), listen {}, store {})",
         path.display(),
@@ -68,5 +84,65 @@ pub fn main(path: &Path) -> CliResult {
         cfg.server.listen,
         cfg.store.path.display()
     );
-    Ok(())
+    let expired = expiry_report(&cfg, &tls, jiff::Timestamp::now().as_second());
+    if expired.is_empty() {
+        return Ok(());
+    }
+    Err(Failure::failed(anyhow::anyhow!(
+        "{}: {}",
+        path.display(),
+        expired.join("; ")
+    )))
+}
+
+/// Prints when each certificate and CRL expires; returns what has expired.
+fn expiry_report(cfg: &Config, tls: &tls::TlsMaterial, now: i64) -> Vec<String> {
+    let when = |t: i64| {
+        let date = jiff::Timestamp::from_second(t)
+            .map(|t| t.to_string())
+            .unwrap_or_default();
+        let days = (t - now) / 86_400;
+        if t < now {
+            format!("{date} (EXPIRED)")
+        } else {
+            format!("{date} (in {days} days)")
+        }
+    };
+    let mut expired = Vec::new();
+    if let Some(t) = tls.server_not_after {
+        println!(
+            "  server certificate {}: expires {}",
+            cfg.server.cert.display(),
+            when(t)
+        );
+        if t < now {
+            expired.push(format!(
+                "the server certificate {} has expired",
+                cfg.server.cert.display()
+            ));
+        }
+    }
+    for (i, (subject, t)) in tls.client_cas.iter().enumerate() {
+        println!(
+            "  police CA {} #{} ({subject}): expires {}",
+            cfg.server.client_ca.display(),
+            i + 1,
+            when(*t)
+        );
+        if *t < now {
+            expired.push(format!(
+                "police CA #{} in {} has expired",
+                i + 1,
+                cfg.server.client_ca.display()
+            ));
+        }
+    }
+    for c in &tls.crls {
+        match c.next_update {
+            Some(t) => println!("  CRL {}: next update {}", c.path.display(), when(t)),
+            None => println!("  CRL {}: no next update", c.path.display()),
+        }
+    }
+    expired.extend(tls.expired_crls());
+    expired
 }

@@ -2,6 +2,7 @@
 //! mapping of outcomes to exit codes (0 success, 1 a check failed or the
 //! operation failed, 2 usage or configuration error).
 
+pub mod alerts;
 pub mod certs;
 pub mod check_config;
 pub mod demo;
@@ -18,9 +19,12 @@ use clap::{Parser, Subcommand};
 pub use crate::admin::outcome::{describe, CliResult, Failure};
 use crate::admin::Request;
 
+/// `kim --version`: the package version and the git commit it was built from.
+pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("KIM_GIT_COMMIT"), ")");
+
 /// kim, the keep-in-mind relay.
 #[derive(Debug, Parser)]
-#[command(name = "kim", version, about, long_about = None)]
+#[command(name = "kim", version = VERSION, about, long_about = None)]
 pub struct Cli {
     /// The configuration file.
     #[arg(
@@ -37,11 +41,29 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the daemon: the police HTTPS listener and the stages behind it.
+    #[command(
+        long_about = "Run the daemon: the police HTTPS listener and the stages behind it.\n\n\
+SIGTERM or SIGINT: stop accepting, drain in-flight requests, flush, exit 0.\n\
+SIGHUP (systemctl reload kim): re-read the config and every file it names (server certificate and key, \
+client_ca, crls) and apply it without dropping a connection; a bad file or a key that cannot change \
+live ([server] listen, [store], the master key, ...) refuses the whole reload and the old config stays. \
+SIGHUP never stops kim. CRL files are also re-read when they change on disk, every [server] crl_refresh."
+    )]
     Serve,
     /// Validate the configuration (and the files it names) without starting.
+    #[command(
+        long_about = "Validate the configuration and every file it names (modes and owners of secrets, \
+certificates, keys, CRLs) the way serve and a reload do (a reload also refuses keys that cannot change \
+live), and print when each certificate and CRL expires. Exit 0 if all is well, 1 if a certificate or CRL has expired, 2 on a configuration error."
+    )]
     CheckConfig {
         /// The file to check (defaults to --config).
         file: Option<PathBuf>,
+        /// Read the master key from FILE instead of the config's master_key_file or
+        /// master_key_credential (e.g. to check a config that uses a systemd credential
+        /// outside systemd).
+        #[arg(long, value_name = "FILE")]
+        master_key: Option<PathBuf>,
     },
     /// Key management: the master key and the audit signing key.
     #[command(subcommand)]
@@ -94,6 +116,9 @@ pub enum Command {
     /// certificate, 5 our certificate is revoked, 6 our certificate is listed
     /// for no force (403), 7 no connection.
     Send(Box<SendArgs>),
+    /// The delivery queue: list, show, retry and flush alerts (like postqueue).
+    #[command(subcommand)]
+    Alerts(alerts::AlertsCommand),
     /// Print shell completions (bash, zsh, fish, elvish, powershell) to stdout.
     Completions { shell: clap_complete::Shell },
     /// Print the manual page (roff) to stdout: `kim man > kim.1`.
@@ -362,13 +387,17 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve => serve::main(&cli.config),
-        Command::CheckConfig { file } => check_config::main(file.as_deref().unwrap_or(&cli.config)),
+        Command::CheckConfig { file, master_key } => check_config::main(
+            file.as_deref().unwrap_or(&cli.config),
+            master_key.as_deref(),
+        ),
         Command::Keys(KeysCommand::Init { out }) => keys::init(&out),
         Command::Keys(KeysCommand::SigningInit { out }) => keys::signing_init(&out),
         Command::Keys(KeysCommand::Rotate) => keys::rotate(&cli.config),
         Command::Certs(CertsCommand::Dev { out }) => certs::dev(&out),
         Command::Journal(JournalCommand::Salvage) => journal::salvage(&cli.config),
         Command::Demo { keep } => demo::main(keep),
+        Command::Alerts(cmd) => alerts::run(&cli.config, cmd),
         Command::DevInit { out, smtp_ca } => certs::dev_init(&out, smtp_ca),
         Command::Completions { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();

@@ -17,6 +17,7 @@ impl Config {
     /// Parses and validates `text` as if read from `path` (relative paths
     /// resolve against `path`'s folder).
     pub fn from_toml(text: &str, path: &Path) -> Result<Self, ConfigError> {
+        super::placeholders::check(text, path)?;
         let mut cfg: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
             path: path.to_owned(),
             message: e.to_string(),

@@ -66,6 +66,9 @@ pub struct DeliveryConfig {
     /// Dates (YYYY-MM-DD) on which schools are closed besides weekends
     /// (bank holidays, the local authority's holidays).
     pub closures: Vec<jiff::civil::Date>,
+    /// When the morning summary goes to `[mail] admin_email` on school days
+    /// (Europe/London), "HH:MM"; empty: no summary.
+    pub summary_at: String,
 }
 
 impl Default for DeliveryConfig {
@@ -79,11 +82,23 @@ impl Default for DeliveryConfig {
             concurrency: 8,
             school_day_start: jiff::civil::time(8, 0, 0, 0),
             closures: Vec::new(),
+            summary_at: "07:15".into(),
         }
     }
 }
 
 impl DeliveryConfig {
+    /// `summary_at` as a time of day; `None` when empty (no summary) or
+    /// not `HH:MM` (refused by validation).
+    pub fn summary_time(&self) -> Option<jiff::civil::Time> {
+        let s = self.summary_at.trim();
+        let (h, m) = s.split_once(':')?;
+        if h.len() != 2 || m.len() != 2 {
+            return None;
+        }
+        jiff::civil::Time::new(h.parse().ok()?, m.parse().ok()?, 0, 0).ok()
+    }
+
     /// The calendar that decides each alert's deadline.
     pub fn calendar(&self) -> crate::calendar::SchoolCalendar {
         crate::calendar::SchoolCalendar::new(self.school_day_start, &self.closures)
@@ -194,6 +209,14 @@ pub struct ServerConfig {
     pub client_ca: PathBuf,
     #[serde(default)]
     pub crls: Vec<PathBuf>,
+    /// How often the CRL files are checked for changes (and re-read when
+    /// they changed), without a reload.
+    #[serde(default = "default_crl_refresh")]
+    pub crl_refresh: HumanDuration,
+}
+
+pub(super) fn default_crl_refresh() -> HumanDuration {
+    HumanDuration(Duration::from_secs(60))
 }
 
 #[derive(Debug, Clone, Deserialize)]

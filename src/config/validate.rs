@@ -163,6 +163,12 @@ impl Config {
         if d.concurrency == 0 || d.concurrency > 64 {
             return Err(self.invalid("delivery.concurrency", "must be between 1 and 64"));
         }
+        if !d.summary_at.trim().is_empty() && d.summary_time().is_none() {
+            return Err(self.invalid(
+                "delivery.summary_at",
+                "must be a time of day as \"HH:MM\" (Europe/London), or \"\" for no morning summary",
+            ));
+        }
         if let Some(c) = &self.alert.local_contact {
             if c.len() > 200 || c.chars().any(char::is_control) {
                 return Err(self.invalid(
@@ -183,6 +189,9 @@ impl Config {
                 "matching.name_threshold",
                 "must be between 0.8 and 1.0 (lower would match different children)",
             ));
+        }
+        if self.server.crl_refresh.0 < Duration::from_millis(100) {
+            return Err(self.invalid("server.crl_refresh", "must be at least 100ms"));
         }
         let l = &self.limits;
         if l.max_connections == 0 {

@@ -7,9 +7,11 @@
 mod checkpoints;
 mod health;
 mod metrics_http;
+pub mod reload;
 mod review_notify;
 mod review_remind;
 mod signals;
+mod summary;
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -34,6 +36,8 @@ pub struct Running {
     pub addr: SocketAddr,
     pub metrics_addr: Option<SocketAddr>,
     pub store: Arc<Store>,
+    /// Applies reloads (SIGHUP in `run`; the CRL refresh runs by itself).
+    pub reloader: Arc<reload::Reloader>,
     stop: Option<oneshot::Sender<()>>,
     done: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
@@ -48,6 +52,8 @@ impl Running {
     }
 }
 
+pub use signals::{hangups, Hangups};
+
 fn detail(pairs: &[(&str, serde_json::Value)]) -> serde_json::Map<String, serde_json::Value> {
     pairs
         .iter()
@@ -58,7 +64,7 @@ fn detail(pairs: &[(&str, serde_json::Value)]) -> serde_json::Map<String, serde_
 /// Opens the store, binds the listeners and starts serving.
 pub async fn start(
     cfg: Config,
-    tls_config: Arc<rustls::ServerConfig>,
+    tls_material: tls::TlsMaterial,
     master: MasterKey,
 ) -> anyhow::Result<Running> {
     let cfg = Arc::new(cfg);
@@ -85,15 +91,13 @@ pub async fn start(
         .into();
 
     let metrics = Arc::new(Metrics::default());
-    if let Some(secs) = tls::load_certs("server certificate", &cfg.server.cert)
-        .ok()
-        .and_then(|c| c.first().and_then(tls::seconds_to_expiry))
-    {
-        metrics.server_cert_expiry_seconds.set(secs);
-        if secs < 14 * 86_400 {
-            tracing::warn!(days = secs / 86_400, "the server certificate expires soon");
-        }
-    }
+    let live = Arc::new(ingest::Live::new(cfg.clone(), tls_material.config.clone()));
+    let reloader = Arc::new(reload::Reloader::new(
+        live.clone(),
+        store.clone(),
+        metrics.clone(),
+        &tls_material,
+    ));
 
     // Connections may use the descriptors up to a reserve kept for the
     // store, the journal, delivery and the checkpoint file.
@@ -115,15 +119,7 @@ pub async fn start(
 
     // Which configuration this run uses: its path and a hash of its text
     // (the text itself holds addresses, not for the audit).
-    let config_hash = std::fs::read(&cfg.source)
-        .map(|b| {
-            ring::digest::digest(&ring::digest::SHA256, &b)
-                .as_ref()
-                .iter()
-                .map(|x| format!("{x:02x}"))
-                .collect::<String>()
-        })
-        .unwrap_or_default();
+    let config_hash = reload::config_sha256(&cfg.source);
     let ticket = store
         .audit_append(
             EventKind::ConfigLoaded,
@@ -142,7 +138,7 @@ pub async fn start(
         .await
         .map_err(|e| cannot_write(e, STARTED))?;
 
-    crate::matching::stage::spawn(store.clone(), cfg.matching.name_threshold);
+    crate::matching::stage::spawn_with(store.clone(), reloader.threshold());
     {
         // After a reboot the roll is not in the page cache: read it once in
         // the background, so matching does not wait for the disk per lookup.
@@ -217,6 +213,14 @@ pub async fn start(
             tokio::join!(notify, remind);
         })
     };
+    let summary_task = cfg.delivery.summary_time().map(|at| {
+        tokio::spawn(summary::run(
+            store.clone(),
+            cfg.delivery.calendar(),
+            at,
+            deliver_stop_rx.clone(),
+        ))
+    });
     let deliverer = tokio::spawn(
         crate::deliver::Deliverer::new(
             store.clone(),
@@ -237,11 +241,13 @@ pub async fn start(
     });
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
     let serve_store = store.clone();
+    let crl_refresh = tokio::spawn(reloader.clone().refresh_crls());
     let done = tokio::spawn(async move {
-        ingest::serve(cfg, tls_config, state, fds, listener, async {
+        ingest::serve(live, state, fds, listener, async {
             let _ = stop_rx.await;
         })
         .await;
+        crl_refresh.abort();
         // Every journaled notification into the trees before anything
         // else stops (the matching stage and delivery pick them up).
         let left = ingest.shutdown().await;
@@ -254,6 +260,9 @@ pub async fn start(
             let _ = tokio::time::timeout(Duration::from_secs(1), admin_task).await;
             let _ = tokio::time::timeout(Duration::from_secs(1), deliverer).await;
             let _ = tokio::time::timeout(Duration::from_secs(1), review_task).await;
+            if let Some(t) = summary_task {
+                let _ = tokio::time::timeout(Duration::from_secs(1), t).await;
+            }
             return Err(anyhow::Error::new(StoreBroken {
                 reason: b.reason(),
                 left: Some(left),
@@ -264,6 +273,9 @@ pub async fn start(
         let _ = deliver_stop.send(true);
         let _ = deliverer.await;
         let _ = review_task.await;
+        if let Some(t) = summary_task {
+            let _ = t.await;
+        }
         let t = serve_store.audit_append(
             EventKind::Stopped,
             Actor::SYSTEM.as_str(),
@@ -314,6 +326,7 @@ pub async fn start(
         addr,
         metrics_addr,
         store,
+        reloader,
         stop: Some(stop_tx),
         done,
     })
@@ -325,8 +338,9 @@ pub async fn start(
 pub async fn run(
     config: &Path,
     cfg: Config,
-    tls_config: Arc<rustls::ServerConfig>,
+    tls_material: tls::TlsMaterial,
     master: MasterKey,
+    hangups: signals::Hangups,
 ) -> anyhow::Result<()> {
     let grace = cfg.limits.shutdown_grace.0;
     tracing::info!(config = %config.display(), forces = cfg.forces.len(), "kim starting");
@@ -339,8 +353,9 @@ pub async fn run(
     if !testing.is_empty() {
         tracing::warn!(forces = ?testing, "forces in test mode: what they send goes only to [mail] test_recipient");
     }
-    let running = start(cfg, tls_config, master).await?;
+    let running = start(cfg, tls_material, master).await?;
     let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
+    tokio::spawn(signals::reload_on_hangup(hangups, running.reloader.clone()));
     let store = running.store.clone();
     health::spawn_watchdog(store.clone());
     tokio::select! {

@@ -8,6 +8,7 @@
 
 /// The school-day calendar (a leaf module, [`crate::calendar`]), by its older name.
 pub use crate::calendar as deadline;
+pub mod summary;
 pub mod transition;
 pub mod transport;
 
@@ -332,8 +333,19 @@ impl Deliverer {
     async fn send_and_record(&self, a: AlertRecord) -> Result<(), StoreError> {
         let _permit = self.permits.acquire().await;
         let started = std::time::Instant::now();
+        let mut to_hash = None;
         let result = match self.build(&a) {
             Ok(msg) => {
+                if matches!(
+                    a.kind,
+                    AlertKind::Dsl | AlertKind::Deputy | AlertKind::Withdrawal
+                ) {
+                    to_hash = msg
+                        .envelope()
+                        .to()
+                        .first()
+                        .map(|t| self.store.address_hash(t.as_ref()));
+                }
                 match tokio::time::timeout(
                     self.policy.delivery.send_timeout.0,
                     self.transport.send(&a.id, &msg),
@@ -371,7 +383,10 @@ impl Deliverer {
             }
             Err(e) => {
                 let next = add(now, self.policy.backoff(a.attempts, jitter_unit()));
-                let give_up = add(a.queued_at, self.policy.delivery.give_up_after.0);
+                let give_up = add(
+                    a.requeued_at.unwrap_or(a.queued_at),
+                    self.policy.delivery.give_up_after.0,
+                );
                 if next > give_up {
                     tracing::error!(alert = %a.id, urn = %a.urn, code = ?e.code, attempt = a.attempts, "retry window ran out; the admin mailbox is told");
                     SendOutcome::Failed {
@@ -389,7 +404,15 @@ impl Deliverer {
                 }
             }
         };
-        match decide(&self.store, &a.id, &Outcome::Sent(outcome), now)? {
+        let outcome = Outcome::Sent(outcome);
+        let recorded = self.store.change_alert(&a.id, now, |a, child| {
+            let mut t = transition(a, &outcome, now);
+            if let Some(h) = &to_hash {
+                transition::note_recipient(a, &mut t, h);
+            }
+            t.into_change(child)
+        })?;
+        match recorded {
             Some(t) => self.store.durable(t).await,
             None => Err(StoreError::Corrupt(format!("no outbox record {}", a.id))),
         }
@@ -405,6 +428,10 @@ impl Deliverer {
         let addr = |s: &str| s.parse::<Mailbox>().map_err(|_| BuildError::BadAddress);
         let mut extra_to: Vec<Mailbox> = Vec::new();
         let (mut to, mut rendered): (Mailbox, Rendered) = match a.kind {
+            AlertKind::AdminSummary => (
+                self.policy.admin.clone(),
+                alert::summary::render_summary(&a.summary.clone().unwrap_or_default()),
+            ),
             AlertKind::AdminReview => {
                 let mut to = self.policy.review_notify.iter().cloned();
                 let first = to.next().unwrap_or_else(|| self.policy.admin.clone());

@@ -43,6 +43,14 @@ pub enum Outcome {
     DeadlineMissed,
     /// The police force withdrew the notification.
     Withdraw { force: String },
+    /// An admin re-queues a failed alert (`kim alerts retry`); `to_hash` is
+    /// the hash of the address the current directory gives.
+    Requeue {
+        actor: String,
+        to_hash: Option<String>,
+    },
+    /// An admin has a `retry_wait` alert sent now (`kim alerts flush`).
+    Flush { actor: String },
 }
 
 /// How the child's state in the notification record changes.
@@ -57,6 +65,8 @@ pub enum ChildUpdate {
     Failed,
     /// The deadline passed undelivered.
     DeadlineMissed,
+    /// A failed alert was re-queued.
+    Requeued,
 }
 
 impl ChildUpdate {
@@ -80,6 +90,11 @@ impl ChildUpdate {
                 }
             }
             Self::DeadlineMissed => c.deadline_met = Some(false),
+            Self::Requeued => {
+                if c.state == ChildState::Failed {
+                    c.state = ChildState::Matched;
+                }
+            }
         }
     }
 }
@@ -160,7 +175,85 @@ pub fn transition(a: &AlertRecord, outcome: &Outcome, now: Timestamp) -> Transit
         Outcome::Escalate { has_deputy } => escalate(a, *has_deputy, now),
         Outcome::DeadlineMissed => deadline_missed(a),
         Outcome::Withdraw { force } => withdraw(a, force, now),
+        Outcome::Requeue { actor, to_hash } => requeue(a, actor, to_hash.as_deref(), now),
+        Outcome::Flush { actor } => flush(a, actor, now),
     }
+}
+
+/// A failed message goes back to `queued`, due now, its retry window
+/// starting again; same id, so the same Message-ID. Audited `requeued` with
+/// the old and new address hashes (never the addresses).
+fn requeue(a: &AlertRecord, actor: &str, to_hash: Option<&str>, now: Timestamp) -> Transition {
+    let mut t = Transition::none();
+    if a.state != AlertState::Failed {
+        return t;
+    }
+    let mut n = a.clone();
+    n.state = AlertState::Queued;
+    n.next_attempt_at = now;
+    n.requeued_at = Some(now);
+    let hash = |h: Option<&str>| h.map(serde_json::Value::from).unwrap_or_default();
+    t.events.push(event(
+        a,
+        EventKind::Requeued,
+        actor,
+        detail(&[
+            ("old_to_hash", hash(a.to_hash.as_deref())),
+            ("new_to_hash", hash(to_hash)),
+            (
+                "address_changed",
+                (a.to_hash.is_some() && a.to_hash.as_deref() != to_hash).into(),
+            ),
+        ]),
+    ));
+    if a.kind == AlertKind::Dsl {
+        t.child = Some(ChildUpdate::Requeued);
+    }
+    t.alert = Some(n);
+    t
+}
+
+/// A message waiting for its next retry is made due now (audited).
+fn flush(a: &AlertRecord, actor: &str, now: Timestamp) -> Transition {
+    let mut t = Transition::none();
+    if a.state != AlertState::RetryWait {
+        return t;
+    }
+    let mut n = a.clone();
+    n.next_attempt_at = now;
+    t.events.push(event(
+        a,
+        EventKind::Flushed,
+        actor,
+        detail(&[("was_due", a.next_attempt_at.to_string().into())]),
+    ));
+    t.alert = Some(n);
+    t
+}
+
+/// Records the address hash `to_hash` an attempt of `a` went to: when it
+/// differs from the last attempt's, the directory changed meanwhile and the
+/// message was redirected (audited `redirected`, hashes only).
+pub fn note_recipient(a: &AlertRecord, t: &mut Transition, to_hash: &str) {
+    let Some(n) = t.alert.as_mut() else {
+        return;
+    };
+    if let Some(old) = a.to_hash.as_deref().filter(|o| *o != to_hash) {
+        t.events.insert(
+            0,
+            event(
+                a,
+                EventKind::Redirected,
+                Actor::SYSTEM.as_str(),
+                detail(&[
+                    ("old_to_hash", old.into()),
+                    ("new_to_hash", to_hash.into()),
+                    ("attempt", a.attempts.into()),
+                ]),
+            ),
+        );
+    }
+    n.to_hash = Some(to_hash.to_owned());
 }
 
 fn sent(a: &AlertRecord, outcome: &SendOutcome, now: Timestamp) -> Transition {
@@ -212,11 +305,13 @@ fn sent(a: &AlertRecord, outcome: &SendOutcome, now: Timestamp) -> Transition {
             }
         }
         SendOutcome::Retry { code, reply, next } => {
+            let mut d = attempt(*code, "retry");
+            d.insert("reply".into(), reply.clone().into());
             t.events.push(event(
                 a,
                 EventKind::DeliveryAttempt,
                 Actor::SYSTEM.as_str(),
-                attempt(*code, "retry"),
+                d,
             ));
             n.last_code = *code;
             n.last_reply = Some(reply.clone());
@@ -226,11 +321,13 @@ fn sent(a: &AlertRecord, outcome: &SendOutcome, now: Timestamp) -> Transition {
             }
         }
         SendOutcome::Failed { code, reply, why } => {
+            let mut d = attempt(*code, "refused");
+            d.insert("reply".into(), reply.clone().into());
             t.events.push(event(
                 a,
                 EventKind::DeliveryAttempt,
                 Actor::SYSTEM.as_str(),
-                attempt(*code, "refused"),
+                d,
             ));
             n.last_code = *code;
             n.last_reply = Some(reply.clone());

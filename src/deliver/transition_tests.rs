@@ -56,6 +56,13 @@ fn outcomes() -> Vec<Outcome> {
         Outcome::Withdraw {
             force: "kent".into(),
         },
+        Outcome::Requeue {
+            actor: "admin:root".into(),
+            to_hash: Some("00ff".into()),
+        },
+        Outcome::Flush {
+            actor: "admin:root".into(),
+        },
     ]
 }
 
@@ -143,6 +150,22 @@ fn expected(
             (true, Sending) => (Some(Sending), vec![], vec![], None),
             (true, Delivered) => (None, vec![id("withdrawn")], vec![], None),
         },
+        // Only a failed message goes back in the queue; only the DSL
+        // alert's child goes back to `matched`.
+        Outcome::Requeue { .. } => match a.state {
+            Failed => (
+                Some(Queued),
+                vec![],
+                vec![E::Requeued],
+                dsl.then_some(ChildUpdate::Requeued),
+            ),
+            _ => (None, vec![], vec![], None),
+        },
+        // Only a message waiting for a retry is made due now.
+        Outcome::Flush { .. } => match a.state {
+            RetryWait => (Some(RetryWait), vec![], vec![E::Flushed], None),
+            _ => (None, vec![], vec![], None),
+        },
     }
 }
 
@@ -175,7 +198,7 @@ fn every_state_and_outcome_of_every_kind() {
             }
         }
     }
-    assert_eq!(cases, 3 * 6 * 7);
+    assert_eq!(cases, 3 * 6 * 9);
 }
 
 #[test]
@@ -277,4 +300,46 @@ fn a_late_delivery_misses_the_deadline_and_the_child_records_it() {
     }
     .apply(&mut c);
     assert_eq!(c.state, ChildState::Withdrawn);
+}
+
+#[test]
+fn a_requeued_alert_is_due_now_keeps_its_id_and_audits_both_address_hashes() {
+    let now = t("2026-11-23T09:00:00Z");
+    let mut a = alert(AlertKind::Dsl, AlertState::Failed);
+    a.to_hash = Some("aaaa".into());
+    let o = Outcome::Requeue {
+        actor: "admin:root".into(),
+        to_hash: Some("bbbb".into()),
+    };
+    let tr = transition(&a, &o, now);
+    let n = tr.alert.clone().unwrap();
+    assert_eq!((n.id.as_str(), n.state), ("R1.0", AlertState::Queued));
+    assert_eq!((n.next_attempt_at, n.requeued_at), (now, Some(now)));
+    let ev = &tr.events[0];
+    assert_eq!(ev.actor, "admin:root");
+    assert_eq!(ev.detail["old_to_hash"], "aaaa");
+    assert_eq!(ev.detail["new_to_hash"], "bbbb");
+    assert_eq!(ev.detail["address_changed"], true);
+}
+
+#[test]
+fn an_attempt_to_a_changed_address_is_audited_as_redirected() {
+    let now = t("2026-11-23T07:30:00Z");
+    let mut a = alert(AlertKind::Dsl, AlertState::Sending);
+    a.to_hash = Some("aaaa".into());
+    let o = Outcome::Sent(SendOutcome::Delivered { code: 250 });
+    let mut tr = transition(&a, &o, now);
+    note_recipient(&a, &mut tr, "bbbb");
+    assert_eq!(tr.events[0].kind, EventKind::Redirected);
+    assert_eq!(tr.alert.as_ref().unwrap().to_hash.as_deref(), Some("bbbb"));
+    // The same address again: no redirect.
+    let mut tr = transition(&a, &o, now);
+    note_recipient(&a, &mut tr, "aaaa");
+    assert!(tr.events.iter().all(|e| e.kind != EventKind::Redirected));
+    // A first attempt only records the address.
+    a.to_hash = None;
+    let mut tr = transition(&a, &o, now);
+    note_recipient(&a, &mut tr, "bbbb");
+    assert!(tr.events.iter().all(|e| e.kind != EventKind::Redirected));
+    assert_eq!(tr.alert.unwrap().to_hash.as_deref(), Some("bbbb"));
 }

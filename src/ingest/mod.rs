@@ -6,8 +6,10 @@
 //! shutdown, when it stops accepting and drains in-flight requests.
 
 pub mod admission;
+pub mod crl;
 pub mod http;
 mod idle;
+pub mod live;
 pub mod notification;
 pub mod tls;
 
@@ -22,11 +24,12 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{oneshot, Semaphore};
 use tokio_rustls::TlsAcceptor;
 
-use crate::config::{Config, LimitsConfig};
+use crate::config::LimitsConfig;
 use admission::{
     AcceptBackoff, Budget, Descriptors, FdSlot, Handshakes, Pending, Summary, SUMMARY_EVERY,
 };
 use http::{AppState, Peer};
+pub use live::Live;
 
 /// What a flood would otherwise write line by line: counted in metrics,
 /// logged at most once per [`SUMMARY_EVERY`] each.
@@ -66,9 +69,8 @@ impl Noise {
 
 /// What every connection task shares.
 struct Shared {
-    cfg: Arc<Config>,
-    limits: LimitsConfig,
-    acceptor: TlsAcceptor,
+    /// The config and TLS material in force (replaced by a reload).
+    live: Arc<Live>,
     state: Arc<AppState>,
     slots: Arc<Semaphore>,
     noise: Noise,
@@ -78,19 +80,18 @@ struct Shared {
 /// drains for at most `limits.shutdown_grace`. `fds` is the descriptor
 /// budget shared with the metrics listener.
 pub async fn serve(
-    cfg: Arc<Config>,
-    tls: Arc<rustls::ServerConfig>,
+    live: Arc<Live>,
     state: Arc<AppState>,
     fds: Arc<Descriptors>,
     listener: TcpListener,
     shutdown: impl Future<Output = ()>,
 ) {
-    let limits: LimitsConfig = cfg.limits.clone();
+    // Sizes fixed at start (a reload refuses to change them); the timeouts
+    // are read per connection from the live snapshot.
+    let limits: LimitsConfig = live.load().cfg.limits.clone();
     let handshakes = Handshakes::new(limits.max_handshakes, limits.max_handshakes_per_source);
     let shared = Arc::new(Shared {
-        cfg: cfg.clone(),
-        limits: limits.clone(),
-        acceptor: TlsAcceptor::from(tls),
+        live,
         state: state.clone(),
         slots: Arc::new(Semaphore::new(limits.max_connections)),
         noise: Noise::default(),
@@ -189,6 +190,9 @@ async fn connection(
     watcher: Watcher,
 ) {
     let metrics = shared.state.metrics.clone();
+    // This connection's TLS material and timeouts: those in force now.
+    let snapshot = shared.live.load();
+    let limits = &snapshot.cfg.limits;
     metrics.connections_total.inc();
     metrics.handshakes_pending.add(1);
     let handshake = async {
@@ -207,12 +211,12 @@ async fn connection(
             // Evicted meanwhile: the select below ends this connection.
             None => std::future::pending::<()>().await,
         }
-        shared.acceptor.accept(tcp).await
+        TlsAcceptor::from(snapshot.tls.clone()).accept(tcp).await
     };
     let outcome = tokio::select! {
         biased;
         _ = evicted => None,
-        r = tokio::time::timeout(shared.limits.handshake_timeout.0, handshake) => Some(r),
+        r = tokio::time::timeout(limits.handshake_timeout.0, handshake) => Some(r),
     };
     drop(pending);
     metrics.handshakes_pending.add(-1);
@@ -246,19 +250,23 @@ async fn connection(
         .and_then(|c| c.first())
         .map(tls::identities)
         .unwrap_or_default();
-    let found = shared.cfg.force_and_mode_for(&identities);
-    let force = found.map(|(f, _)| f.id.clone());
-    let test = found.is_some_and(|(_, test)| test);
-    if force.is_none() {
+    if snapshot.cfg.force_for(&identities).is_none() {
         tracing::warn!(peer = %addr, identities = ?identities, "client certificate is CA-valid but not listed in [[forces]]; answering 403");
     }
-    let peer = Arc::new(Peer { addr, force, test });
     metrics.connections_open.add(1);
     let state = shared.state.clone();
     let activity = idle::Activity::new();
     let busy = activity.clone();
+    let live = shared.live.clone();
     let svc = service_fn(move |req| {
         let in_flight = busy.request();
+        // The force per request, from the [[forces]] in force now: a force
+        // removed by a reload gets 403 even on a connection opened before.
+        let snap = live.load();
+        let found = snap.cfg.force_and_mode_for(&identities);
+        let force = found.map(|(f, _)| f.id.clone());
+        let test = found.is_some_and(|(_, test)| test);
+        let peer = Arc::new(Peer { addr, force, test });
         let answer = http::handle(req, peer.clone(), state.clone());
         async move {
             let r = answer.await;
@@ -268,7 +276,7 @@ async fn connection(
     });
     let conn = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
-        .header_read_timeout(shared.limits.header_timeout.0)
+        .header_read_timeout(limits.header_timeout.0)
         .keep_alive(true)
         .max_buf_size(64 * 1024)
         .serve_connection(TokioIo::new(idle::Watched::new(tls, activity.clone())), svc);
@@ -279,7 +287,7 @@ async fn connection(
             }
         }
         // Nothing in flight: dropping the connection closes it.
-        _ = activity.idle_for(shared.limits.idle_timeout.0) => {
+        _ = activity.idle_for(limits.idle_timeout.0) => {
             metrics.idle_closed.inc();
         }
     }

@@ -4,7 +4,7 @@
 //! from a verified certificate's SAN (dNSName / URI) to a configured force:
 //! DNS names case-insensitively, URIs by RFC 3986 (scheme and host
 //! case-insensitively, the path exactly), and a certificate naming two
-//! forces is no force at all.
+//! forces is no force at all. CRL files are read and checked by `crl`.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -13,7 +13,7 @@ use rustls::crypto::{ring as ring_provider, CryptoProvider};
 use rustls::server::WebPkiClientVerifier;
 use rustls::{RootCertStore, ServerConfig};
 use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKeyDer};
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use x509_parser::extensions::GeneralName;
 
 use crate::config;
@@ -35,6 +35,8 @@ pub enum TlsError {
     },
     #[error("the police CA bundle {path} is not usable: {message}")]
     Ca { path: PathBuf, message: String },
+    #[error(transparent)]
+    Crl(#[from] super::crl::CrlError),
     #[error("the client verifier cannot be built (check client_ca and crls): {0}")]
     Verifier(String),
     #[error("the server certificate and key do not work together: {0}")]
@@ -90,38 +92,80 @@ fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
     })
 }
 
-fn load_crl(path: &Path) -> Result<CertificateRevocationListDer<'static>, TlsError> {
-    CertificateRevocationListDer::from_pem_file(path).map_err(|source| TlsError::Pem {
-        what: "CRL",
-        path: path.to_owned(),
-        source,
-    })
+/// What `[server]` loads into: the rustls config and what the metrics,
+/// the logs and `check-config` report about it.
+#[derive(Debug, Clone)]
+pub struct TlsMaterial {
+    pub config: Arc<ServerConfig>,
+    /// Every CRL loaded, in file order.
+    pub crls: Vec<super::crl::LoadedCrl>,
+    /// The server certificate's notAfter (Unix seconds).
+    pub server_not_after: Option<i64>,
+    /// Each police CA in `client_ca`: its subject and notAfter (Unix seconds).
+    pub client_cas: Vec<(String, i64)>,
+}
+
+impl TlsMaterial {
+    /// One line per expired CRL, naming its file (these fail closed).
+    pub fn expired_crls(&self) -> Vec<String> {
+        let now = jiff::Timestamp::now().as_second();
+        self.crls
+            .iter()
+            .filter(|c| c.expired(now))
+            .map(|c| {
+                format!(
+                    "CRL file {}: expired (nextUpdate {}): every client certificate it covers is refused until a fresh CRL is in place",
+                    c.path.display(),
+                    c.next_update
+                        .and_then(|t| jiff::Timestamp::from_second(t).ok())
+                        .map(|t| t.to_string())
+                        .unwrap_or_default()
+                )
+            })
+            .collect()
+    }
 }
 
 /// Builds the listener's rustls config from `[server]`.
 pub fn server_config(cfg: &config::ServerConfig) -> Result<Arc<ServerConfig>, TlsError> {
+    load(cfg).map(|m| m.config)
+}
+
+/// Reads every file `[server]` names (certificate, key, police CAs, CRLs),
+/// checks them and builds the rustls config.
+pub fn load(cfg: &config::ServerConfig) -> Result<TlsMaterial, TlsError> {
     let provider = Arc::new(provider());
     let mut roots = RootCertStore::empty();
-    for ca in load_certs("police CA bundle", &cfg.client_ca)? {
-        roots.add(ca).map_err(|e| TlsError::Ca {
+    let cas = load_certs("police CA bundle", &cfg.client_ca)?;
+    for ca in &cas {
+        roots.add(ca.clone()).map_err(|e| TlsError::Ca {
             path: cfg.client_ca.clone(),
             message: e.to_string(),
         })?;
     }
-    let crls = cfg
-        .crls
+    let client_cas = cas
         .iter()
-        .map(|p| load_crl(p))
-        .collect::<Result<Vec<_>, _>>()?;
+        .filter_map(|c| {
+            let (_, x) = x509_parser::parse_x509_certificate(c.as_ref()).ok()?;
+            Some((x.subject().to_string(), x.validity().not_after.timestamp()))
+        })
+        .collect();
+    let mut crls = Vec::new();
+    for p in &cfg.crls {
+        crls.extend(super::crl::load_file(p, &cas)?);
+    }
     let mut builder =
         WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone());
     if !crls.is_empty() {
-        builder = builder.with_crls(crls).enforce_revocation_expiration();
+        builder = builder
+            .with_crls(crls.iter().map(|c| c.der.clone()))
+            .enforce_revocation_expiration();
     }
     let verifier = builder
         .build()
         .map_err(|e| TlsError::Verifier(e.to_string()))?;
     let chain = load_certs("server certificate", &cfg.cert)?;
+    let server_not_after = chain.first().and_then(not_after);
     let key = load_key(&cfg.key)?;
     let mut sc = ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
@@ -130,7 +174,18 @@ pub fn server_config(cfg: &config::ServerConfig) -> Result<Arc<ServerConfig>, Tl
         .with_single_cert(chain, key)
         .map_err(|e| TlsError::Server(e.to_string()))?;
     sc.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(Arc::new(sc))
+    Ok(TlsMaterial {
+        config: Arc::new(sc),
+        crls,
+        server_not_after,
+        client_cas,
+    })
+}
+
+/// A certificate's notAfter, Unix seconds.
+pub fn not_after(cert: &CertificateDer<'_>) -> Option<i64> {
+    let (_, parsed) = x509_parser::parse_x509_certificate(cert.as_ref()).ok()?;
+    Some(parsed.validity().not_after.timestamp())
 }
 
 pub use crate::config::forces::{match_force, ForceMatch, Identity};

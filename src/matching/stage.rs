@@ -124,13 +124,19 @@ pub fn run_pending(store: &Store, threshold: f64) -> Result<usize, StoreError> {
 /// few seconds (so nothing waits on a lost wake-up). It lives as long as
 /// the process.
 pub fn spawn(store: Arc<Store>, threshold: f64) {
+    spawn_with(store, move || threshold)
+}
+
+/// Like [`spawn`], with the name threshold read before each pass (so a
+/// config reload changes it for the notifications matched after it).
+pub fn spawn_with(store: Arc<Store>, threshold: impl Fn() -> f64 + Send + 'static) {
     std::thread::Builder::new()
         .name("kim-match".into())
         .spawn(move || {
             crate::store::writer::lower_priority(MATCH_NICE);
             loop {
                 let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    run_pending(&store, threshold)
+                    run_pending(&store, threshold())
                 }));
                 match ran {
                     Ok(Ok(_)) => {}

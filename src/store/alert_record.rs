@@ -27,6 +27,8 @@ pub enum AlertKind {
     /// The `[review] notify` addresses: children waiting for review
     /// (identifiers only).
     AdminReview,
+    /// The admin mailbox: the morning summary (counts and identifiers).
+    AdminSummary,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -102,6 +104,17 @@ pub struct AlertRecord {
     /// `deadline`), not the first notice.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reminder: Option<super::review_remind::ReviewReminder>,
+    /// The keyed hash of the address the last attempt went to
+    /// (`Store::address_hash`), so a changed address is noticed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to_hash: Option<String>,
+    /// When an admin last re-queued it (`kim alerts retry`): the retry
+    /// window starts again from here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requeued_at: Option<jiff::Timestamp>,
+    /// For [`AlertKind::AdminSummary`]: what the summary says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub summary: Option<super::summary::Summary>,
     /// Caused by a notification in test mode: addressed only to `[mail]
     /// test_recipient`, marked TEST (its follow-ups inherit it).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -177,6 +190,9 @@ impl AlertRecord {
             journal: None,
             review: None,
             reminder: None,
+            to_hash: None,
+            requeued_at: None,
+            summary: None,
             test: false,
         }
     }

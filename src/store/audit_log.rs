@@ -22,6 +22,36 @@ impl Store {
         })
     }
 
+    /// Audit events from the first one at or after `since` (found by a
+    /// binary search over sequence numbers: events are appended in time
+    /// order), so a reader of recent history skips the old chain.
+    pub fn audit_events_from(
+        &self,
+        since: jiff::Timestamp,
+    ) -> Result<impl Iterator<Item = Result<AuditEvent, StoreError>> + '_, StoreError> {
+        let (mut lo, mut hi) = (1u64, self.audit_head()?.seq + 1);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            let before = match self.t.audit.get(mid.to_be_bytes())? {
+                Some(v) => {
+                    let ev: AuditEvent = serde_json::from_slice(&v)
+                        .map_err(|e| StoreError::Corrupt(format!("audit event: {e}")))?;
+                    ev.time < since
+                }
+                None => false,
+            };
+            if before {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        Ok(self.t.audit.range(lo.to_be_bytes()..).values().map(|v| {
+            let v = v?;
+            serde_json::from_slice(&v).map_err(|e| StoreError::Corrupt(format!("audit event: {e}")))
+        }))
+    }
+
     /// The hash of audit event `seq`, if it is stored.
     pub fn audit_hash_at(&self, seq: u64) -> Result<Option<String>, StoreError> {
         match self.t.audit.get(seq.to_be_bytes())? {

@@ -124,6 +124,8 @@ impl Batch {
                 k,
                 store.seal_json(trees::OUTBOX, k, a)?,
                 a.state.is_active(),
+                super::alerts_index::time_key(a.queued_at, &a.id),
+                super::alerts_index::index_value(a),
             ));
         }
         let mut record_bytes = Vec::with_capacity(self.records.len());
@@ -145,8 +147,9 @@ impl Batch {
             &t.meta,
             &t.outbox,
             &t.outbox_active,
+            &t.outbox_by_time,
         )
-            .transaction(|(tn, tw, tr, ta, tm, to, tact)| {
+            .transaction(|(tn, tw, tr, ta, tm, to, tact, tbt)| {
                 if let Some(w) = &self.work_done {
                     if tw.remove(w.as_bytes())?.is_none() {
                         return abort(StoreError::Corrupt("work item raced".into()));
@@ -164,8 +167,9 @@ impl Batch {
                 for k in &self.review_del {
                     tr.remove(k.as_slice())?;
                 }
-                for (k, v, active) in &alert_bytes {
+                for (k, v, active, tk, tv) in &alert_bytes {
                     to.insert(*k, v.as_slice())?;
+                    tbt.insert(tk.as_slice(), tv.as_slice())?;
                     if *active {
                         tact.insert(*k, &[][..])?;
                     } else {

@@ -5,6 +5,7 @@
 //! (`writer`). Keys carry no personal data; values that do are sealed.
 
 mod alert_record;
+mod alerts_index;
 mod audit_log;
 pub mod batch;
 pub mod crypto;
@@ -22,6 +23,7 @@ pub mod review_remind;
 pub mod roll;
 mod rollfile;
 pub mod rotate;
+pub mod summary;
 pub mod writer;
 
 use std::path::Path;
@@ -37,6 +39,7 @@ use crate::audit::{AuditEvent, EventKind, Head, Refs};
 use crate::calendar::SchoolCalendar;
 use crypto::{CryptoError, Keyring, MasterKey};
 
+pub use alerts_index::IndexEntry;
 pub(crate) use audit_log::{append_event_in_tx, append_in_tx};
 pub use health::{Broken, Health, CANNOT_WRITE};
 pub use notifications::{AcceptOutcome, ChildState, ChildStatus, NotificationRecord, ReceiptId};
@@ -61,6 +64,8 @@ pub mod trees {
     pub const OUTBOX_ACTIVE: &str = "outbox_active";
     pub const WITHDRAWALS: &str = "withdrawals";
     pub const CHECKPOINTS: &str = "checkpoints";
+    /// The outbox by the time each message was queued (`alerts_index`).
+    pub const OUTBOX_BY_TIME: &str = "outbox_by_time";
 }
 
 const KEY_CHECK: &[u8] = b"key_check";
@@ -149,6 +154,7 @@ pub(crate) struct Trees {
     pub outbox_active: sled::Tree,
     pub withdrawals: sled::Tree,
     pub checkpoints: sled::Tree,
+    pub outbox_by_time: sled::Tree,
 }
 
 pub struct Store {

@@ -83,6 +83,7 @@ impl Store {
             outbox_active: db.open_tree(trees::OUTBOX_ACTIVE)?,
             withdrawals: db.open_tree(trees::WITHDRAWALS)?,
             checkpoints: db.open_tree(trees::CHECKPOINTS)?,
+            outbox_by_time: db.open_tree(trees::OUTBOX_BY_TIME)?,
         };
         crate::fsmode::tighten_files(path).map_err(|e| StoreError::Sled(sled::Error::Io(e)))?;
         format::check_and_stamp(&t.meta)?;
@@ -124,6 +125,7 @@ impl Store {
         };
         // A kill after a 202 leaves notifications in the accept journal
         // that the trees do not have yet.
+        store.build_alert_index()?;
         let replayed = store.replay_journal(replay)?;
         if replayed.applied > 0 {
             tracing::info!(

@@ -69,6 +69,7 @@ impl Store {
             (&self.t.work_match, &new.t.work_match),
             (&self.t.outbox_active, &new.t.outbox_active),
             (&self.t.checkpoints, &new.t.checkpoints),
+            (&self.t.outbox_by_time, &new.t.outbox_by_time),
         ] {
             copy(from, to)?;
         }

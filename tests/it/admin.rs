@@ -79,6 +79,15 @@ fn the_cli_answers_the_same_with_the_daemon_running_and_stopped() {
     let review = post(&env, k.addr, "KNT/ADM/2", "Jack", "Smith", "2015-05-05");
     std::thread::sleep(Duration::from_millis(800));
 
+    // The matched child's alert is delivered (the file transport) before
+    // the listings are compared.
+    let eml = env.path("outbox").join(format!("{matched}.0.eml"));
+    let start = std::time::Instant::now();
+    while start.elapsed() < Duration::from_secs(10) && !eml.exists() {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+
     let socket = env.path("admin.sock");
     let mode = std::fs::metadata(&socket).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600, "the admin socket is owner-only");
@@ -91,6 +100,19 @@ fn the_cli_answers_the_same_with_the_daemon_running_and_stopped() {
         vec!["review", "list"],
         vec!["status", &matched, "--json"],
         vec!["status", &review],
+        vec!["alerts", "list", "--receipt", &matched, "--json"],
+        vec!["alerts", "list", "--receipt", &matched],
+        vec![
+            "alerts",
+            "list",
+            "--state",
+            "delivered",
+            "--since",
+            "7d",
+            "--school",
+            "118765",
+        ],
+        vec!["alerts", "list", "--late", "--json"],
     ];
     let running: Vec<(i32, String)> = verbs
         .iter()

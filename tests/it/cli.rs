@@ -312,3 +312,32 @@ fn review_assign_refuses_a_malformed_urn_without_echoing_it() {
         assert!(!err.contains(urn.trim()), "{urn:?} echoed: {err}");
     }
 }
+
+#[test]
+fn version_names_the_package_version_and_the_git_commit() {
+    let out = std::process::Command::new(crate::support::KIM)
+        .arg("--version")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.starts_with(&format!("kim {} (", env!("CARGO_PKG_VERSION"))),
+        "{text}"
+    );
+    // Built from a git checkout (as here and in CI): the commit is named.
+    let head = std::process::Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output();
+    match head {
+        Ok(h) if h.status.success() => {
+            let commit = String::from_utf8_lossy(&h.stdout).trim().to_owned();
+            assert!(
+                text.contains(&format!("({commit})")),
+                "{text} vs HEAD {commit}"
+            );
+        }
+        _ => eprintln!("SKIP the commit check: not a git checkout"),
+    }
+}

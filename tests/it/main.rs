@@ -3,6 +3,7 @@
 
 mod admin;
 mod admin_socket;
+mod alerts;
 mod api;
 mod audit;
 mod cli;
@@ -16,6 +17,8 @@ mod limits;
 mod matching;
 mod openapi;
 mod privacy;
+mod reload;
+mod reload_pki;
 mod review;
 mod review_deadline;
 mod roll;

@@ -4,6 +4,7 @@
 //! asked over the admin socket (daemon running). `crate::admin::dispatch`
 //! maps a `Request` to them.
 
+pub mod alerts;
 pub mod audit;
 pub mod review;
 pub mod roll;

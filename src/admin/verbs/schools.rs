@@ -11,6 +11,7 @@ use crate::import::parse_schools;
 pub fn import(ctx: &mut Ctx<'_>, file: &Path) -> CliResult {
     let store = ctx.store;
     let schools = parse_schools(ctx.take_file(file)?).map_err(|e| rejected(e, file))?;
+    let redirects = super::alerts::redirects(store, &schools)?;
     match store.replace_schools(&schools).map_err(Failure::failed)? {
         Ok(()) => {}
         Err(orphaned) => {
@@ -29,6 +30,12 @@ pub fn import(ctx: &mut Ctx<'_>, file: &Path) -> CliResult {
         schools.len(),
         file.display()
     );
+    if redirects > 0 {
+        say!(
+            ctx,
+            "{redirects} waiting alert(s) will go to their school's new address at their next attempt"
+        );
+    }
     Ok(())
 }
 
