@@ -208,6 +208,18 @@ fn a_test_forces_alert_reaches_only_the_test_recipient_and_a_live_forces_the_dsl
     );
     assert!(!unfolded(m).contains("TEST"), "a live alert is unmarked");
 
+    // `kim alerts show` names the address it really goes to.
+    for (r, to) in [
+        (&test_force, TEST_RECIPIENT),
+        (&live, "dsl@maidstone.example"),
+    ] {
+        let (code, out, err) = env.kim(&["alerts", "show", &format!("{r}.0"), "--json"]);
+        assert_eq!(code, 0, "{err}");
+        let v: Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(v["recipient"], to, "{v}");
+        assert_eq!(v["last_attempt_went_to_recipient"], true, "{v}");
+    }
+
     k.terminate(Duration::from_secs(20));
     // The audit marks the test notifications' events, and only theirs.
     for r in [&test_force, &test_name] {
