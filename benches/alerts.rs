@@ -62,9 +62,11 @@ fn alert(i: u64, n: u64, now: jiff::Timestamp) -> AlertRecord {
         last_reply: failed.then(|| "550 5.1.1 [address]: Mailbox unavailable".into()),
         journal: None,
         review: None,
+        reminder: None,
         to_hash: Some("0011223344556677".into()),
         requeued_at: None,
         summary: None,
+        test: false,
     }
 }
 
