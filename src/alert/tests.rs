@@ -276,3 +276,29 @@ fn the_review_notice_lists_identifiers_and_the_command() {
         "kim: 1 child needs review"
     );
 }
+
+#[test]
+fn a_test_message_says_test_first_and_names_the_would_be_school_escaped() {
+    let r = Rendered {
+        subject: subject_for("St <Mary's>"),
+        text: "Body.\n".into(),
+        html: "<!DOCTYPE html>\n<html><body>\n<p>Body.</p>\n</body></html>\n".into(),
+    };
+    let to: lettre::message::Mailbox = "Ms Dee <dsl@school.example>".parse().unwrap();
+    let w = WouldBe {
+        to: &to,
+        extra_to: &[],
+        school_urn: "118765",
+        school_name: Some("St <Mary's>\u{202e}"),
+    };
+    let m = mark_test(r, &w);
+    assert!(m.subject.starts_with("TEST: Keep in mind"), "{}", m.subject);
+    let first = m.text.lines().next().unwrap();
+    assert!(first.starts_with("TEST"), "{first}");
+    assert!(first.contains("dsl@school.example"), "{first}");
+    assert!(first.contains("URN 118765 (St <Mary's>)"), "{first}");
+    assert!(m.text.ends_with("Body.\n"));
+    assert!(m.html.contains("<body>\n<p><strong>TEST: "), "{}", m.html);
+    assert!(m.html.contains("St &lt;Mary&#39;s&gt;"), "{}", m.html);
+    assert!(!m.html.contains("<Mary"), "{}", m.html);
+}

@@ -1,7 +1,8 @@
 //! Which configured force a client certificate acts for: its identities
 //! (SAN dNSName and URI values) against `[[forces]] client_names`. DNS names
 //! compare case-insensitively, URIs by RFC 3986's rules; a certificate that
-//! names two forces acts for none. (Reading the identities out of a
+//! names two forces acts for none. A force, or some of its names
+//! (`test_client_names`), may be in test mode (`is_test`). (Reading the identities out of a
 //! certificate is `ingest::tls`'s job.)
 
 use super::ForceConfig;
@@ -87,14 +88,19 @@ pub enum ForceMatch<'a> {
     Ambiguous(Vec<&'a ForceConfig>),
 }
 
-/// The forces whose `client_names` one of `identities` matches.
+fn names_any(names: &[String], identities: &[Identity]) -> bool {
+    names
+        .iter()
+        .any(|n| identities.iter().any(|id| id.matches(n)))
+}
+
+/// The forces whose `client_names` or `test_client_names` one of
+/// `identities` matches.
 pub fn match_force<'a>(forces: &'a [ForceConfig], identities: &[Identity]) -> ForceMatch<'a> {
     let mut hits: Vec<&ForceConfig> = forces
         .iter()
         .filter(|f| {
-            f.client_names
-                .iter()
-                .any(|n| identities.iter().any(|id| id.matches(n)))
+            names_any(&f.client_names, identities) || names_any(&f.test_client_names, identities)
         })
         .collect();
     match hits.len() {
@@ -102,4 +108,12 @@ pub fn match_force<'a>(forces: &'a [ForceConfig], identities: &[Identity]) -> Fo
         1 => ForceMatch::One(hits.remove(0)),
         _ => ForceMatch::Ambiguous(hits),
     }
+}
+
+/// Whether a certificate with `identities`, acting for `force`, is in test
+/// mode: the force has `test = true`, or one of the identities is one of
+/// its `test_client_names` (a certificate carrying both a live and a test
+/// name is in test mode: the safe side, nothing reaches a school).
+pub fn is_test(force: &ForceConfig, identities: &[Identity]) -> bool {
+    force.test || names_any(&force.test_client_names, identities)
 }

@@ -98,6 +98,16 @@ impl Config {
         }
     }
 
+    /// As [`force_for`](Self::force_for), with whether the certificate acts
+    /// in test mode ([`forces::is_test`](super::forces::is_test)).
+    pub fn force_and_mode_for<'a>(
+        &'a self,
+        identities: &[super::forces::Identity],
+    ) -> Option<(&'a ForceConfig, bool)> {
+        self.force_for(identities)
+            .map(|f| (f, super::forces::is_test(f, identities)))
+    }
+
     /// Where the master key comes from, resolved (systemd credentials live in
     /// `$CREDENTIALS_DIRECTORY`).
     /// Where the audit signing key comes from, if one is configured.

@@ -225,6 +225,21 @@ pub struct ForceConfig {
     pub id: String,
     pub name: String,
     pub client_names: Vec<String>,
+    /// Test mode for the whole force: everything its notifications cause
+    /// is addressed to `[mail] test_recipient` only, marked TEST.
+    #[serde(default)]
+    pub test: bool,
+    /// More certificate names of this force that act in test mode (the
+    /// force's `client_names` stay live unless `test = true`).
+    #[serde(default)]
+    pub test_client_names: Vec<String>,
+}
+
+impl ForceConfig {
+    /// Whether any of this force's names is in test mode.
+    pub fn has_test_mode(&self) -> bool {
+        self.test || !self.test_client_names.is_empty()
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -262,6 +277,10 @@ pub struct MailConfig {
     pub file_dir: Option<PathBuf>,
     #[serde(default)]
     pub smtp: Option<SmtpConfig>,
+    /// Where everything caused by a force (or name) in test mode goes,
+    /// instead of schools and admins. Required when any is in test mode.
+    #[serde(default)]
+    pub test_recipient: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

@@ -35,19 +35,42 @@ impl Config {
                     "must list at least one certificate name",
                 ));
             }
-            for n in &f.client_names {
-                if n.trim().is_empty() {
-                    return Err(
-                        self.invalid(&format!("forces[{i}].client_names"), "has an empty name")
-                    );
-                }
-                if !names.insert(n.to_ascii_lowercase()) {
-                    return Err(self.invalid(
-                        &format!("forces[{i}].client_names"),
-                        format!("`{n}` is listed for more than one force"),
-                    ));
+            for (key, list) in [
+                ("client_names", &f.client_names),
+                ("test_client_names", &f.test_client_names),
+            ] {
+                for n in list {
+                    if n.trim().is_empty() {
+                        return Err(
+                            self.invalid(&format!("forces[{i}].{key}"), "has an empty name")
+                        );
+                    }
+                    if !names.insert(n.to_ascii_lowercase()) {
+                        return Err(self.invalid(
+                            &format!("forces[{i}].{key}"),
+                            format!("`{n}` is listed more than once (names are unique across all forces, live and test)"),
+                        ));
+                    }
                 }
             }
+        }
+        match (
+            self.forces.iter().find(|f| f.has_test_mode()),
+            &self.mail.test_recipient,
+        ) {
+            (Some(f), None) => {
+                return Err(self.invalid(
+                    "mail.test_recipient",
+                    format!(
+                        "is required when a force is in test mode (force `{}` has test = true or test_client_names), or its test notifications would reach schools",
+                        f.id
+                    ),
+                ))
+            }
+            (_, Some(r)) if crate::fields::Email::parse(r).is_err() => {
+                return Err(self.invalid("mail.test_recipient", "must be an email address"))
+            }
+            _ => {}
         }
         match (
             &self.store.master_key_file,

@@ -340,6 +340,15 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let grace = cfg.limits.shutdown_grace.0;
     tracing::info!(config = %config.display(), forces = cfg.forces.len(), "kim starting");
+    let testing: Vec<&str> = cfg
+        .forces
+        .iter()
+        .filter(|f| f.has_test_mode())
+        .map(|f| f.id.as_str())
+        .collect();
+    if !testing.is_empty() {
+        tracing::warn!(forces = ?testing, "forces in test mode: what they send goes only to [mail] test_recipient");
+    }
     let running = start(cfg, tls_material, master).await?;
     let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
     tokio::spawn(signals::reload_on_hangup(hangups, running.reloader.clone()));

@@ -49,6 +49,7 @@ fn item(received: &str, queued: &str) -> ReviewItem {
         deadline: Some(calendar().deadline(received)),
         reminded: false,
         deadline_missed: false,
+        test: false,
     }
 }
 
@@ -243,6 +244,7 @@ fn start(store: &Arc<Store>, outbox: &Path, at: Timestamp) -> Running {
         from: "Keep in mind <kim@council.example>".parse().unwrap(),
         admin: "safeguarding@council.example".parse().unwrap(),
         review_notify: vec!["review-desk@council.example".parse().unwrap()],
+        test_recipient: None,
     };
     let (stop, rx) = watch::channel(false);
     let d = Deliverer::new(

@@ -75,6 +75,10 @@ pub struct Policy {
     pub admin: Mailbox,
     /// `[review] notify` (default: the admin mailbox).
     pub review_notify: Vec<Mailbox>,
+    /// `[mail] test_recipient`: the only address of anything a test-mode
+    /// notification causes (the admin mailbox if unset, e.g. after test
+    /// mode was switched off with test messages still in the outbox).
+    pub test_recipient: Option<Mailbox>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -110,6 +114,12 @@ impl Policy {
                     .map(|v| parse("notify", v))
                     .collect::<Result<_, _>>()?
             },
+            test_recipient: cfg
+                .mail
+                .test_recipient
+                .as_deref()
+                .map(|v| parse("test_recipient", v))
+                .transpose()?,
         })
     }
 
@@ -417,7 +427,7 @@ impl Deliverer {
         };
         let addr = |s: &str| s.parse::<Mailbox>().map_err(|_| BuildError::BadAddress);
         let mut extra_to: Vec<Mailbox> = Vec::new();
-        let (to, rendered): (Mailbox, Rendered) = match a.kind {
+        let (mut to, mut rendered): (Mailbox, Rendered) = match a.kind {
             AlertKind::AdminSummary => (
                 self.policy.admin.clone(),
                 alert::summary::render_summary(&a.summary.clone().unwrap_or_default()),
@@ -498,6 +508,28 @@ impl Deliverer {
                 )
             }
         };
+        if a.test {
+            // A force testing: nothing reaches a school or the admins; the
+            // test recipient sees what would have gone, and to whom.
+            let school = if a.urn.is_empty() {
+                None
+            } else {
+                self.store.school(&a.urn)?
+            };
+            let would_be = alert::WouldBe {
+                to: &to,
+                extra_to: &extra_to,
+                school_urn: &a.urn,
+                school_name: school.as_ref().map(|s| s.name.as_str()),
+            };
+            rendered = alert::mark_test(rendered, &would_be);
+            to = self
+                .policy
+                .test_recipient
+                .clone()
+                .unwrap_or_else(|| self.policy.admin.clone());
+            extra_to.clear();
+        }
         let mut b = Message::builder()
             .from(self.policy.from.clone())
             .to(to)

@@ -240,3 +240,83 @@ fn the_summary_is_queued_once_and_lists_exactly_what_needs_a_human() {
         );
     }
 }
+
+/// As `notification`, from a certificate in test mode.
+fn test_notification(store: &Store, reference: &str, at: Timestamp, decision: Decision) -> String {
+    let body = serde_json::json!({
+        "police_reference": reference,
+        "incident": {"occurred_at": "2026-11-26T17:00:00Z", "category": "domestic_abuse"},
+        "children": [{"given_name": "Zebediah", "family_name": "Quixotic", "date_of_birth": "2013-05-17", "involvement": "present"}]
+    });
+    let n =
+        crate::ingest::notification::parse_notification(body.to_string().as_bytes(), at).unwrap();
+    let p = store.prepare_as("met", true, &n, at).unwrap();
+    let Some(crate::store::AcceptOutcome::Accepted(rec)) = store.commit_batch(&[p]).unwrap().pop()
+    else {
+        panic!("not accepted")
+    };
+    let receipt = rec.receipt_id.as_str().to_owned();
+    let _ = store
+        .complete_match_at(&receipt, &[(0, decision)], at)
+        .unwrap()
+        .unwrap();
+    receipt
+}
+
+#[test]
+fn the_summary_leaves_out_what_forces_in_test_mode_sent() {
+    let dir = tempfile::tempdir().unwrap();
+    let store =
+        Arc::new(Store::open(&dir.path().join("store"), &MasterKey::from_bytes([7; 32])).unwrap());
+    store.set_inline_flush(true);
+    store.set_calendar(cal());
+    let matched = || Decision::Matched {
+        urn: "118765".into(),
+        basis: "exact",
+    };
+    let delivered = format!(
+        "{}.0",
+        test_notification(&store, "MET/T/1", t("2026-11-30T18:00:00Z"), matched())
+    );
+    sent(
+        &store,
+        &delivered,
+        t("2026-11-30T18:01:00Z"),
+        SendOutcome::Delivered { code: 250 },
+    );
+    let failed = format!(
+        "{}.0",
+        test_notification(&store, "MET/T/2", t("2026-11-30T18:10:00Z"), matched())
+    );
+    sent(
+        &store,
+        &failed,
+        t("2026-11-30T18:11:00Z"),
+        SendOutcome::Failed {
+            code: Some(550),
+            reply: "550 no such user".into(),
+            why: "refused",
+        },
+    );
+    let _waiting = test_notification(&store, "MET/T/3", t("2026-12-01T02:00:00Z"), matched());
+    let _review = test_notification(
+        &store,
+        "MET/T/4",
+        t("2026-12-01T03:00:00Z"),
+        Decision::NeedsReview(ReviewReason::NoCandidate),
+    );
+    let s = compute(
+        &store,
+        jiff::civil::date(2026, 12, 1),
+        t("2026-11-30T07:15:00Z"),
+        t("2026-12-01T08:30:00Z"),
+    )
+    .unwrap();
+    let nothing = crate::store::summary::Summary {
+        day: s.day,
+        since: s.since,
+        until: s.until,
+        ..Default::default()
+    };
+    assert_eq!(s, nothing, "test mode is left out of the report");
+}

@@ -84,6 +84,7 @@ fn policy(f: impl FnOnce(&mut DeliveryConfig)) -> Policy {
         from: "Keep in mind <kim@council.example>".parse().unwrap(),
         admin: "safeguarding@council.example".parse().unwrap(),
         review_notify: vec!["safeguarding@council.example".parse().unwrap()],
+        test_recipient: None,
     }
 }
 

@@ -155,8 +155,11 @@ fn event(
     a: &AlertRecord,
     kind: EventKind,
     actor: &str,
-    d: serde_json::Map<String, serde_json::Value>,
+    mut d: serde_json::Map<String, serde_json::Value>,
 ) -> AlertEvent {
+    if a.test {
+        d.insert("test".into(), true.into());
+    }
     AlertEvent {
         kind,
         actor: actor.to_owned(),

@@ -44,6 +44,9 @@ pub struct Peer {
     pub addr: SocketAddr,
     /// The configured force id, or `None` for a CA-valid but unlisted cert.
     pub force: Option<String>,
+    /// The certificate acts in test mode (`[[forces]] test` or
+    /// `test_client_names`): what it sends goes to `[mail] test_recipient`.
+    pub test: bool,
 }
 
 fn json_response(status: StatusCode, body: &serde_json::Value) -> Response<Body> {
@@ -101,12 +104,17 @@ fn receipt_body(rec: &NotificationRecord) -> serde_json::Value {
 }
 
 fn status_body(rec: &NotificationRecord) -> serde_json::Value {
-    json!({
+    let mut v = json!({
         "receipt_id": rec.receipt_id,
         "police_reference": rec.police_reference,
         "received_at": rec.received_at,
         "children": rec.children,
-    })
+    });
+    // Only a test-mode notification says so: live answers are unchanged.
+    if rec.test {
+        v["test"] = json!(true);
+    }
+    v
 }
 
 /// The single entry point for every request on an mTLS connection.
@@ -126,7 +134,7 @@ pub async fn handle(
             "This client certificate is valid but not listed for any police force.",
             &[],
         ),
-        Some(force) => route_request(req, force, &state).await,
+        Some(force) => route_request(req, force, peer.test, &state).await,
     };
     state
         .metrics
@@ -200,7 +208,12 @@ fn route_name(path: &str) -> &'static str {
     }
 }
 
-async fn route_request(req: Request<Incoming>, force: &str, state: &AppState) -> Response<Body> {
+async fn route_request(
+    req: Request<Incoming>,
+    force: &str,
+    test: bool,
+    state: &AppState,
+) -> Response<Body> {
     let path = req.uri().path().to_owned();
     let Some((template, params)) = match_route(&path) else {
         return not_found();
@@ -209,7 +222,7 @@ async fn route_request(req: Request<Incoming>, force: &str, state: &AppState) ->
     match (req.method().as_str(), template) {
         ("GET", "/healthz") => json_response(StatusCode::OK, &json!({"status": "ok"})),
         ("GET", "/readyz") => readyz(state),
-        ("POST", "/v1/notifications") => post_notification(req, force, state).await,
+        ("POST", "/v1/notifications") => post_notification(req, force, test, state).await,
         ("GET", "/v1/notifications/{receipt_id}") => get_status(&id, force, state),
         ("POST", "/v1/notifications/{receipt_id}/withdraw") => {
             withdraw(req, &id, force, state).await
@@ -362,6 +375,7 @@ async fn read_body(req: Request<Incoming>, state: &AppState) -> Result<Bytes, Re
 async fn post_notification(
     req: Request<Incoming>,
     force: &str,
+    test: bool,
     state: &AppState,
 ) -> Response<Body> {
     if !is_json(&req) {
@@ -413,7 +427,7 @@ async fn post_notification(
     drop(body);
     // Sealing happens here, on the runtime's threads in parallel; the
     // writer thread commits and syncs whole batches.
-    let prepared = state.store.prepare(force, &n, now);
+    let prepared = state.store.prepare_as(force, test, &n, now);
     drop(n);
     let outcome = match prepared {
         Ok(p) => state.ingest.accept(p).await.map_err(|e| e.to_string()),

@@ -262,8 +262,11 @@ async fn connection(
         let in_flight = busy.request();
         // The force per request, from the [[forces]] in force now: a force
         // removed by a reload gets 403 even on a connection opened before.
-        let force = live.load().cfg.force_for(&identities).map(|f| f.id.clone());
-        let peer = Arc::new(Peer { addr, force });
+        let snap = live.load();
+        let found = snap.cfg.force_and_mode_for(&identities);
+        let force = found.map(|(f, _)| f.id.clone());
+        let test = found.is_some_and(|(_, test)| test);
+        let peer = Arc::new(Peer { addr, force, test });
         let answer = http::handle(req, peer.clone(), state.clone());
         async move {
             let r = answer.await;

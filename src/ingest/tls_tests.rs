@@ -8,6 +8,8 @@ fn force(id: &str, names: &[&str]) -> ForceConfig {
         id: id.into(),
         name: format!("{id} police"),
         client_names: names.iter().map(|n| (*n).to_owned()).collect(),
+        test: false,
+        test_client_names: Vec::new(),
     }
 }
 
@@ -90,4 +92,31 @@ fn a_certificate_naming_two_forces_matches_none() {
         match_force(&forces, &[uri("spiffe://police.example/DURHAM")]),
         ForceMatch::None
     ));
+}
+
+#[test]
+fn a_test_name_acts_for_its_force_in_test_mode() {
+    use crate::config::forces::is_test;
+    let mut met = force("met", &["relay.met-police.example"]);
+    met.test_client_names = vec!["test.met-police.example".into()];
+    let forces = vec![met, force("kent", &["relay.kent-police.example"])];
+    let live = [dns("relay.met-police.example")];
+    let test = [dns("TEST.met-police.example")];
+    match match_force(&forces, &test) {
+        ForceMatch::One(f) => {
+            assert_eq!(f.id, "met");
+            assert!(is_test(f, &test));
+            assert!(!is_test(f, &live));
+        }
+        other => panic!("{other:?}"),
+    }
+    let both = [live[0].clone(), test[0].clone()];
+    assert!(
+        is_test(&forces[0], &both),
+        "a live and a test name: test mode"
+    );
+    let mut kent = forces[1].clone();
+    assert!(!is_test(&kent, &[dns("relay.kent-police.example")]));
+    kent.test = true;
+    assert!(is_test(&kent, &[dns("relay.kent-police.example")]));
 }

@@ -34,6 +34,9 @@ fn event(
 ) -> AlertEvent {
     let mut detail = Map::new();
     detail.insert(key.into(), Value::from(value));
+    if rec.test {
+        detail.insert("test".into(), Value::from(true));
+    }
     AlertEvent {
         kind,
         actor: actor.to_owned(),
@@ -100,6 +103,7 @@ pub fn on_match(
                 deadline: None,
                 reminded: false,
                 deadline_missed: false,
+                test: rec.test,
             })),
         },
     }

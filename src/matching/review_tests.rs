@@ -26,6 +26,7 @@ fn record() -> NotificationRecord {
                 deadline_met: None,
             })
             .collect(),
+        test: false,
     }
 }
 
@@ -104,6 +105,7 @@ fn every_review_reason_queues_an_item_with_its_code_and_no_alert() {
                     deadline: None,
                     reminded: false,
                     deadline_missed: false,
+                    test: false,
                 })),
             },
             "{reason:?}"

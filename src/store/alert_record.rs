@@ -115,6 +115,10 @@ pub struct AlertRecord {
     /// For [`AlertKind::AdminSummary`]: what the summary says.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub summary: Option<super::summary::Summary>,
+    /// Caused by a notification in test mode: addressed only to `[mail]
+    /// test_recipient`, marked TEST (its follow-ups inherit it).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub test: bool,
 }
 
 impl AlertKind {
@@ -189,6 +193,7 @@ impl AlertRecord {
             to_hash: None,
             requeued_at: None,
             summary: None,
+            test: false,
         }
     }
 
@@ -204,6 +209,7 @@ impl AlertRecord {
             now,
         );
         n.follows = Some(self.id.clone());
+        n.test = self.test;
         n
     }
 

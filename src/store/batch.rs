@@ -123,11 +123,15 @@ impl Batch {
         );
         let deadline = store.calendar().deadline(rec.received_at);
         a.deadline = Some(deadline);
+        a.test = rec.test;
         if let Some(c) = rec.children.get_mut(index as usize) {
             c.deadline = Some(deadline);
         }
         let mut detail = serde_json::Map::new();
         detail.insert("deadline".into(), deadline.to_string().into());
+        if rec.test {
+            detail.insert("test".into(), true.into());
+        }
         self.event(
             EventKind::AlertQueued,
             Actor::SYSTEM.as_str(),

@@ -144,6 +144,10 @@ pub struct NotificationRecord {
     /// without keeping the content readable.
     pub fingerprint: String,
     pub children: Vec<ChildStatus>,
+    /// Sent by a certificate in test mode: everything it causes goes to
+    /// `[mail] test_recipient` only. Absent (false) in older stores.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub test: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -156,10 +160,13 @@ pub enum AcceptOutcome {
     Conflict,
 }
 
-fn ref_key(force: &str, reference: &str) -> Vec<u8> {
+/// The `refs` key of a force's reference. Test-mode references have their
+/// own namespace (separator 1, not 0; force ids are `[a-z0-9_-]`), so a live
+/// notification reusing a reference a test sent is new, not a re-send.
+fn ref_key(force: &str, reference: &str, test: bool) -> Vec<u8> {
     let mut k = Vec::with_capacity(force.len() + reference.len() + 1);
     k.extend_from_slice(force.as_bytes());
-    k.push(0);
+    k.push(u8::from(test));
     k.extend_from_slice(reference.as_bytes());
     k
 }

@@ -148,3 +148,40 @@ fn receipt_ids_are_readable_and_parse_back() {
     assert_eq!(b.second(), 1_790_000_001);
     assert_eq!(ReceiptId::parse(a.as_str()), Some(a));
 }
+
+#[test]
+fn a_test_reference_is_apart_from_the_same_live_reference_and_the_record_says_test() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Store::open(&dir.path().join("store"), &MasterKey::from_bytes([7; 32])).unwrap();
+    let now: jiff::Timestamp = "2026-11-23T07:00:00Z".parse().unwrap();
+    let n = notification("KNT/T/1", now);
+    let p = s.prepare_as("kent", true, &n, now).unwrap();
+    let test = s.commit_batch(&[p]).unwrap().pop().unwrap();
+    let AcceptOutcome::Accepted(test) = test else {
+        panic!("{test:?}")
+    };
+    assert!(test.test);
+    // The same reference and content from a live name: new, not a re-send
+    // of the test (which never reached a school).
+    let (live, _) = s.accept("kent", &n, now).unwrap();
+    let AcceptOutcome::Accepted(live) = live else {
+        panic!("{live:?}")
+    };
+    assert!(!live.test);
+    assert_ne!(live.receipt_id, test.receipt_id);
+    // Each mode's re-send is answered from its own original.
+    let p = s.prepare_as("kent", true, &n, now).unwrap();
+    assert!(matches!(
+        &s.commit_batch(&[p]).unwrap()[0],
+        AcceptOutcome::Duplicate(r) if r.receipt_id == test.receipt_id
+    ));
+    let (again, _) = s.accept("kent", &n, now).unwrap();
+    assert!(matches!(again, AcceptOutcome::Duplicate(r) if r.receipt_id == live.receipt_id));
+    // Stored and read back with the flag; a live record's JSON lacks it, so
+    // records written before test mode existed read as live.
+    assert!(s.record(test.receipt_id.as_str()).unwrap().unwrap().test);
+    let json = serde_json::to_value(&live).unwrap();
+    assert!(json.get("test").is_none(), "{json}");
+    let old: NotificationRecord = serde_json::from_value(json).unwrap();
+    assert!(!old.test);
+}

@@ -41,6 +41,10 @@ pub struct ReviewItem {
     /// audited and the deadline reminder queued.
     #[serde(default)]
     pub deadline_missed: bool,
+    /// From a notification in test mode: its review notices are apart and
+    /// go only to `[mail] test_recipient`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub test: bool,
 }
 
 impl ReviewItem {

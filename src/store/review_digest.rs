@@ -88,12 +88,16 @@ impl Store {
         let groups: Vec<Vec<ReviewItem>> = if every.is_zero() {
             open.into_iter().map(|i| vec![i]).collect()
         } else {
-            vec![open]
+            // Children from forces in test mode get a notice of their own,
+            // sent only to the test recipient.
+            let (test, live): (Vec<_>, Vec<_>) = open.into_iter().partition(|i| i.test);
+            [live, test].into_iter().filter(|g| !g.is_empty()).collect()
         };
         let mut batch = Batch::new(self, now)?;
         let mut queued = Vec::new();
         for group in groups {
             let first = &group[0];
+            let test = first.test;
             let id = format!(
                 "review.{}.{}.{}",
                 now.as_microsecond(),
@@ -113,9 +117,14 @@ impl Store {
                 batch.put_review(key, value);
             }
             let mut notice = AlertRecord::new(id.clone(), AlertKind::AdminReview, "", 0, "", now);
-            batch.notice_queued(&id, "admin_review", &[("children", entries.len().into())]);
+            let mut counts = vec![("children", entries.len().into())];
+            if test {
+                counts.push(("test", true.into()));
+            }
+            batch.notice_queued(&id, "admin_review", &counts);
             queued.push((id, entries.len()));
             notice.review = Some(entries);
+            notice.test = test;
             batch.put_alert(notice);
         }
         let ticket = batch.commit(self)?;

@@ -85,14 +85,23 @@ impl Store {
         let mut batch = Batch::new(self, now)?;
         let mut queued = Vec::new();
         let mut records = std::collections::BTreeMap::new();
-        for (kind, group) in [
+        // Children from forces in test mode get reminders of their own,
+        // sent only to the test recipient.
+        let mut groups = Vec::new();
+        for (kind, all) in [
             (ReviewReminder::RemindAt, pick(&due.remind_at)),
             (ReviewReminder::Deadline, pick(&due.deadline)),
         ] {
+            let (test, live): (Vec<_>, Vec<_>) = all.into_iter().partition(|i| i.test);
+            groups.push((kind, live));
+            groups.push((kind, test));
+        }
+        for (kind, group) in groups {
             if group.is_empty() {
                 continue;
             }
             let first = &group[0];
+            let test = first.test;
             let id = format!(
                 "review.{}.{}.{}.{}",
                 kind.as_str().replace('_', "-"),
@@ -116,14 +125,14 @@ impl Store {
                     serde_json::to_vec(&marked).map_err(|e| StoreError::Corrupt(e.to_string()))?;
                 batch.put_review(key, value);
             }
-            batch.notice_queued(
-                &id,
-                "admin_review",
-                &[
-                    ("reminder", kind.as_str().into()),
-                    ("children", entries.len().into()),
-                ],
-            );
+            let mut counts = vec![
+                ("reminder", kind.as_str().into()),
+                ("children", entries.len().into()),
+            ];
+            if test {
+                counts.push(("test", true.into()));
+            }
+            batch.notice_queued(&id, "admin_review", &counts);
             queued.push(QueuedReminder {
                 kind,
                 notice: QueuedNotice {
@@ -134,6 +143,7 @@ impl Store {
             let mut notice = AlertRecord::new(id, AlertKind::AdminReview, "", 0, "", now);
             notice.review = Some(entries);
             notice.reminder = Some(kind);
+            notice.test = test;
             batch.put_alert(notice);
         }
         for rec in records.into_values() {

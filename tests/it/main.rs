@@ -24,4 +24,5 @@ mod review_deadline;
 mod roll;
 mod send;
 mod support;
+mod test_mode;
 mod tls;

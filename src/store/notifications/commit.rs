@@ -52,6 +52,9 @@ impl Store {
             let mut detail = serde_json::Map::new();
             detail.insert("children".into(), p.record.children.len().into());
             detail.insert("police_reference".into(), p.police_reference.clone().into());
+            if p.record.test {
+                detail.insert("test".into(), true.into());
+            }
             let ev = AuditEvent::next(
                 &head,
                 p.record.received_at,

@@ -50,7 +50,7 @@ impl Prepared {
             sealed_record,
             force: record.force.clone(),
             police_reference: record.police_reference.clone(),
-            ref_key: ref_key(&record.force, &record.police_reference),
+            ref_key: ref_key(&record.force, &record.police_reference, record.test),
             fingerprint: record.fingerprint.clone(),
             receipt: record.receipt_id.clone(),
             sealed: e.sealed,
@@ -82,6 +82,18 @@ impl Store {
         n: &Notification,
         now: jiff::Timestamp,
     ) -> Result<Prepared, StoreError> {
+        self.prepare_as(force, false, n, now)
+    }
+
+    /// As [`prepare`](Self::prepare), from a certificate in test mode if
+    /// `test` (the record says so; its references are apart from live ones).
+    pub fn prepare_as(
+        &self,
+        force: &str,
+        test: bool,
+        n: &Notification,
+        now: jiff::Timestamp,
+    ) -> Result<Prepared, StoreError> {
         let canonical = Zeroizing::new(n.canonical_bytes());
         let fingerprint = self.fingerprint(force, &canonical);
         let receipt = ReceiptId::generate()?;
@@ -108,6 +120,7 @@ impl Store {
                     deadline_met: None,
                 })
                 .collect(),
+            test,
         };
         let record_bytes =
             serde_json::to_vec(&record).map_err(|e| StoreError::Corrupt(e.to_string()))?;
@@ -119,7 +132,7 @@ impl Store {
             sealed_record,
             force: force.to_owned(),
             police_reference: n.police_reference.clone(),
-            ref_key: ref_key(force, &n.police_reference),
+            ref_key: ref_key(force, &n.police_reference, test),
             fingerprint,
             receipt,
             sealed: pack_sealed(&sealed_dk, &payload),
