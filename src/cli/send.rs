@@ -364,6 +364,17 @@ async fn request(
     unreachable!("the loop returns on its second attempt")
 }
 
+/// The warning a force's integrator must see: what it sends reaches real
+/// schools (its force, or this certificate's name, is not in test mode).
+fn warn_unless_test(status: &Value) {
+    if status["test"] != Value::Bool(true) {
+        eprintln!(
+            "kim send: warning: this certificate's force is not in test mode at this kim: \
+             its notifications go to real schools' safeguarding leads"
+        );
+    }
+}
+
 /// Every child settled: delivered, in review, failed or withdrawn.
 fn settled(status: &Value) -> bool {
     status["children"].as_array().is_some_and(|c| {
@@ -405,7 +416,14 @@ pub fn post(conn: &Conn, p: &Post) -> CliResult {
             let a = request(&c, &mut slot, conn, &t, Method::POST, &path, Some(body)).await?;
             report(conn, label, &a);
             match a.json()["receipt_id"].as_str() {
-                Some(r) if a.status < 300 => receipts.push(r.to_owned()),
+                Some(r) if a.status < 300 => {
+                    if receipts.is_empty() {
+                        let path = format!("{}/v1/notifications/{r}", t.base);
+                        let s = request(&c, &mut slot, conn, &t, Method::GET, &path, None).await?;
+                        warn_unless_test(&s.json());
+                    }
+                    receipts.push(r.to_owned());
+                }
                 _ => refused += 1,
             }
         }
@@ -442,13 +460,10 @@ pub fn post(conn: &Conn, p: &Post) -> CliResult {
 
 /// `kim send status RECEIPT`.
 pub fn status(conn: &Conn, receipt: &str) -> CliResult {
-    one(
-        conn,
-        Method::GET,
-        &format!("/v1/notifications/{receipt}"),
-        None,
-        receipt,
-    )
+    let path = format!("/v1/notifications/{receipt}");
+    let a = one(conn, Method::GET, &path, None, receipt)?;
+    warn_unless_test(&a.json());
+    Ok(())
 }
 
 /// `kim send withdraw RECEIPT --reason TEXT`.
@@ -461,9 +476,16 @@ pub fn withdraw(conn: &Conn, receipt: &str, reason: &str) -> CliResult {
         Some(&body),
         receipt,
     )
+    .map(drop)
 }
 
-fn one(conn: &Conn, method: Method, path: &str, body: Option<&[u8]>, label: &str) -> CliResult {
+fn one(
+    conn: &Conn,
+    method: Method,
+    path: &str,
+    body: Option<&[u8]>,
+    label: &str,
+) -> Result<Answer, Failure> {
     let t = target(&conn.url)?;
     let c = client(conn, &t)?;
     let path = format!("{}{path}", t.base);
@@ -472,7 +494,7 @@ fn one(conn: &Conn, method: Method, path: &str, body: Option<&[u8]>, label: &str
         let a = request(&c, &mut slot, conn, &t, method, &path, body).await?;
         report(conn, label, &a);
         if a.status < 300 {
-            Ok(())
+            Ok(a)
         } else {
             Err(fail(exit::REFUSED, format!("kim answered {}", a.status)))
         }

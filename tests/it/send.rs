@@ -70,6 +70,8 @@ fn send_posts_resends_conflicts_follows_and_withdraws() {
         &["--wait", "--wait-timeout", "20s", file.to_str().unwrap()],
     );
     assert_eq!(code, 0, "{out}{err}");
+    // Kent is live: the integrator is warned that this reaches real schools.
+    assert!(err.contains("not in test mode"), "{err}");
     let receipt = out
         .split_whitespace()
         .find(|w| w.len() == 19 && w.matches('-').count() == 3)
@@ -275,4 +277,34 @@ fn each_first_day_tls_failure_has_its_own_message_and_exit_code() {
     // And the right certificate still works.
     let (code, out, err) = send(&env, kim.addr, kent(&env), &ca, &[f]);
     assert_eq!(code, 0, "{out}{err}");
+}
+
+#[test]
+fn send_warns_only_when_the_force_is_not_in_test_mode() {
+    let env = Env::new();
+    let text = std::fs::read_to_string(&env.config).unwrap();
+    std::fs::write(&env.config, crate::test_mode::test_mode_config(&text, true)).unwrap();
+    let kim = env.start();
+    let file = env.path("n.json");
+    std::fs::write(&file, simple("MET/S/1")).unwrap();
+    let met = (env.fx.met_client.0.as_path(), env.fx.met_client.1.as_path());
+    let (code, out, err) = send(
+        &env,
+        kim.addr,
+        met,
+        &env.certs.ca_cert,
+        &[file.to_str().unwrap()],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(!err.contains("not in test mode"), "{err}");
+    std::fs::write(&file, simple("KNT/S/9")).unwrap();
+    let (code, _, err) = send(
+        &env,
+        kim.addr,
+        kent(&env),
+        &env.certs.ca_cert,
+        &[file.to_str().unwrap()],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("not in test mode"), "{err}");
 }

@@ -30,7 +30,7 @@ const TEST_RECIPIENT: &str = "force-tests@council.example";
 
 /// The Met in test mode as a whole force (`test = true`); Durham live under
 /// another name, its SPIFFE certificate a `test_client_names` entry; Kent live.
-fn test_mode_config(text: &str, recipient: bool) -> String {
+pub(crate) fn test_mode_config(text: &str, recipient: bool) -> String {
     let met = r#"client_names = ["relay.met-police.example"]"#;
     let durham = r#"client_names = ["spiffe://police.example/durham"]"#;
     assert!(text.contains(met) && text.contains(durham), "{text}");
