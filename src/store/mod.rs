@@ -18,6 +18,7 @@ pub mod outbox;
 pub mod replay;
 pub mod review;
 pub mod review_digest;
+mod review_candidates;
 pub mod roll;
 mod rollfile;
 pub mod rotate;
@@ -60,6 +61,8 @@ pub mod trees {
     pub const OUTBOX_ACTIVE: &str = "outbox_active";
     pub const WITHDRAWALS: &str = "withdrawals";
     pub const CHECKPOINTS: &str = "checkpoints";
+    /// The candidates kept for each review item (sealed; `review_candidates.rs`).
+    pub const REVIEW_CANDIDATES: &str = "review_candidates";
 }
 
 const KEY_CHECK: &[u8] = b"key_check";
@@ -148,6 +151,7 @@ pub(crate) struct Trees {
     pub outbox_active: sled::Tree,
     pub withdrawals: sled::Tree,
     pub checkpoints: sled::Tree,
+    pub review_candidates: sled::Tree,
 }
 
 pub struct Store {

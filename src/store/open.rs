@@ -83,6 +83,7 @@ impl Store {
             outbox_active: db.open_tree(trees::OUTBOX_ACTIVE)?,
             withdrawals: db.open_tree(trees::WITHDRAWALS)?,
             checkpoints: db.open_tree(trees::CHECKPOINTS)?,
+            review_candidates: db.open_tree(trees::REVIEW_CANDIDATES)?,
         };
         crate::fsmode::tighten_files(path).map_err(|e| StoreError::Sled(sled::Error::Io(e)))?;
         format::check_and_stamp(&t.meta)?;
