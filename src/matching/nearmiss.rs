@@ -168,7 +168,11 @@ pub fn dob_variants(dob: Date) -> Vec<Date> {
         }
     }
     for span in [1.day(), 1.month(), 1.year()] {
-        out.extend([dob.checked_add(span), dob.checked_sub(span)].into_iter().flatten());
+        out.extend(
+            [dob.checked_add(span), dob.checked_sub(span)]
+                .into_iter()
+                .flatten(),
+        );
     }
     let text = dob.to_string();
     let bytes = text.as_bytes();

@@ -60,10 +60,19 @@ fn each_date_relation_is_named() {
         assert_eq!(compare_dob(police, d(pupil)), want, "{pupil}");
     }
     // Across a month and a year boundary.
-    assert_eq!(compare_dob(d("2014-12-31"), d("2015-01-01")), DobRelation::OneDay);
-    assert_eq!(compare_dob(d("2014-12-05"), d("2015-01-05")), DobRelation::OneMonth);
+    assert_eq!(
+        compare_dob(d("2014-12-31"), d("2015-01-01")),
+        DobRelation::OneDay
+    );
+    assert_eq!(
+        compare_dob(d("2014-12-05"), d("2015-01-05")),
+        DobRelation::OneMonth
+    );
     // The same day and month swapped is the same date, not a swap.
-    assert_eq!(compare_dob(d("2014-03-03"), d("2014-03-03")), DobRelation::Same);
+    assert_eq!(
+        compare_dob(d("2014-03-03"), d("2014-03-03")),
+        DobRelation::Same
+    );
 }
 
 #[test]
@@ -189,7 +198,10 @@ fn a_name_just_under_the_threshold_on_the_same_date_is_a_candidate() {
         Decision::NeedsReview(_)
     ));
     let got = review_candidates(&s, &c, T).unwrap();
-    let right = got.iter().find(|x| x.pupil.pupil_id == "P-RIGHT").expect("listed");
+    let right = got
+        .iter()
+        .find(|x| x.pupil.pupil_id == "P-RIGHT")
+        .expect("listed");
     assert_eq!(right.dob, DobRelation::Same);
     assert_eq!(right.names, "weak");
     assert_eq!(right.found_as, "weighed");
@@ -209,5 +221,7 @@ fn namesakes_at_two_schools_are_both_listed() {
     let got = review_candidates(&s, &c, T).unwrap();
     let ids: Vec<&str> = got.iter().map(|x| x.pupil.pupil_id.as_str()).collect();
     assert!(ids.contains(&"P-A") && ids.contains(&"P-B"), "{ids:?}");
-    assert!(got.iter().all(|x| x.found_as == "weighed" || x.dob != DobRelation::Same));
+    assert!(got
+        .iter()
+        .all(|x| x.found_as == "weighed" || x.dob != DobRelation::Same));
 }

@@ -29,9 +29,7 @@ impl Store {
     ) -> Result<Option<T>, StoreError> {
         let key = review_key(receipt, index);
         match self.t.review_candidates.get(&key)? {
-            Some(v) => self
-                .open_json(trees::REVIEW_CANDIDATES, &key, &v)
-                .map(Some),
+            Some(v) => self.open_json(trees::REVIEW_CANDIDATES, &key, &v).map(Some),
             None => Ok(None),
         }
     }

@@ -5,6 +5,7 @@ mod admin;
 mod admin_socket;
 mod api;
 mod audit;
+mod candidates;
 mod cli;
 mod delivery;
 mod disk;

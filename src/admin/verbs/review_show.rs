@@ -175,7 +175,14 @@ pub fn show(ctx: &mut Ctx<'_>, r: &str, index: u32, json: bool) -> CliResult {
 
 fn print_table(ctx: &mut Ctx<'_>, s: &Shown) {
     let c = &s.child;
-    say!(ctx, "child {} of {}: {} ({})", s.index, s.receipt_id, s.reason, explain(&s.reason));
+    say!(
+        ctx,
+        "child {} of {}: {} ({})",
+        s.index,
+        s.receipt_id,
+        s.reason,
+        explain(&s.reason)
+    );
     say!(
         ctx,
         "police: {} {}{}, born {}, postcode {}, school hint {}",
@@ -212,7 +219,12 @@ fn print_table(ctx: &mut Ctx<'_>, s: &Shown) {
             let names = if r.other_names.is_empty() {
                 format!("{} {}", r.given_name, r.family_name)
             } else {
-                format!("{} {} ({})", r.given_name, r.family_name, r.other_names.join(", "))
+                format!(
+                    "{} {} ({})",
+                    r.given_name,
+                    r.family_name,
+                    r.other_names.join(", ")
+                )
             };
             say!(
                 ctx,

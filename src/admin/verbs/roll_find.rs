@@ -110,7 +110,12 @@ pub fn find(
         let names = if r.other_names.is_empty() {
             format!("{} {}", r.given_name, r.family_name)
         } else {
-            format!("{} {} ({})", r.given_name, r.family_name, r.other_names.join(", "))
+            format!(
+                "{} {} ({})",
+                r.given_name,
+                r.family_name,
+                r.other_names.join(", ")
+            )
         };
         say!(
             ctx,
@@ -124,7 +129,10 @@ pub fn find(
         );
     }
     if found.more {
-        say!(ctx, "more than {MAX_ROWS} pupils match: narrow the search with --given or --dob");
+        say!(
+            ctx,
+            "more than {MAX_ROWS} pupils match: narrow the search with --given or --dob"
+        );
     }
     ctx.say_reveal_audited();
     Ok(())

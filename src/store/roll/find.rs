@@ -82,7 +82,14 @@ impl Store {
         if layout.is_none() {
             return Err(RollFindError::NoRoll);
         }
-        if self.t.meta.get(ROLL_FIND_INDEX).map_err(StoreError::from)?.as_deref() != Some(&gen_prefix(generation)[..]) {
+        if self
+            .t
+            .meta
+            .get(ROLL_FIND_INDEX)
+            .map_err(StoreError::from)?
+            .as_deref()
+            != Some(&gen_prefix(generation)[..])
+        {
             return Err(RollFindError::NeedsReimport);
         }
         let given = q.given.map(normalise).filter(|g| !g.is_empty());

@@ -58,8 +58,10 @@ impl<'a> RollWriter<'a> {
         for g in given_keys(&p.given_name, &p.other_names) {
             if let Some(l) = find::first_letter(&g) {
                 if !seen_letters.contains(&l) {
-                    self.index
-                        .push(&s.index_hash(find::IDX_FAMILY_INITIAL, &family_key, &l), row)?;
+                    self.index.push(
+                        &s.index_hash(find::IDX_FAMILY_INITIAL, &family_key, &l),
+                        row,
+                    )?;
                     seen_letters.push(l);
                 }
             }
