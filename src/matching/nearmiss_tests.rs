@@ -192,7 +192,7 @@ fn a_name_just_under_the_threshold_on_the_same_date_is_a_candidate() {
     let (_dir, s) = store_with(&roll);
     let c = child("Amelie", "Kham", "2014-03-09");
     let score = name_score(&c, &roll[3]);
-    assert!(score < T && score >= T - NEAR_NAME_MARGIN, "{score}");
+    assert!((T - NEAR_NAME_MARGIN..T).contains(&score), "{score}");
     assert!(matches!(
         match_child(&s, &c, T).unwrap(),
         Decision::NeedsReview(_)
