@@ -391,7 +391,7 @@ pub fn render_review_notice(entries: &[crate::store::review_digest::ReviewEntry]
     for e in entries {
         let deadline = uk_time(e.deadline);
         text.push_str(&format!(
-            "- receipt {} child {}: reason {}, force {}, police reference {}, deadline {}\n  kim status {} --reveal\n",
+            "- receipt {} child {}: reason {}, force {}, police reference {}, deadline {}\n  kim review show {} {}\n  kim status {} --reveal\n",
             one_line(&e.receipt),
             e.index,
             one_line(&e.reason),
@@ -399,11 +399,15 @@ pub fn render_review_notice(entries: &[crate::store::review_digest::ReviewEntry]
             one_line(&e.police_reference),
             deadline,
             one_line(&e.receipt),
+            e.index,
+            one_line(&e.receipt),
         ));
     }
     text.push_str(
-        "\nThe child's details: `kim status RECEIPT --reveal` (or `kim review list --reveal` for every waiting child; \
-         both recorded in the audit). Decide with `kim review assign RECEIPT CHILD URN` or \
+        "\nThe child beside the candidate pupils: `kim review show RECEIPT CHILD`; \
+         the child's details: `kim status RECEIPT --reveal` (or `kim review list --reveal` for every waiting child; \
+         both recorded in the audit). Decide with `kim review assign RECEIPT CHILD --pupil PUPIL_ID`, \
+         `kim review assign RECEIPT CHILD URN` or \
          `kim review dismiss RECEIPT CHILD --reason TEXT`.\n",
     );
     Rendered {
