@@ -63,6 +63,8 @@ struct Shown {
     index: u32,
     reason: String,
     child: PoliceChild,
+    /// False for a child that went to review before kim kept candidates.
+    candidates_kept: bool,
     candidates: Vec<Row>,
 }
 
@@ -148,6 +150,7 @@ pub fn show(ctx: &mut Ctx<'_>, r: &str, index: u32, json: bool) -> CliResult {
         .audit_append(EventKind::AdminAccess, &ctx.actor, refs, detail)
         .map_err(Failure::failed)?;
     store.flush_now().map_err(Failure::failed)?;
+    let candidates_kept = kept.is_some();
     let mut rows = Vec::with_capacity(candidates_n);
     for c in kept.map(|k| k.candidates).unwrap_or_default() {
         rows.push(row(ctx, c)?);
@@ -164,6 +167,7 @@ pub fn show(ctx: &mut Ctx<'_>, r: &str, index: u32, json: bool) -> CliResult {
             postcode: child.postcode,
             school_hint: child.school_urn,
         },
+        candidates_kept,
         candidates: rows,
     };
     if json {
@@ -197,7 +201,9 @@ fn print_table(ctx: &mut Ctx<'_>, s: &Shown) {
         c.postcode.as_deref().unwrap_or("-"),
         c.school_hint.as_deref().unwrap_or("-"),
     );
-    if s.candidates.is_empty() {
+    if !s.candidates_kept {
+        say!(ctx, "no candidates were kept for this child (it went to review before kim kept them); search the roll with `kim roll find --family NAME`");
+    } else if s.candidates.is_empty() {
         say!(ctx, "no candidate pupils were found on the roll; search it with `kim roll find --family NAME`");
     } else {
         say!(
