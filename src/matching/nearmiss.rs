@@ -269,9 +269,11 @@ pub fn compare(child: &Child, p: &Pupil, threshold: f64, found_as: &str) -> Cand
 
 /// The candidates to show for `child`: the pupils with its date of birth the
 /// name indexes (and the initials index) find, whose names agree or score at
-/// least `threshold - NEAR_NAME_MARGIN`; and pupils whose names agree, born
-/// on a date one slip away ([`dob_variants`], each probed through the name
-/// indexes). Closest first, at most [`MAX_CANDIDATES`].
+/// least `threshold - NEAR_NAME_MARGIN`; and pupils with the same names
+/// (both equal after normalising, either order, known-as included), born on
+/// a date one slip away ([`dob_variants`], each probed through the name
+/// indexes; only rows both names' probes return are opened). Closest
+/// first, at most [`MAX_CANDIDATES`].
 pub fn review_candidates(
     store: &Store,
     child: &Child,

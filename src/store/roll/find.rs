@@ -53,19 +53,53 @@ pub enum RollFindError {
 }
 
 impl Store {
-    /// Pupils born on any of `dobs` found through the name indexes (the
-    /// same probes as [`Store::roll_candidates`], at each date).
+    /// Pupils born on any of `dobs` whose family AND given (or known-as)
+    /// names both equal the police's after normalising, in either order:
+    /// at each date, only rows that a family-side probe and a given-side
+    /// probe both return are opened (the near-miss search; pupils sharing
+    /// one name only are never decrypted).
     pub fn roll_candidates_at(
         &self,
         given_names: &[String],
         family_name: &str,
         dobs: &[jiff::civil::Date],
     ) -> Result<Vec<Pupil>, StoreError> {
-        let mut probes = Vec::with_capacity(dobs.len() * (2 + 2 * given_names.len()));
-        for d in dobs {
-            probes.extend(self.name_probes(given_names, family_name, &d.to_string()));
+        let (generation, layout) = self.roll_generation()?;
+        if layout.is_none() {
+            return Ok(Vec::new());
         }
-        self.candidates_for(&probes)
+        let files = self.roll_files(generation)?;
+        let family = normalise(family_name);
+        let given: Vec<String> = given_names
+            .iter()
+            .map(|g| normalise(g))
+            .filter(|g| !g.is_empty())
+            .collect();
+        if family.is_empty() || given.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut rows = BTreeSet::new();
+        for d in dobs {
+            let dob = d.to_string();
+            let mut family_side = BTreeSet::new();
+            files.rows_for(
+                &self.index_hash(IDX_FAMILY, &family, &dob),
+                &mut family_side,
+            )?;
+            files.rows_for(&self.index_hash(IDX_GIVEN, &family, &dob), &mut family_side)?;
+            if family_side.is_empty() {
+                continue;
+            }
+            let mut given_side = BTreeSet::new();
+            for g in &given {
+                files.rows_for(&self.index_hash(IDX_GIVEN, g, &dob), &mut given_side)?;
+                files.rows_for(&self.index_hash(IDX_FAMILY, g, &dob), &mut given_side)?;
+            }
+            rows.extend(family_side.intersection(&given_side));
+        }
+        rows.into_iter()
+            .map(|row| self.open_pupil(&record_key(generation, row), &files.record(row)?))
+            .collect()
     }
 
     /// `kim roll find`: pupils whose normalised family name is the one
