@@ -99,6 +99,25 @@ pub enum Request {
         since: Option<String>,
     },
     AlertsFlush,
+    /// `kim review show RECEIPT INDEX` (issue 12).
+    ReviewShow {
+        receipt: String,
+        index: u32,
+        json: bool,
+    },
+    /// `kim review assign RECEIPT INDEX --pupil PUPIL_ID` (issue 12).
+    ReviewAssignPupil {
+        receipt: String,
+        index: u32,
+        pupil: String,
+    },
+    /// `kim roll find --family NAME [--given NAME] [--dob DATE]` (issue 12).
+    RollFind {
+        family: String,
+        given: Option<String>,
+        dob: Option<String>,
+        json: bool,
+    },
 }
 
 /// The file a request needs, which the CLI opens with its user's rights.
@@ -138,6 +157,9 @@ impl Request {
             Self::AlertsShow { .. } => "alerts_show",
             Self::AlertsRetry { .. } => "alerts_retry",
             Self::AlertsFlush => "alerts_flush",
+            Self::ReviewShow { .. } => "review_show",
+            Self::ReviewAssignPupil { .. } => "review_assign_pupil",
+            Self::RollFind { .. } => "roll_find",
         }
     }
 }
@@ -227,6 +249,22 @@ pub fn dispatch(ctx: &mut Ctx<'_>, req: &Request) -> Result<(), Failure> {
             },
         ),
         Request::AlertsFlush => verbs::alerts::flush(ctx),
+        Request::ReviewShow {
+            receipt,
+            index,
+            json,
+        } => verbs::review_show::show(ctx, receipt, *index, *json),
+        Request::ReviewAssignPupil {
+            receipt,
+            index,
+            pupil,
+        } => verbs::review_show::assign_pupil(ctx, receipt, *index, pupil),
+        Request::RollFind {
+            family,
+            given,
+            dob,
+            json,
+        } => verbs::roll_find::find(ctx, family, given.as_deref(), dob.as_deref(), *json),
     }
 }
 

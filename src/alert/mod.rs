@@ -442,7 +442,7 @@ fn review_lines(entries: &[crate::store::review_digest::ReviewEntry]) -> String 
     for e in entries {
         let deadline = uk_time(e.deadline);
         text.push_str(&format!(
-            "- receipt {} child {}: reason {}, force {}, police reference {}, deadline {}\n  kim status {} --reveal\n",
+            "- receipt {} child {}: reason {}, force {}, police reference {}, deadline {}\n  kim review show {} {}\n  kim status {} --reveal\n",
             one_line(&e.receipt),
             e.index,
             one_line(&e.reason),
@@ -450,11 +450,15 @@ fn review_lines(entries: &[crate::store::review_digest::ReviewEntry]) -> String 
             one_line(&e.police_reference),
             deadline,
             one_line(&e.receipt),
+            e.index,
+            one_line(&e.receipt),
         ));
     }
     text.push_str(
-        "\nThe child's details: `kim status RECEIPT --reveal` (or `kim review list --reveal` for every waiting child; \
-         both recorded in the audit). Decide with `kim review assign RECEIPT CHILD URN` or \
+        "\nThe child beside the candidate pupils: `kim review show RECEIPT CHILD`; \
+         the child's details: `kim status RECEIPT --reveal` (or `kim review list --reveal` for every waiting child; \
+         both recorded in the audit). Decide with `kim review assign RECEIPT CHILD --pupil PUPIL_ID`, \
+         `kim review assign RECEIPT CHILD URN` or \
          `kim review dismiss RECEIPT CHILD --reason TEXT`.\n",
     );
     text

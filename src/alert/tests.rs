@@ -259,7 +259,9 @@ fn the_review_notice_lists_identifiers_and_the_command() {
     let r = render_review_notice(&[e("AAAA-BBBB-CCCC-DDDD", 0), e("AAAA-BBBB-CCCC-EEEE", 2)]);
     assert_eq!(r.subject, "kim: 2 children need review");
     assert!(
-        r.text.contains("child 2:") && r.text.contains("kim status AAAA-BBBB-CCCC-EEEE --reveal")
+        r.text.contains("child 2:")
+            && r.text.contains("kim status AAAA-BBBB-CCCC-EEEE --reveal")
+            && r.text.contains("kim review show AAAA-BBBB-CCCC-EEEE 2")
     );
     assert!(r.text.contains("kim review assign RECEIPT CHILD URN"));
     assert!(r

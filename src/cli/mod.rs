@@ -237,11 +237,36 @@ pub enum ReviewCommand {
         #[arg(long)]
         reveal: bool,
     },
-    /// Decide the school of child INDEX of RECEIPT.
+    /// Decide the school of child INDEX of RECEIPT: by the school's URN, or
+    /// with --pupil by one of the candidate pupils `kim review show` lists
+    /// (the child goes to that pupil's school; the pupil id is audited).
     Assign {
         receipt: String,
         index: u32,
-        urn: String,
+        /// The school's URN (or use --pupil).
+        #[arg(required_unless_present = "pupil", conflicts_with = "pupil")]
+        urn: Option<String>,
+        /// A candidate pupil's id from `kim review show` (instead of URN).
+        #[arg(long)]
+        pupil: Option<String>,
+    },
+    /// The police's details of child INDEX of RECEIPT beside each candidate
+    /// pupil kim weighed or found as a near miss (audited `admin_access`).
+    #[command(long_about = "Show the police's details of child INDEX of RECEIPT \
+(names, date of birth, postcode, school hint) beside each candidate pupil the \
+matching stage kept for it: the pupils it weighed and the near misses it must \
+never auto-match (same names with a date of birth a day/month swap, one day, \
+one month, one year or one digit away; same date of birth with a name just \
+under the threshold). Per candidate: pupil id, names, date of birth, school \
+(URN and name), postcode, and how each field compares: name_score, dob \
+(same, day_month_swapped, one_day, one_month, one_year, one_digit, differs), \
+postcode (same, differs, unknown), hint (agrees, conflicts, none); and the \
+reason kim did not decide. Recorded in the audit as admin_access.")]
+    Show {
+        receipt: String,
+        index: u32,
+        #[arg(long)]
+        json: bool,
     },
     /// Decide that kim will not notify a school for this child.
     Dismiss {
@@ -269,6 +294,28 @@ pub enum RollCommand {
     Import { file: PathBuf },
     /// Pupil counts per school (no personal data).
     Stats {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Search the roll by family name (audited `admin_access`, at most 50 rows).
+    #[command(long_about = "Search the sealed roll through its family-name blind \
+index (never by decrypting the whole roll): pupils whose normalised family \
+name is NAME (with --dob, also family names similar within \
+[matching] name_threshold), whose given or known-as name, with --given, \
+agrees within that threshold (among names with the same first letter), born \
+on --dob if given. At most 50 rows. Recorded in the audit as admin_access \
+(counts only). A roll imported by an older kim has no family-name index: \
+re-import it.")]
+    Find {
+        /// The family name to look for.
+        #[arg(long)]
+        family: String,
+        /// A given or known-as name.
+        #[arg(long)]
+        given: Option<String>,
+        /// A date of birth, YYYY-MM-DD.
+        #[arg(long)]
+        dob: Option<String>,
         #[arg(long)]
         json: bool,
     },
@@ -477,10 +524,38 @@ pub fn main() -> ExitCode {
             receipt,
             index,
             urn,
-        }) => admin(&cli.config, |_| Request::ReviewAssign {
+            pupil,
+        }) => match (urn, pupil) {
+            (_, Some(pupil)) => admin(&cli.config, |_| Request::ReviewAssignPupil {
+                receipt,
+                index,
+                pupil,
+            }),
+            (urn, None) => admin(&cli.config, |_| Request::ReviewAssign {
+                receipt,
+                index,
+                urn: urn.unwrap_or_default(),
+            }),
+        },
+        Command::Review(ReviewCommand::Show {
             receipt,
             index,
-            urn,
+            json,
+        }) => admin(&cli.config, |_| Request::ReviewShow {
+            receipt,
+            index,
+            json,
+        }),
+        Command::Roll(RollCommand::Find {
+            family,
+            given,
+            dob,
+            json,
+        }) => admin(&cli.config, |_| Request::RollFind {
+            family,
+            given,
+            dob,
+            json,
         }),
         Command::Review(ReviewCommand::Dismiss {
             receipt,

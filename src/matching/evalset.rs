@@ -16,6 +16,7 @@ use jiff::civil::Date;
 use jiff::ToSpan;
 
 use super::decide::Decision;
+use super::nearmiss::{compare_dob, dob_variants, DobRelation};
 use crate::import::{Pupil, School};
 use crate::ingest::notification::{Child, Involvement};
 
@@ -244,6 +245,20 @@ pub enum CaseKind {
     /// A pupil's names with the given name two or three edits away (near but
     /// below the threshold): the rules call that weak, review.
     WeakName,
+    /// Near misses (issue 12): a pupil's names exactly, the date of birth
+    /// with day and month swapped: never auto-matched, review.
+    NearMissDayMonthSwapped,
+    /// … the date of birth a day off: review.
+    NearMissOneDay,
+    /// … the date of birth a month off (same day): review.
+    NearMissOneMonth,
+    /// … the date of birth a year off (same day and month): review.
+    NearMissOneYear,
+    /// … one digit of the date of birth changed (none of the above): review.
+    NearMissOneDigit,
+    /// The same date of birth, the given name exact and the family name two
+    /// or three edits away (just under the threshold): review.
+    NearMissFamilyName,
 }
 
 impl CaseKind {
@@ -268,6 +283,26 @@ impl CaseKind {
         CaseKind::ParticleSurnameVariants,
         CaseKind::NearNamesakeElsewhere,
         CaseKind::WeakName,
+        CaseKind::NearMissDayMonthSwapped,
+        CaseKind::NearMissOneDay,
+        CaseKind::NearMissOneMonth,
+        CaseKind::NearMissOneYear,
+        CaseKind::NearMissOneDigit,
+        CaseKind::NearMissFamilyName,
+    ];
+
+    /// The near-miss kinds (issue 12) and the date relation each is built
+    /// with: `kim review show` must list the source pupil with it.
+    pub const NEAR_MISSES: &'static [(CaseKind, DobRelation)] = &[
+        (
+            CaseKind::NearMissDayMonthSwapped,
+            DobRelation::DayMonthSwapped,
+        ),
+        (CaseKind::NearMissOneDay, DobRelation::OneDay),
+        (CaseKind::NearMissOneMonth, DobRelation::OneMonth),
+        (CaseKind::NearMissOneYear, DobRelation::OneYear),
+        (CaseKind::NearMissOneDigit, DobRelation::OneDigit),
+        (CaseKind::NearMissFamilyName, DobRelation::Same),
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -292,6 +327,12 @@ impl CaseKind {
             Self::ParticleSurnameVariants => "particle_surname_variants",
             Self::NearNamesakeElsewhere => "near_namesake_elsewhere",
             Self::WeakName => "weak_name",
+            Self::NearMissDayMonthSwapped => "near_miss_day_month_swapped",
+            Self::NearMissOneDay => "near_miss_one_day",
+            Self::NearMissOneMonth => "near_miss_one_month",
+            Self::NearMissOneYear => "near_miss_one_year",
+            Self::NearMissOneDigit => "near_miss_one_digit",
+            Self::NearMissFamilyName => "near_miss_family_name",
         }
     }
 
@@ -305,6 +346,12 @@ impl CaseKind {
                 | Self::HintOnly
                 | Self::HintConflict
                 | Self::WeakName
+                | Self::NearMissDayMonthSwapped
+                | Self::NearMissOneDay
+                | Self::NearMissOneMonth
+                | Self::NearMissOneYear
+                | Self::NearMissOneDigit
+                | Self::NearMissFamilyName
         )
     }
 }
@@ -945,6 +992,42 @@ impl Gen<'_> {
                 self.decorate(&mut child, p);
                 let urn = p.school_urn.clone();
                 self.finish(kind, i, child, Some(urn), &[other])
+            }
+            CaseKind::NearMissDayMonthSwapped
+            | CaseKind::NearMissOneDay
+            | CaseKind::NearMissOneMonth
+            | CaseKind::NearMissOneYear
+            | CaseKind::NearMissOneDigit => {
+                let i = self.source(|_| true)?;
+                let p = &pupils[i];
+                let mut child = self.child_of(p);
+                let want = CaseKind::NEAR_MISSES
+                    .iter()
+                    .find(|(k, _)| *k == kind)
+                    .map(|(_, r)| *r)?;
+                let variants = dob_variants(p.date_of_birth);
+                let fitting: Vec<Date> = variants
+                    .into_iter()
+                    .filter(|d| compare_dob(*d, p.date_of_birth) == want)
+                    .collect();
+                if fitting.is_empty() {
+                    return None;
+                }
+                child.date_of_birth = *self.rng.pick(&fitting);
+                // The right school as a hint must not rescue it either.
+                if self.rng.chance(0.5) {
+                    child.school_urn = Some(p.school_urn.clone());
+                }
+                self.decorate(&mut child, p);
+                self.finish(kind, i, child, None, &[])
+            }
+            CaseKind::NearMissFamilyName => {
+                let i = self.source(|p| p.family_name.chars().count() >= 5)?;
+                let p = &pupils[i];
+                let mut child = self.child_of(p);
+                child.family_name = near_miss(&mut self.rng, &p.family_name, &[&p.family_name])?;
+                self.decorate(&mut child, p);
+                self.finish(kind, i, child, None, &[i])
             }
             CaseKind::WeakName => {
                 let i = self.source(|p| p.given_name.chars().count() >= 4)?;

@@ -25,7 +25,8 @@ fn evalset_generation_is_deterministic_and_covers_every_kind() {
 
 #[test]
 fn evalset_typos_are_one_edit_within_the_threshold() {
-    let set = generate(SEED, 3_000, 40, 400);
+    // 600 cases: at least 40 typo cases among the 26 kinds.
+    let set = generate(SEED, 3_000, 40, 600);
     let mut seen = 0;
     for case in set
         .cases
@@ -135,4 +136,42 @@ fn evalset_precision_is_one_and_recall_is_measured() {
         recall >= 0.92,
         "recall where a match is expected {recall:.4} < 0.92"
     );
+}
+
+/// Issue 12: every near-miss case goes to review (above) AND `kim review
+/// show` would list its source pupil: the near-miss search finds, for each
+/// kind, a pupil whose names agree with the date relation the case was
+/// built with (for a family name just under the threshold: the same date,
+/// names graded weak, scored within the margin).
+#[test]
+fn evalset_near_misses_are_listed_as_candidates() {
+    use crate::matching::nearmiss::{review_candidates, DobRelation, NEAR_NAME_MARGIN};
+    let set = generate(SEED, 5_000, 100, 1_300);
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("store"), &MasterKey::from_bytes([7; 32])).unwrap();
+    assert!(store.replace_schools(&set.schools).unwrap().is_ok());
+    store.replace_roll(&set.pupils).unwrap();
+    for (kind, relation) in CaseKind::NEAR_MISSES {
+        let mut n = 0;
+        for case in set.cases.iter().filter(|c| c.kind == *kind) {
+            let d = match_child(&store, &case.child, THRESHOLD).unwrap();
+            assert!(
+                matches!(d, Decision::NeedsReview(_)),
+                "{}: a near miss was auto-matched",
+                kind.as_str()
+            );
+            let got = review_candidates(&store, &case.child, THRESHOLD).unwrap();
+            let listed = got.iter().any(|c| {
+                c.dob == *relation
+                    && if *relation == DobRelation::Same {
+                        c.names == "weak" && c.name_score >= THRESHOLD - NEAR_NAME_MARGIN
+                    } else {
+                        c.names != "weak" && c.found_as == "near_miss"
+                    }
+            });
+            assert!(listed, "{}: the source pupil is not listed", kind.as_str());
+            n += 1;
+        }
+        assert!(n >= 20, "{}: {n} cases", kind.as_str());
+    }
 }

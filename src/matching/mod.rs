@@ -11,5 +11,6 @@ pub mod evalset;
 /// Name normalisation (a leaf module, [`crate::normalise`]: the store's blind
 /// indexes use it too), by its older path.
 pub use crate::normalise;
+pub mod nearmiss;
 pub mod review;
 pub mod stage;

@@ -183,6 +183,30 @@ impl Store {
         })
     }
 
+    /// An admin decides the school through a pupil of the roll (one of the
+    /// candidates `kim review show` lists): the child becomes `matched` at
+    /// `urn`, the pupil's school, and the `reviewed` event records the
+    /// pupil's id (the local authority's record key, no name).
+    pub fn review_assign_pupil(
+        &self,
+        receipt: &str,
+        index: u32,
+        urn: &str,
+        pupil_id: &str,
+        actor: &str,
+    ) -> Result<FlushTicket, ReviewError> {
+        if self.school(urn)?.is_none() {
+            return Err(ReviewError::UnknownSchool(urn.to_owned()));
+        }
+        self.resolve_review_with(receipt, index, None, |rec| {
+            let mut change = on_admin(rec, index, AdminChoice::Assign { urn }, actor);
+            for ev in &mut change.events {
+                ev.detail.insert("pupil".into(), Value::from(pupil_id));
+            }
+            change
+        })
+    }
+
     /// An admin decides the child is not for kim to notify: the child
     /// becomes `failed`. The reason text is kept sealed, never in the audit.
     pub fn review_dismiss(

@@ -103,7 +103,23 @@ pub fn run_pending(store: &Store, threshold: f64) -> Result<usize, StoreError> {
                     tracing::info!(receipt, child = i, urn, basis, "matched")
                 }
                 Decision::NeedsReview(reason) => {
-                    tracing::info!(receipt, child = i, reason = reason.as_str(), "needs review")
+                    // Kept before the item is queued, so a queued item has
+                    // its candidates (a crash in between redoes both).
+                    let candidates = super::nearmiss::keep_review_candidates(
+                        store,
+                        &receipt,
+                        i as u32,
+                        &n.children[i],
+                        reason.as_str(),
+                        threshold,
+                    )?;
+                    tracing::info!(
+                        receipt,
+                        child = i,
+                        reason = reason.as_str(),
+                        candidates,
+                        "needs review"
+                    )
                 }
             }
             decisions.push((i as u32, d));

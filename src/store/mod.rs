@@ -18,6 +18,7 @@ mod open;
 pub mod outbox;
 pub mod replay;
 pub mod review;
+mod review_candidates;
 pub mod review_digest;
 pub mod review_remind;
 pub mod roll;
@@ -66,6 +67,8 @@ pub mod trees {
     pub const CHECKPOINTS: &str = "checkpoints";
     /// The outbox by the time each message was queued (`alerts_index`).
     pub const OUTBOX_BY_TIME: &str = "outbox_by_time";
+    /// The candidates kept for each review item (sealed; `review_candidates.rs`).
+    pub const REVIEW_CANDIDATES: &str = "review_candidates";
 }
 
 const KEY_CHECK: &[u8] = b"key_check";
@@ -155,6 +158,7 @@ pub(crate) struct Trees {
     pub withdrawals: sled::Tree,
     pub checkpoints: sled::Tree,
     pub outbox_by_time: sled::Tree,
+    pub review_candidates: sled::Tree,
 }
 
 pub struct Store {

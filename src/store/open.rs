@@ -84,6 +84,7 @@ impl Store {
             withdrawals: db.open_tree(trees::WITHDRAWALS)?,
             checkpoints: db.open_tree(trees::CHECKPOINTS)?,
             outbox_by_time: db.open_tree(trees::OUTBOX_BY_TIME)?,
+            review_candidates: db.open_tree(trees::REVIEW_CANDIDATES)?,
         };
         crate::fsmode::tighten_files(path).map_err(|e| StoreError::Sled(sled::Error::Io(e)))?;
         format::check_and_stamp(&t.meta)?;

@@ -165,7 +165,10 @@ impl Store {
             return Err(not_queued());
         }
         batch.put_record(rec);
-        Ok(batch.commit(self)?)
+        let ticket = batch.commit(self)?;
+        // Decided: the candidates kept for the admin are not needed any more.
+        self.drop_review_candidates(&key)?;
+        Ok(ticket)
     }
 
     /// Puts one decided child change into `batch`; `false` if the record

@@ -17,10 +17,12 @@ use super::{trees, Store, StoreError};
 use crate::import::{Pupil, School};
 use crate::normalise::{given_keys, normalise};
 
+mod find;
 mod lookup;
 mod schools;
 mod write;
 
+pub use find::{RollFindError, RollFound, RollQuery};
 pub use write::RollWriter;
 
 const ROLL_GENERATION: &[u8] = b"roll_generation";
@@ -136,6 +138,7 @@ impl Store {
             let _w = self.lock_writer();
             let mut b = sled::Batch::default();
             b.insert(ROLL_GENERATION, generation_value(new, layout));
+            b.insert(find::ROLL_FIND_INDEX, &gen_prefix(new)[..]);
             b.insert(
                 ROLL_COUNT,
                 serde_json::to_vec(&stats).map_err(|e| StoreError::Corrupt(e.to_string()))?,

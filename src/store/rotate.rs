@@ -63,6 +63,11 @@ impl Store {
         reseal(trees::DISMISSALS, &self.t.dismissals, &new.t.dismissals)?;
         reseal(trees::WITHDRAWALS, &self.t.withdrawals, &new.t.withdrawals)?;
         reseal(trees::REVIEW, &self.t.review, &new.t.review)?;
+        reseal(
+            trees::REVIEW_CANDIDATES,
+            &self.t.review_candidates,
+            &new.t.review_candidates,
+        )?;
         reseal(trees::OUTBOX, &self.t.outbox, &new.t.outbox)?;
         for (from, to) in [
             (&self.t.refs, &new.t.refs),

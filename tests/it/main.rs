@@ -6,6 +6,7 @@ mod admin_socket;
 mod alerts;
 mod api;
 mod audit;
+mod candidates;
 mod cli;
 mod delivery;
 mod disk;

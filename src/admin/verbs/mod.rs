@@ -7,7 +7,9 @@
 pub mod alerts;
 pub mod audit;
 pub mod review;
+pub mod review_show;
 pub mod roll;
+pub mod roll_find;
 pub mod schools;
 pub mod status;
 

@@ -31,7 +31,7 @@ impl Store {
     }
 
     /// The name probes, and with `wide` the initials probes too.
-    fn probes(
+    pub(super) fn probes(
         &self,
         given_names: &[String],
         family_name: &str,

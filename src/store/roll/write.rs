@@ -49,8 +49,22 @@ impl<'a> RollWriter<'a> {
         self.index.push(&family, row)?;
         // Swapped name order is handled at lookup (each police name is
         // probed in both domains), so one entry per name suffices here.
+        // The family-name index (`kim roll find`): the family name alone,
+        // and with the first letter of each given or known-as name.
+        self.index
+            .push(&s.index_hash(find::IDX_FAMILY_ONLY, &family_key, ""), row)?;
+        let mut seen_letters = Vec::new();
         let mut seen_initials = Vec::new();
         for g in given_keys(&p.given_name, &p.other_names) {
+            if let Some(l) = find::first_letter(&g) {
+                if !seen_letters.contains(&l) {
+                    self.index.push(
+                        &s.index_hash(find::IDX_FAMILY_INITIAL, &family_key, &l),
+                        row,
+                    )?;
+                    seen_letters.push(l);
+                }
+            }
             self.index.push(&s.index_hash(IDX_GIVEN, &g, &dob), row)?;
             if let Some(i) = initials(&g, &family_key) {
                 if !seen_initials.contains(&i) {
