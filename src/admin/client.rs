@@ -67,6 +67,21 @@ pub fn run(config: &Path, req: Request) -> Result<(), Failure> {
     }
 }
 
+/// Asks the daemon (or runs the handler here) and returns the answer's
+/// text instead of printing it: `kim demo` shows it indented.
+pub fn answer_text(config: &Path, req: Request) -> Result<String, Failure> {
+    let cfg = Config::load(config).map_err(Failure::usage)?;
+    let answer = run_with(&cfg, &cfg.admin.socket, &req, None)?;
+    if answer.code == 0 {
+        Ok(answer.stdout)
+    } else {
+        Err(Failure {
+            code: answer.code,
+            error: anyhow::anyhow!("{}", answer.error),
+        })
+    }
+}
+
 /// Opens the request's file with this user's rights; for an export, also
 /// the path, so a failed export leaves no empty file behind.
 fn open_for(req: &Request) -> Result<Option<(File, Option<std::path::PathBuf>)>, Failure> {

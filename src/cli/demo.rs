@@ -16,7 +16,7 @@ fn demo_config(dir: &Path) -> crate::dev::Options {
     crate::dev::Options {
         header: vec!["Written by `kim demo`. Relative paths are relative to this file.".into()],
         admin_socket: Some(dir.join("admin.sock")),
-        extra: "[audit]\nsigning_key_file = \"audit.key\"\ncheckpoint_every = 10\ncheckpoint_file = \"checkpoints.jsonl\"".into(),
+        extra: "[audit]\nsigning_key_file = \"audit.key\"\ncheckpoint_every = 10\ncheckpoint_file = \"checkpoints.jsonl\"\n[review]\ndigest_every = \"1s\"".into(),
         ..crate::dev::Options::loopback()
     }
 }
@@ -92,6 +92,29 @@ fn plain_part(raw: &str) -> String {
         i += 1;
     }
     String::from_utf8_lossy(&out).replace("\r\n", "\n")
+}
+
+/// The first `.eml` in `outbox` whose subject contains `subject`, waiting
+/// up to `limit` for it: (file name, raw text).
+async fn wait_for_mail(
+    outbox: &Path,
+    subject: &str,
+    limit: std::time::Duration,
+) -> Option<(String, String)> {
+    let started = std::time::Instant::now();
+    while started.elapsed() < limit {
+        for e in std::fs::read_dir(outbox).into_iter().flatten().flatten() {
+            let text = std::fs::read_to_string(e.path()).unwrap_or_default();
+            let found = text
+                .lines()
+                .any(|l| l.starts_with("Subject:") && l.contains(subject));
+            if found {
+                return Some((e.file_name().to_string_lossy().into_owned(), text));
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    None
 }
 
 fn show(label: &str, a: &Answer) {
@@ -207,11 +230,37 @@ pub fn main(keep: bool) -> CliResult {
         for i in &queue {
             println!("   {}  child {}  {}  ({} {})", i.receipt_id, i.index, i.reason.as_str(), i.force, i.police_reference);
         }
+        let outbox = dir.join("outbox");
+        let notice = wait_for_mail(&outbox, "need", std::time::Duration::from_secs(15)).await;
+        if let Some((name, raw)) = &notice {
+            println!("\n   The admin mailbox is told at once ([review] notify, one notice per digest_every; {name}):");
+            for line in plain_part(raw).lines() {
+                println!("   | {line}");
+            }
+        }
         if let Some(i) = queue.iter().find(|i| i.index == 1) {
-            let actor = crate::audit::Actor::current_user();
-            let t = store.review_assign(&i.receipt_id, i.index, "118767", &actor)?;
-            store.durable(t).await?;
-            println!("   An admin checks the roll and decides: kim review assign {} {} 118767 (audited as {actor})", i.receipt_id, i.index);
+            let (receipt, index) = (i.receipt_id.clone(), i.index);
+            let ask = |req| {
+                let config = config_path.clone();
+                tokio::task::spawn_blocking(move || crate::admin::client::answer_text(&config, req))
+            };
+            println!("\n   $ kim review show {receipt} {index}     (through the admin socket; audited as admin_access)");
+            let shown = ask(crate::admin::Request::ReviewShow { receipt: receipt.clone(), index, json: false })
+                .await
+                .map_err(anyhow::Error::from)?
+                .map_err(|f| f.error)?;
+            for line in shown.lines() {
+                println!("   | {line}");
+            }
+            println!("\n   The admin checks with the council's records: the household lives in ME15, so KCC-000103.");
+            println!("   $ kim review assign {receipt} {index} --pupil KCC-000103");
+            let assigned = ask(crate::admin::Request::ReviewAssignPupil { receipt, index, pupil: "KCC-000103".into() })
+                .await
+                .map_err(anyhow::Error::from)?
+                .map_err(|f| f.error)?;
+            for line in assigned.lines() {
+                println!("   | {line}");
+            }
         }
         println!("   (`kim review dismiss RECEIPT CHILD --reason TEXT` closes a case kim should not send.)\n");
 
@@ -222,7 +271,6 @@ pub fn main(keep: bool) -> CliResult {
         {
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
-        let outbox = dir.join("outbox");
         let mut files: Vec<_> = std::fs::read_dir(&outbox)
             .map(|rd| rd.flatten().map(|e| e.path()).collect())
             .unwrap_or_default();
