@@ -8,6 +8,7 @@
 
 /// The school-day calendar (a leaf module, [`crate::calendar`]), by its older name.
 pub use crate::calendar as deadline;
+mod clock;
 pub mod summary;
 pub mod transition;
 pub mod transport;
@@ -25,46 +26,10 @@ use crate::alert::{self, AdminReason, AllowedFacts, Rendered};
 use crate::config::{AlertConfig, Config, DeliveryConfig};
 use crate::store::outbox::{AlertKind, AlertRecord, AlertState};
 use crate::store::{Store, StoreError};
+pub use clock::{Clock, SystemClock, TokioClock};
 pub use transition::SendOutcome;
 use transition::{transition, Outcome};
 use transport::{SendError, Transport};
-
-/// Wall-clock time for the worker.
-pub trait Clock: Send + Sync {
-    fn now(&self) -> Timestamp;
-}
-
-/// The system clock.
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> Timestamp {
-        Timestamp::now()
-    }
-}
-
-/// Wall-clock time that follows tokio's clock from a fixed start, so a test
-/// with `tokio::time::pause` can jump hours ahead.
-pub struct TokioClock {
-    base: Timestamp,
-    start: tokio::time::Instant,
-}
-
-impl TokioClock {
-    pub fn starting_at(base: Timestamp) -> Self {
-        Self {
-            base,
-            start: tokio::time::Instant::now(),
-        }
-    }
-}
-
-impl Clock for TokioClock {
-    fn now(&self) -> Timestamp {
-        let d = jiff::SignedDuration::try_from(self.start.elapsed()).unwrap_or_default();
-        self.base.checked_add(d).unwrap_or(self.base)
-    }
-}
 
 /// What the worker needs from the configuration.
 #[derive(Debug, Clone)]
