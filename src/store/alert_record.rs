@@ -99,11 +99,11 @@ pub struct AlertRecord {
     pub journal: Option<super::JournalLoss>,
     /// For [`AlertKind::AdminReview`]: the children waiting.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub review: Option<Vec<super::review_digest::ReviewEntry>>,
+    pub review: Option<Vec<super::notice_content::ReviewEntry>>,
     /// For [`AlertKind::AdminReview`]: a reminder (`remind_at` or
     /// `deadline`), not the first notice.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reminder: Option<super::review_remind::ReviewReminder>,
+    pub reminder: Option<super::notice_content::ReviewReminder>,
     /// The keyed hash of the address the last attempt went to
     /// (`Store::address_hash`), so a changed address is noticed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -114,7 +114,7 @@ pub struct AlertRecord {
     pub requeued_at: Option<jiff::Timestamp>,
     /// For [`AlertKind::AdminSummary`]: what the summary says.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub summary: Option<super::summary::Summary>,
+    pub summary: Option<super::notice_content::Summary>,
     /// Caused by a notification in test mode: addressed only to `[mail]
     /// test_recipient`, marked TEST (its follow-ups inherit it).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]

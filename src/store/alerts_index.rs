@@ -10,7 +10,7 @@
 //! Also the keyed hash under which the outbox and the audit remember a
 //! recipient's address (never the address itself).
 
-use super::outbox::{AlertKind, AlertRecord, AlertState};
+use super::alert_record::{AlertKind, AlertRecord, AlertState};
 use super::{trees, Store, StoreError};
 
 /// `meta` key: the index has been built from the outbox.

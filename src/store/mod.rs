@@ -13,6 +13,7 @@ mod flush;
 pub mod format;
 mod health;
 mod journal;
+mod notice_content;
 pub mod notifications;
 mod open;
 pub mod outbox;

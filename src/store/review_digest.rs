@@ -8,24 +8,12 @@
 
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
 
 use super::alert_record::{AlertKind, AlertRecord};
 use super::batch::Batch;
+pub use super::notice_content::ReviewEntry;
 use super::review::{review_key, ReviewItem};
 use super::{FlushTicket, Store, StoreError};
-
-/// One waiting child as a review notice lists it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ReviewEntry {
-    pub receipt: String,
-    pub index: u32,
-    pub reason: String,
-    pub force: String,
-    pub police_reference: String,
-    /// The deadline an alert would have had (next school day, 08:00 UK).
-    pub deadline: jiff::Timestamp,
-}
 
 impl ReviewEntry {
     /// The entry for a waiting child (as `review_list` returns it, with its

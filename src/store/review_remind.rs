@@ -6,33 +6,13 @@
 //! waiting. Which children are due is decided outside the store
 //! (`crate::daemon::review_remind::plan`). Identifiers only.
 
-use serde::{Deserialize, Serialize};
-
 use super::alert_record::{AlertKind, AlertRecord};
 use super::batch::Batch;
+pub use super::notice_content::ReviewReminder;
 use super::review::{review_key, ReviewItem};
 use super::review_digest::{QueuedNotice, ReviewEntry};
 use super::{FlushTicket, NotificationRecord, Store, StoreError};
 use crate::audit::{Actor, EventKind, Refs};
-
-/// Which of a waiting child's two reminders a message is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ReviewReminder {
-    /// At `[review] remind_at` on the deadline day.
-    RemindAt,
-    /// At the deadline: the child is now late.
-    Deadline,
-}
-
-impl ReviewReminder {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::RemindAt => "remind_at",
-            Self::Deadline => "deadline",
-        }
-    }
-}
 
 /// The children (receipt, index) due for each reminder now.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -4,46 +4,10 @@
 //! `alert_queued` event, so it is sent through the durable outbox like any
 //! alert. What goes into it is decided by `crate::deliver::summary`.
 
-use serde::{Deserialize, Serialize};
-
 use super::alert_record::{AlertKind, AlertRecord};
 use super::batch::Batch;
+pub use super::notice_content::{Summary, SummaryItem};
 use super::{FlushTicket, Store, StoreError};
-
-/// One thing that needs a human now, with the command to act.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SummaryItem {
-    /// `failed`, `late` or `review`.
-    pub what: String,
-    /// The alert id, or `RECEIPT child N` for a review item.
-    pub id: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub school_urn: Option<String>,
-    /// A reason code or the last SMTP code; no personal data.
-    pub detail: String,
-    pub command: String,
-}
-
-/// The morning summary of one school day.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Summary {
-    pub day: Option<jiff::civil::Date>,
-    /// The window counted: the previous school day's summary time to now.
-    pub since: Option<jiff::Timestamp>,
-    pub until: Option<jiff::Timestamp>,
-    pub notifications_received: u64,
-    pub children_matched: u64,
-    pub children_to_review: u64,
-    pub children_dismissed: u64,
-    pub delivered_on_time: u64,
-    pub delivered_late: u64,
-    pub failed: u64,
-    /// DSL alerts not yet delivered, now.
-    pub waiting: u64,
-    /// Children in the review queue, now.
-    pub in_review: u64,
-    pub needs_a_human: Vec<SummaryItem>,
-}
 
 /// The outbox id of the summary of `day`.
 pub fn summary_id(day: jiff::civil::Date) -> String {
