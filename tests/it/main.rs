@@ -1,6 +1,7 @@
 //! Integration tests: the real `kim` binary, real certificates, real
 //! rustls clients (and curl), a real sled directory.
 
+mod activation;
 mod admin;
 mod admin_socket;
 mod alerts;
