@@ -18,6 +18,7 @@ mod limits;
 mod matching;
 mod openapi;
 mod privacy;
+mod readiness;
 mod reload;
 mod reload_pki;
 mod review;
