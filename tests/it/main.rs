@@ -3,6 +3,7 @@
 
 mod activation;
 mod admin;
+mod admin_group;
 mod admin_socket;
 mod alerts;
 mod api;
