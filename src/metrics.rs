@@ -314,6 +314,13 @@ impl CrlTimes {
         *self.0.lock().unwrap_or_else(|p| p.into_inner()) = times;
     }
 
+    /// The loaded CRLs whose nextUpdate is before `now` (Unix seconds):
+    /// (file, nextUpdate), for `/readyz`.
+    pub fn expired(&self, now: i64) -> Vec<(String, i64)> {
+        let times = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        times.iter().filter(|(_, t)| *t < now).cloned().collect()
+    }
+
     fn samples(&self, now: jiff::Timestamp) -> Vec<Sample> {
         let times = self.0.lock().unwrap_or_else(|p| p.into_inner());
         times

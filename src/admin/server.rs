@@ -166,6 +166,9 @@ impl AdminServer {
         })?;
         let mode = match &cfg.group {
             Some(g) => {
+                if let Some(dir) = path.parent() {
+                    traversable(dir)?;
+                }
                 let group = nix::unistd::Group::from_name(g)
                     .ok()
                     .flatten()
@@ -429,6 +432,41 @@ async fn connection(
     out.push(b'\n');
     write.write_all(&out).await?;
     write.shutdown().await
+}
+
+/// With `[admin] group`, the group's members must reach the 0660 socket
+/// through its folder, which systemd makes `RuntimeDirectoryMode=0750` for
+/// the daemon's own user and group: kim adds search (o+x) to a folder it
+/// owns, never read or write, so the socket's own mode decides who
+/// connects. A folder kim does not own is left as it is, with a warning.
+fn traversable(dir: &Path) -> Result<(), AdminSocketError> {
+    use std::os::unix::fs::MetadataExt;
+    let dir_err = |source| AdminSocketError::Dir {
+        path: dir.to_owned(),
+        source,
+    };
+    let meta = std::fs::metadata(dir).map_err(dir_err)?;
+    let mode = meta.mode() & 0o7777;
+    if mode & 0o001 != 0 {
+        return Ok(());
+    }
+    if meta.uid() != crate::perms::running_uid() {
+        tracing::warn!(
+            folder = %dir.display(),
+            mode = format!("{mode:o}"),
+            "[admin] group is set but the admin socket's folder is not searchable by others \
+             and not kim's to change: group members may not reach the socket"
+        );
+        return Ok(());
+    }
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode | 0o001))
+        .map_err(dir_err)?;
+    tracing::info!(
+        folder = %dir.display(),
+        mode = format!("{:o}", mode | 0o001),
+        "admin socket folder made searchable (o+x) for the [admin] group"
+    );
+    Ok(())
 }
 
 #[cfg(test)]

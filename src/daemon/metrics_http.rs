@@ -1,5 +1,7 @@
 //! The Prometheus listener (`[metrics] listen`): plain HTTP on its own
-//! port, bounded in connections, descriptors and time.
+//! port, bounded in connections, descriptors and time. It also answers
+//! `/healthz` and `/readyz` as the police listener does, so a load
+//! balancer or monitor needs no police certificate.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -72,10 +74,11 @@ pub(super) async fn spawn(
                     let metrics = metrics.clone();
                     let store = store.clone();
                     async move {
-                        let (status, body) = if req.uri().path() == "/metrics" {
-                            (200, metrics.render(&store))
-                        } else {
-                            (404, "not found\n".to_owned())
+                        let (status, body) = match req.uri().path() {
+                            "/metrics" => (200, metrics.render(&store)),
+                            "/healthz" => return Ok(crate::ingest::http::healthz()),
+                            "/readyz" => return Ok(crate::ingest::http::readyz(&store, &metrics)),
+                            _ => (404, "not found\n".to_owned()),
                         };
                         let mut r = hyper::Response::new(http_body_util::Full::new(
                             bytes::Bytes::from(body),

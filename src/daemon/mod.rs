@@ -4,6 +4,7 @@
 //! `kim serve` (src/cli/serve.rs) loads the config and calls [`run`];
 //! the demo, the benches and the tests call [`start`].
 
+pub mod activation;
 mod checkpoints;
 mod health;
 mod metrics_http;
@@ -19,7 +20,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
 use crate::audit::{Actor, EventKind, Refs};
@@ -108,9 +108,7 @@ pub async fn start(
         "open-file limit"
     );
 
-    let listener = TcpListener::bind(cfg.server.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", cfg.server.listen))?;
+    let (listener, origin) = activation::police_listener(cfg.server.listen).await?;
     let addr = listener.local_addr()?;
     let metrics_addr = match cfg.metrics.listen {
         Some(a) => Some(metrics_http::spawn(a, metrics.clone(), store.clone(), fds.clone()).await?),
@@ -314,7 +312,11 @@ pub async fn start(
         .durable(ticket)
         .await
         .map_err(|e| cannot_write(e, STARTED))?;
-    tracing::info!(%addr, "listening for police systems");
+    tracing::info!(
+        %addr,
+        activated = origin == activation::Origin::Activated,
+        "listening for police systems"
+    );
     if let Some(m) = metrics_addr {
         tracing::info!(addr = %m, "metrics on http://{m}/metrics");
     }

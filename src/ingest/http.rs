@@ -220,8 +220,8 @@ async fn route_request(
     };
     let id = params.first().map(|p| (*p).to_owned()).unwrap_or_default();
     match (req.method().as_str(), template) {
-        ("GET", "/healthz") => json_response(StatusCode::OK, &json!({"status": "ok"})),
-        ("GET", "/readyz") => readyz(state),
+        ("GET", "/healthz") => healthz(),
+        ("GET", "/readyz") => readyz(&state.store, &state.metrics),
         ("POST", "/v1/notifications") => post_notification(req, force, test, state).await,
         ("GET", "/v1/notifications/{receipt_id}") => get_status(&id, force, state),
         ("POST", "/v1/notifications/{receipt_id}/withdraw") => {
@@ -244,10 +244,18 @@ async fn route_request(
     }
 }
 
-/// 200 when the store reads and writes; 503 (with `Retry-After`) and the
-/// reason otherwise, e.g. "store cannot write: disk full?".
-fn readyz(state: &AppState) -> Response<Body> {
-    if let Some(b) = state.store.broken() {
+/// `GET /healthz`: the process answers (on the police and the metrics
+/// listener).
+pub fn healthz() -> Response<Body> {
+    json_response(StatusCode::OK, &json!({"status": "ok"}))
+}
+
+/// `GET /readyz` (on the police and the metrics listener): 200 when the
+/// store reads and writes and no configured CRL has expired; 503 (with
+/// `Retry-After`) and the reason otherwise, e.g. "store cannot write: disk
+/// full?" or "CRL FILE expired at …: no force can connect".
+pub fn readyz(store: &Store, metrics: &Metrics) -> Response<Body> {
+    if let Some(b) = store.broken() {
         let mut r = problem(
             StatusCode::SERVICE_UNAVAILABLE,
             "not-ready",
@@ -259,7 +267,7 @@ fn readyz(state: &AppState) -> Response<Body> {
             .insert(RETRY_AFTER, HeaderValue::from_static("30"));
         return r;
     }
-    if state.store.stats.journal_failing() {
+    if store.stats.journal_failing() {
         let mut r = problem(
             StatusCode::SERVICE_UNAVAILABLE,
             "not-ready",
@@ -271,7 +279,32 @@ fn readyz(state: &AppState) -> Response<Body> {
             .insert(RETRY_AFTER, HeaderValue::from_static("10"));
         return r;
     }
-    if state.store.ready() {
+    let expired = metrics
+        .crl_next_update
+        .expired(jiff::Timestamp::now().as_second());
+    if !expired.is_empty() {
+        let reason = expired
+            .iter()
+            .map(|(file, at)| {
+                let at = jiff::Timestamp::from_second(*at)
+                    .map(|t| t.to_string())
+                    .unwrap_or_else(|_| at.to_string());
+                format!("CRL {file} expired at {at}: no force can connect")
+            })
+            .collect::<Vec<_>>()
+            .join("; ");
+        let mut r = problem(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not-ready",
+            "Not ready",
+            &reason,
+            &[],
+        );
+        r.headers_mut()
+            .insert(RETRY_AFTER, HeaderValue::from_static("60"));
+        return r;
+    }
+    if store.ready() {
         json_response(StatusCode::OK, &json!({"status": "ready"}))
     } else {
         unavailable()

@@ -20,6 +20,9 @@ pub(crate) struct Activity {
     /// Milliseconds after `origin` of the last byte read or written.
     last_ms: AtomicU64,
     in_flight: AtomicUsize,
+    /// Requests begun on this connection, and a wake-up for the first.
+    started: AtomicUsize,
+    first: tokio::sync::Notify,
 }
 
 impl Activity {
@@ -28,6 +31,8 @@ impl Activity {
             origin: Instant::now(),
             last_ms: AtomicU64::new(0),
             in_flight: AtomicUsize::new(0),
+            started: AtomicUsize::new(0),
+            first: tokio::sync::Notify::new(),
         })
     }
 
@@ -39,7 +44,23 @@ impl Activity {
     /// Marks a request in flight until the guard drops.
     pub(crate) fn request(self: &Arc<Self>) -> InFlight {
         self.in_flight.fetch_add(1, Ordering::Relaxed);
+        if self.started.fetch_add(1, Ordering::AcqRel) == 0 {
+            self.first.notify_waiters();
+        }
         InFlight(self.clone())
+    }
+
+    /// Resolves once a request has begun on this connection (at once if
+    /// one already has).
+    pub(crate) async fn first_request(&self) {
+        loop {
+            // Registered before the check: `notify_waiters` reaches it.
+            let woken = self.first.notified();
+            if self.started.load(Ordering::Acquire) > 0 {
+                return;
+            }
+            woken.await;
+        }
     }
 
     /// When the connection becomes idle for `limit`, if nothing happens

@@ -3,7 +3,10 @@
 //! mutual-TLS handshake their own small budget (see `admission`), takes a
 //! `max_connections` slot only once the handshake succeeded, identifies the
 //! force from the certificate, and serves HTTP/1.1 with a header timeout until
-//! shutdown, when it stops accepting and drains in-flight requests.
+//! shutdown, when it stops accepting and drains: requests in flight finish,
+//! and a connection accepted before the stop that has not sent its first
+//! request yet gets that one answered (it may have been queued in the
+//! backlog, or mid-handshake), so a restart costs no police request.
 
 pub mod admission;
 pub mod crl;
@@ -19,9 +22,8 @@ use std::sync::Arc;
 
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{oneshot, Semaphore};
+use tokio::sync::{oneshot, watch, Semaphore};
 use tokio_rustls::TlsAcceptor;
 
 use crate::config::LimitsConfig;
@@ -97,7 +99,9 @@ pub async fn serve(
         noise: Noise::default(),
     });
     let metrics = state.metrics.clone();
-    let graceful = GracefulShutdown::new();
+    // `true` once shutdown begins; every connection task holds a receiver,
+    // so the drain waits for them all (`closed`).
+    let (stopping, stop_rx) = watch::channel(false);
     let mut backoff = AcceptBackoff::default();
     let mut summaries = tokio::time::interval(SUMMARY_EVERY);
     summaries.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -164,13 +168,15 @@ pub async fn serve(
             fd,
             pending,
             evicted,
-            graceful.watcher(),
+            stop_rx.clone(),
         ));
     }
     drop(listener);
+    drop(stop_rx);
     shared.noise.flush(&fds);
     tracing::info!("stopped accepting; draining in-flight requests");
-    if tokio::time::timeout(limits.shutdown_grace.0, graceful.shutdown())
+    let _ = stopping.send(true);
+    if tokio::time::timeout(limits.shutdown_grace.0, stopping.closed())
         .await
         .is_err()
     {
@@ -187,7 +193,7 @@ async fn connection(
     _fd: FdSlot,
     pending: Pending,
     evicted: oneshot::Receiver<()>,
-    watcher: Watcher,
+    mut stop: watch::Receiver<bool>,
 ) {
     let metrics = shared.state.metrics.clone();
     // This connection's TLS material and timeouts: those in force now.
@@ -280,16 +286,42 @@ async fn connection(
         .keep_alive(true)
         .max_buf_size(64 * 1024)
         .serve_connection(TokioIo::new(idle::Watched::new(tls, activity.clone())), svc);
-    tokio::select! {
-        r = watcher.watch(conn) => {
-            if let Err(e) = r {
-                tracing::debug!(peer = %addr, error = %e, "connection ended with an error");
+    tokio::pin!(conn);
+    // Shutdown: `Some(deadline)` until which a connection that has not begun
+    // a request yet waits for its first; then a graceful close (the request
+    // in flight finishes, keep-alive ends).
+    let mut draining: Option<tokio::time::Instant> = None;
+    let mut closing = false;
+    loop {
+        tokio::select! {
+            r = conn.as_mut() => {
+                if let Err(e) = r {
+                    tracing::debug!(peer = %addr, error = %e, "connection ended with an error");
+                }
+                break;
             }
-        }
-        // Nothing in flight: dropping the connection closes it.
-        _ = activity.idle_for(limits.idle_timeout.0) => {
-            metrics.idle_closed.inc();
+            // Nothing in flight: dropping the connection closes it.
+            _ = activity.idle_for(limits.idle_timeout.0), if draining.is_none() => {
+                metrics.idle_closed.inc();
+                break;
+            }
+            _ = stop.wait_for(|s| *s), if draining.is_none() => {
+                draining = Some(tokio::time::Instant::now() + limits.header_timeout.0);
+            }
+            _ = first_or(&activity, draining), if draining.is_some() && !closing => {
+                closing = true;
+                conn.as_mut().graceful_shutdown();
+            }
         }
     }
     metrics.connections_open.add(-1);
+}
+
+/// While draining: resolves when the connection has begun a request (at
+/// once if it already has) or at `deadline`, whichever is first.
+async fn first_or(activity: &idle::Activity, deadline: Option<tokio::time::Instant>) {
+    let Some(deadline) = deadline else {
+        return std::future::pending().await;
+    };
+    let _ = tokio::time::timeout_at(deadline, activity.first_request()).await;
 }

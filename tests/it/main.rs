@@ -1,7 +1,9 @@
 //! Integration tests: the real `kim` binary, real certificates, real
 //! rustls clients (and curl), a real sled directory.
 
+mod activation;
 mod admin;
+mod admin_group;
 mod admin_socket;
 mod alerts;
 mod api;
@@ -18,6 +20,7 @@ mod limits;
 mod matching;
 mod openapi;
 mod privacy;
+mod readiness;
 mod reload;
 mod reload_pki;
 mod review;

@@ -32,7 +32,7 @@ commit=$(git rev-parse --short=12 HEAD)
 man -w kim | grep -q '/usr/share/man/man1/kim.1.gz' || fail "man -w kim"
 zcat /usr/share/man/man1/kim.1.gz | grep -q 'send' || fail "the man page lacks kim send"
 for f in /usr/share/bash-completion/completions/kim /usr/share/zsh/vendor-completions/_kim \
-         /usr/share/fish/vendor_completions.d/kim.fish /usr/lib/systemd/system/kim.service \
+         /usr/share/fish/vendor_completions.d/kim.fish /usr/lib/systemd/system/kim.service /usr/lib/systemd/system/kim.socket \
          /usr/lib/sysusers.d/kim.conf /usr/lib/tmpfiles.d/kim.conf /usr/share/doc/kim/examples/kim.example.toml; do
   [ -s "$f" ] || fail "missing $f"
 done

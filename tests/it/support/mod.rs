@@ -191,6 +191,17 @@ impl Kim {
 
     /// Like `start`, with `wrapper` (a command that execs the rest) in front.
     pub fn start_with(wrapper: &[&str], config: &Path, log: &Path) -> Self {
+        Self::start_with_stdin(wrapper, config, log, None)
+    }
+
+    /// Like `start_with`, with `stdin` as the wrapper's standard input
+    /// (e.g. a listening socket the wrapper moves to fd 3).
+    pub fn start_with_stdin(
+        wrapper: &[&str],
+        config: &Path,
+        log: &Path,
+        stdin: Option<Stdio>,
+    ) -> Self {
         let logf = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -204,6 +215,9 @@ impl Kim {
             }
             None => Command::new(KIM),
         };
+        if let Some(stdin) = stdin {
+            command.stdin(stdin);
+        }
         let mut child = command
             .arg("--config")
             .arg(config)
