@@ -14,6 +14,7 @@ pub mod http;
 mod idle;
 pub mod live;
 pub mod notification;
+pub mod routes;
 pub mod tls;
 
 use std::future::Future;

@@ -8,7 +8,6 @@
 
 use std::time::Duration;
 
-
 use super::alert_record::{AlertKind, AlertRecord};
 use super::batch::Batch;
 pub use super::notice_content::ReviewEntry;
