@@ -99,6 +99,19 @@ pub enum Request {
         since: Option<String>,
     },
     AlertsFlush,
+    /// `kim report` (issue 15): the period's figures, audit verified first.
+    Report {
+        #[serde(default)]
+        from: Option<String>,
+        #[serde(default)]
+        to: Option<String>,
+        #[serde(default)]
+        force: Option<String>,
+        #[serde(default)]
+        json: bool,
+        #[serde(default)]
+        csv: bool,
+    },
 }
 
 /// The file a request needs, which the CLI opens with its user's rights.
@@ -138,6 +151,7 @@ impl Request {
             Self::AlertsShow { .. } => "alerts_show",
             Self::AlertsRetry { .. } => "alerts_retry",
             Self::AlertsFlush => "alerts_flush",
+            Self::Report { .. } => "report",
         }
     }
 }
@@ -227,6 +241,25 @@ pub fn dispatch(ctx: &mut Ctx<'_>, req: &Request) -> Result<(), Failure> {
             },
         ),
         Request::AlertsFlush => verbs::alerts::flush(ctx),
+        Request::Report {
+            from,
+            to,
+            force,
+            json,
+            csv,
+        } => verbs::report::main(
+            ctx,
+            &verbs::report::Args {
+                from: from.as_deref(),
+                to: to.as_deref(),
+                force: force.as_deref(),
+                format: match (json, csv) {
+                    (true, _) => verbs::report::Format::Json,
+                    (_, true) => verbs::report::Format::Csv,
+                    _ => verbs::report::Format::Text,
+                },
+            },
+        ),
     }
 }
 
