@@ -19,6 +19,7 @@ mod openapi;
 mod privacy;
 mod reload;
 mod reload_pki;
+mod report;
 mod review;
 mod review_deadline;
 mod roll;
