@@ -175,8 +175,13 @@ pub struct Events {
 /// The audit chain check that precedes every report.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Verified {
+    /// The head's sequence number (events in the chain).
     pub events: u64,
     pub head_hash: String,
+    /// The first event checked: the period's first (the link to the one
+    /// before it is checked too); events before the period are left to
+    /// `kim audit verify`.
+    pub from_event: u64,
 }
 
 /// Every figure of a report.
@@ -198,9 +203,11 @@ pub struct Figures {
     pub events: Events,
 }
 
+/// One child of the cohort (small: a year of England's is millions).
 #[derive(Default)]
 struct Child {
-    urn: Option<String>,
+    /// The school, as an index into [`Tally::urns`].
+    urn: Option<u32>,
     delivered_at: Option<Timestamp>,
     dismissed: bool,
     failed: bool,
@@ -218,70 +225,109 @@ fn detail_str<'a>(ev: &'a AuditEvent, key: &str) -> Option<&'a str> {
     ev.detail.get(key).and_then(|v| v.as_str())
 }
 
-/// The figures for `period` (and `force`, if given) from `events`, in
-/// chain order; `names` maps URNs to school names.
-pub fn compute<'a>(
-    period: &Period,
-    force: Option<&str>,
-    events: impl IntoIterator<Item = &'a AuditEvent>,
-    names: &HashMap<String, String>,
-) -> Figures {
-    let tz = school_tz();
-    let mut f = Figures {
-        from: period.from.to_string(),
-        to: period.to.to_string(),
-        time_zone: crate::calendar::SCHOOL_TZ.to_owned(),
-        force: force.map(str::to_owned),
-        ..Figures::default()
-    };
-    let mut cohort: HashMap<String, Receipt> = HashMap::new();
-    for ev in events {
+/// The figures being counted, one event at a time (in chain order), so a
+/// report streams the audit instead of holding it.
+pub struct Tally {
+    period: Period,
+    force: Option<String>,
+    tz: jiff::tz::TimeZone,
+    f: Figures,
+    cohort: HashMap<String, Receipt>,
+    urns: Vec<String>,
+    urn_index: HashMap<String, u32>,
+}
+
+impl Tally {
+    pub fn new(period: &Period, force: Option<&str>) -> Self {
+        Self {
+            period: period.clone(),
+            force: force.map(str::to_owned),
+            tz: school_tz(),
+            f: Figures {
+                from: period.from.to_string(),
+                to: period.to.to_string(),
+                time_zone: crate::calendar::SCHOOL_TZ.to_owned(),
+                force: force.map(str::to_owned),
+                ..Figures::default()
+            },
+            cohort: HashMap::new(),
+            urns: Vec::new(),
+            urn_index: HashMap::new(),
+        }
+    }
+
+    fn urn(&mut self, urn: Option<&String>) -> Option<u32> {
+        let urn = urn?;
+        if let Some(i) = self.urn_index.get(urn) {
+            return Some(*i);
+        }
+        let i = self.urns.len() as u32;
+        self.urns.push(urn.clone());
+        self.urn_index.insert(urn.clone(), i);
+        Some(i)
+    }
+
+    fn received(&mut self, ev: &AuditEvent, receipt: &str) {
+        let Some(id) = ev.actor.strip_prefix("force:") else {
+            return;
+        };
+        if !self.period.contains(ev.time) || self.force.as_deref().is_some_and(|x| x != id) {
+            return;
+        }
+        let n = ev
+            .detail
+            .get("children")
+            .and_then(|v| v.as_u64())
+            .unwrap_or(0);
+        let day = ev.time.to_zoned(self.tz.clone()).date().to_string();
+        let f = &mut self.f;
+        for c in [
+            &mut f.received,
+            f.per_force.entry(id.to_owned()).or_default(),
+            f.per_day.entry(day).or_default(),
+        ] {
+            c.notifications += 1;
+            c.children += n;
+        }
+        self.cohort.insert(
+            receipt.to_owned(),
+            Receipt {
+                received_at: ev.time,
+                withdrawn: false,
+                children: (0..n).map(|_| Child::default()).collect(),
+            },
+        );
+    }
+
+    /// Counts `ev`, the next event of the chain.
+    pub fn add(&mut self, ev: &AuditEvent) {
         let Some(receipt) = ev.refs.receipt.as_deref() else {
-            continue;
+            return;
         };
         if ev.kind == EventKind::Received {
-            let Some(id) = ev.actor.strip_prefix("force:") else {
-                continue;
-            };
-            if !period.contains(ev.time) || force.is_some_and(|x| x != id) {
-                continue;
-            }
-            let n = ev
-                .detail
-                .get("children")
-                .and_then(|v| v.as_u64())
-                .unwrap_or(0);
-            let day = ev.time.to_zoned(tz.clone()).date().to_string();
-            for c in [
-                &mut f.received,
-                f.per_force.entry(id.to_owned()).or_default(),
-                f.per_day.entry(day).or_default(),
-            ] {
-                c.notifications += 1;
-                c.children += n;
-            }
-            cohort.insert(
-                receipt.to_owned(),
-                Receipt {
-                    received_at: ev.time,
-                    withdrawn: false,
-                    children: (0..n).map(|_| Child::default()).collect(),
-                },
-            );
-            continue;
+            self.received(ev, receipt);
+            return;
         }
-        let Some(r) = cohort.get_mut(receipt) else {
-            continue;
-        };
+        if !self.cohort.contains_key(receipt) {
+            return;
+        }
         // The DSL alert of a child is `RECEIPT.INDEX`; follow-ups add a suffix.
         let dsl = match (&ev.refs.alert_id, ev.refs.child) {
             (Some(id), Some(i)) => *id == crate::store::outbox::alert_id(receipt, i),
             _ => false,
         };
+        let urn = match ev.kind {
+            EventKind::Matched | EventKind::Reviewed => self.urn(ev.refs.school_urn.as_ref()),
+            _ => None,
+        };
+        let f = &mut self.f;
+        let Some(r) = self.cohort.get_mut(receipt) else {
+            return;
+        };
         if ev.kind == EventKind::Withdrawn && ev.refs.child.is_none() {
             r.withdrawn = true;
             f.events.withdrawals += 1;
-            continue;
+            return;
         }
         if ev.kind == EventKind::Delivered && !dsl {
             match detail_str(ev, "kind") {
@@ -289,15 +335,15 @@ pub fn compute<'a>(
                 Some("deputy") => f.events.deputy_copies_delivered += 1,
                 _ => {}
             }
-            continue;
+            return;
         }
         let Some(c) = ev.refs.child.and_then(|i| r.children.get_mut(i as usize)) else {
-            continue;
+            return;
         };
         match ev.kind {
             EventKind::Matched => {
                 f.matching.matched_automatically += 1;
-                c.urn = ev.refs.school_urn.clone();
+                c.urn = urn;
             }
             EventKind::NeedsReview => {
                 f.matching.sent_to_review += 1;
@@ -314,7 +360,7 @@ pub fn compute<'a>(
                         .matched_after_review_by
                         .entry(ev.actor.clone())
                         .or_default() += 1;
-                    c.urn = ev.refs.school_urn.clone();
+                    c.urn = urn;
                 }
                 Some("dismissed") => c.dismissed = true,
                 _ => {}
@@ -335,43 +381,63 @@ pub fn compute<'a>(
             _ => {}
         }
     }
-    let mut times = Vec::new();
-    let mut schools: BTreeMap<String, SchoolRow> = BTreeMap::new();
-    for r in cohort.values() {
-        for c in &r.children {
-            let o = &mut f.outcomes;
-            if let Some(at) = c.delivered_at {
-                o.delivered += 1;
-                times.push(at.duration_since(r.received_at).as_secs().max(0) as u64);
-            } else if c.dismissed {
-                o.dismissed += 1;
-            } else if r.withdrawn {
-                o.withdrawn += 1;
-            } else if c.failed {
-                o.failed += 1;
-            } else {
-                o.waiting += 1;
-            }
-            if c.missed {
-                f.deadline.missed += 1;
-            } else if c.met && c.delivered_at.is_some() {
-                f.deadline.met += 1;
-            }
-            if let Some(urn) = &c.urn {
-                let row = schools.entry(urn.clone()).or_insert_with(|| SchoolRow {
-                    urn: urn.clone(),
-                    name: names.get(urn).cloned(),
-                    ..SchoolRow::default()
-                });
-                row.children_notified += 1;
-                row.alerts_delivered += u64::from(c.delivered_at.is_some());
-                row.deadline_misses += u64::from(c.missed);
+
+    /// The figures; `names` maps URNs to school names.
+    pub fn finish(self, names: &HashMap<String, String>) -> Figures {
+        let mut f = self.f;
+        let mut times = Vec::new();
+        let mut schools: BTreeMap<&str, SchoolRow> = BTreeMap::new();
+        for r in self.cohort.values() {
+            for c in &r.children {
+                let o = &mut f.outcomes;
+                if let Some(at) = c.delivered_at {
+                    o.delivered += 1;
+                    times.push(at.duration_since(r.received_at).as_secs().max(0) as u64);
+                } else if c.dismissed {
+                    o.dismissed += 1;
+                } else if r.withdrawn {
+                    o.withdrawn += 1;
+                } else if c.failed {
+                    o.failed += 1;
+                } else {
+                    o.waiting += 1;
+                }
+                if c.missed {
+                    f.deadline.missed += 1;
+                } else if c.met && c.delivered_at.is_some() {
+                    f.deadline.met += 1;
+                }
+                if let Some(urn) = c.urn.and_then(|i| self.urns.get(i as usize)) {
+                    let row = schools.entry(urn).or_insert_with(|| SchoolRow {
+                        urn: urn.clone(),
+                        name: names.get(urn).cloned(),
+                        ..SchoolRow::default()
+                    });
+                    row.children_notified += 1;
+                    row.alerts_delivered += u64::from(c.delivered_at.is_some());
+                    row.deadline_misses += u64::from(c.missed);
+                }
             }
         }
+        f.receipt_to_delivery_seconds = percentiles(times);
+        f.schools = schools.into_values().collect();
+        f
     }
-    f.receipt_to_delivery_seconds = percentiles(times);
-    f.schools = schools.into_values().collect();
-    f
+}
+
+/// The figures for `period` (and `force`, if given) from `events`, in
+/// chain order; `names` maps URNs to school names.
+pub fn compute<'a>(
+    period: &Period,
+    force: Option<&str>,
+    events: impl IntoIterator<Item = &'a AuditEvent>,
+    names: &HashMap<String, String>,
+) -> Figures {
+    let mut t = Tally::new(period, force);
+    for ev in events {
+        t.add(ev);
+    }
+    t.finish(names)
 }
 
 /// p50, p95 and max of `v` by nearest rank.

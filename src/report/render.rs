@@ -24,6 +24,7 @@ pub fn rows(f: &Figures) -> Vec<Row> {
     one("force", "", f.force.clone().unwrap_or_default());
     one("audit.events", "", f.audit.events.to_string());
     one("audit.head_hash", "", f.audit.head_hash.clone());
+    one("audit.from_event", "", f.audit.from_event.to_string());
     one(
         "received.notifications",
         "",
@@ -145,8 +146,8 @@ pub fn text(f: &Figures) -> String {
         f.from, f.to, f.time_zone
     ));
     w(format!(
-        "audit chain verified: {} events, head {}",
-        f.audit.events, f.audit.head_hash
+        "audit chain verified from event {} to the head, event {} ({})",
+        f.audit.from_event, f.audit.events, f.audit.head_hash
     ));
     w(String::new());
     w(format!(

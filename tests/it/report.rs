@@ -179,7 +179,10 @@ fn report_counts_a_known_mix_through_the_daemon_and_on_the_store_and_refuses_a_t
     assert_eq!(code, 0, "{err}");
     no_personal_data("text", &text);
     assert!(text.starts_with("kim report "), "{text}");
-    assert!(text.contains("audit chain verified: "), "{text}");
+    assert!(
+        text.contains("audit chain verified from event 1 to the head"),
+        "{text}"
+    );
     assert!(
         text.contains("received: 3 notifications, 3 children"),
         "{text}"
@@ -208,6 +211,23 @@ fn report_counts_a_known_mix_through_the_daemon_and_on_the_store_and_refuses_a_t
     stopped["audit"] = Value::Null;
     live["audit"] = Value::Null;
     assert_eq!(stopped, live, "the same figures with the daemon stopped");
+
+    // A period with no notifications is a valid, empty report.
+    let (code, out, err) = env.kim(&[
+        "report",
+        "--from",
+        "2020-01-01",
+        "--to",
+        "2020-01-31",
+        "--json",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let empty: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        empty["received"],
+        json!({"notifications": 0, "children": 0})
+    );
+    assert_eq!(empty["schools"], json!([]));
 
     // Bad flags: a clear usage error.
     let (code, _, err) = env.kim(&["report", "--from", "2026-13-01"]);
