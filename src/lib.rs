@@ -42,4 +42,5 @@ pub mod normalise;
 pub mod perms;
 pub mod pki;
 pub mod police_client;
+pub mod report;
 pub mod store;

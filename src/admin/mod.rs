@@ -118,6 +118,19 @@ pub enum Request {
         dob: Option<String>,
         json: bool,
     },
+    /// `kim report` (issue 15): the period's figures, audit verified first.
+    Report {
+        #[serde(default)]
+        from: Option<String>,
+        #[serde(default)]
+        to: Option<String>,
+        #[serde(default)]
+        force: Option<String>,
+        #[serde(default)]
+        json: bool,
+        #[serde(default)]
+        csv: bool,
+    },
 }
 
 /// The file a request needs, which the CLI opens with its user's rights.
@@ -160,6 +173,7 @@ impl Request {
             Self::ReviewShow { .. } => "review_show",
             Self::ReviewAssignPupil { .. } => "review_assign_pupil",
             Self::RollFind { .. } => "roll_find",
+            Self::Report { .. } => "report",
         }
     }
 }
@@ -265,6 +279,25 @@ pub fn dispatch(ctx: &mut Ctx<'_>, req: &Request) -> Result<(), Failure> {
             dob,
             json,
         } => verbs::roll_find::find(ctx, family, given.as_deref(), dob.as_deref(), *json),
+        Request::Report {
+            from,
+            to,
+            force,
+            json,
+            csv,
+        } => verbs::report::main(
+            ctx,
+            &verbs::report::Args {
+                from: from.as_deref(),
+                to: to.as_deref(),
+                force: force.as_deref(),
+                format: match (json, csv) {
+                    (true, _) => verbs::report::Format::Json,
+                    (_, true) => verbs::report::Format::Csv,
+                    _ => verbs::report::Format::Text,
+                },
+            },
+        ),
     }
 }
 

@@ -132,6 +132,37 @@ live), and print when each certificate and CRL expires. Exit 0 if all is well, 1
         #[arg(long)]
         json: bool,
     },
+    /// What kim did over a period: figures for the safeguarding partnership.
+    #[command(
+        long_about = "What kim did over a period, for the safeguarding partnership: \
+notifications and children received (per force, per day), children matched automatically or after \
+review (per admin), review reasons, outcomes (delivered, dismissed, withdrawn, failed, still waiting), \
+deadline met/missed, receipt-to-delivery time (p50, p95, max), per school (URN and name) children \
+notified, alerts delivered and deadline misses, escalations and withdrawals.\n\n\
+The cohort is the notifications received in the period (UK dates, both ends included), followed \
+through every later event. The audit chain is verified first: if it is broken the report is refused \
+(exit 1) naming the first bad event. Figures come from the audit events and the school directory \
+only (no sealed payload is opened), so no output holds personal data. Runs through the daemon \
+when it is up, on the store otherwise. Exit 2 for a bad date or force."
+    )]
+    Report {
+        /// First day (YYYY-MM-DD, UK date; default: the first day of last full month).
+        #[arg(long, value_name = "DATE")]
+        from: Option<String>,
+        /// Last day, included (YYYY-MM-DD, UK date; default: today with --from,
+        /// else the last day of last full month).
+        #[arg(long, value_name = "DATE")]
+        to: Option<String>,
+        /// Only notifications from this force (its id in the config).
+        #[arg(long, value_name = "ID")]
+        force: Option<String>,
+        /// One JSON document.
+        #[arg(long, conflicts_with = "csv")]
+        json: bool,
+        /// CSV rows: figure,key,value.
+        #[arg(long)]
+        csv: bool,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -556,6 +587,19 @@ pub fn main() -> ExitCode {
             given,
             dob,
             json,
+        }),
+        Command::Report {
+            from,
+            to,
+            force,
+            json,
+            csv,
+        } => admin(&cli.config, |_| Request::Report {
+            from,
+            to,
+            force,
+            json,
+            csv,
         }),
         Command::Review(ReviewCommand::Dismiss {
             receipt,

@@ -23,6 +23,7 @@ mod privacy;
 mod readiness;
 mod reload;
 mod reload_pki;
+mod report;
 mod review;
 mod review_deadline;
 mod roll;

@@ -1,0 +1,231 @@
+//! `kim report` over a year of a county's volume (default 10,000
+//! notifications, about 15,000 children, 600 schools) or of England's
+//! (`KIM_BENCH_NOTIFICATIONS=600000`): wall time and peak RSS of the real
+//! CLI with the daemon stopped (it opens the store, verifies the chain over
+//! the year and counts), in the three formats. The audit is filled
+//! directly (`Store::bench_put_audit`: a real hash chain, the events kim
+//! writes for each notification), as kim would have appended it.
+//!
+//! Knobs: KIM_BENCH_NOTIFICATIONS (10,000), KIM_BENCH_SCHOOLS (600),
+//! KIM_BENCH_RUNS (3).
+
+mod common;
+
+use std::process::Command;
+use std::time::Instant;
+
+use kim::audit::{AuditEvent, EventKind, Head, Refs};
+use serde_json::json;
+
+struct Chain {
+    head: Head,
+    buf: Vec<AuditEvent>,
+}
+
+impl Chain {
+    fn push(
+        &mut self,
+        at: jiff::Timestamp,
+        kind: EventKind,
+        actor: &str,
+        refs: Refs,
+        d: serde_json::Value,
+    ) {
+        let ev = AuditEvent::next(
+            &self.head,
+            at,
+            kind,
+            actor.into(),
+            refs,
+            d.as_object().cloned().unwrap_or_default(),
+        );
+        self.head = ev.head();
+        self.buf.push(ev);
+    }
+}
+
+fn main() {
+    let n: u64 = common::env_num("KIM_BENCH_NOTIFICATIONS", 10_000);
+    let schools: u64 = common::env_num("KIM_BENCH_SCHOOLS", 600);
+    let runs: usize = common::env_num("KIM_BENCH_RUNS", 3);
+    println!(
+        "kim report benchmark — machine: {}; revision {}",
+        common::machine(),
+        common::git_revision()
+    );
+    let dir = tempfile::tempdir_in("/var/tmp").unwrap();
+    let opts = kim::dev::Options {
+        store: dir.path().join("store"),
+        mail: kim::dev::Mail::File,
+        admin_socket: Some(dir.path().join("admin.sock")),
+        ..kim::dev::Options::loopback()
+    };
+    let install = kim::dev::install(dir.path(), &opts).unwrap();
+    let cfg_path = install.config;
+    let (cfg, _, master) = kim::cli::check_config::load_checked(&cfg_path).expect("config");
+    // The year: 2025 (UK dates), reported with --from 2025-01-01 --to 2025-12-31.
+    let start: jiff::Timestamp = "2025-01-01T00:00:00Z".parse().unwrap();
+    let year = 365 * 24 * 3600i64;
+    let urn = |i: u64| format!("{}", 100_000 + i % schools);
+    let t = Instant::now();
+    let mut events = 0u64;
+    {
+        let store = kim::store::Store::open(&cfg.store.path, &master).unwrap();
+        let mut csv = String::from("urn,name,dsl_name,dsl_email,deputy_email,phone\n");
+        for s in 0..schools {
+            csv.push_str(&format!(
+                "{},School {s},Ms Lead,dsl{s}@school.example,,\n",
+                urn(s)
+            ));
+        }
+        let parsed = kim::import::parse_schools(csv.as_bytes()).unwrap();
+        store.replace_schools(&parsed).unwrap().unwrap();
+        let mut c = Chain {
+            head: store.audit_head().unwrap(),
+            buf: Vec::with_capacity(50_000),
+        };
+        for i in 0..n {
+            let at = start + jiff::SignedDuration::from_secs(year * i as i64 / n as i64);
+            let receipt = format!(
+                "B{:04}-{:04}-{:04}-0000",
+                i / 100_000_000,
+                (i / 10_000) % 10_000,
+                i % 10_000
+            );
+            let kids = if i % 2 == 0 { 2 } else { 1 };
+            let r = |child: Option<u32>, urn: Option<String>, alert: Option<String>| Refs {
+                receipt: Some(receipt.clone()),
+                child,
+                school_urn: urn,
+                alert_id: alert,
+            };
+            c.push(
+                at,
+                EventKind::Received,
+                "force:kent",
+                r(None, None, None),
+                json!({"children": kids, "police_reference": format!("KNT/B/{i}")}),
+            );
+            for k in 0..kids {
+                let u = urn(i * 2 + k as u64);
+                let alert = format!("{receipt}.{k}");
+                let t1 = at + jiff::SignedDuration::from_secs(1);
+                if i % 20 == 3 {
+                    c.push(
+                        t1,
+                        EventKind::NeedsReview,
+                        "system",
+                        r(Some(k), None, None),
+                        json!({"reason": "ambiguous_schools"}),
+                    );
+                    c.push(
+                        t1 + jiff::SignedDuration::from_mins(40),
+                        EventKind::Reviewed,
+                        "admin:alice",
+                        r(Some(k), Some(u.clone()), None),
+                        json!({"decision": "assigned"}),
+                    );
+                } else {
+                    c.push(
+                        t1,
+                        EventKind::Matched,
+                        "system",
+                        r(Some(k), Some(u.clone()), None),
+                        json!({"basis": "roll"}),
+                    );
+                }
+                let t2 = t1 + jiff::SignedDuration::from_mins(if i % 20 == 3 { 41 } else { 1 });
+                c.push(
+                    t2,
+                    EventKind::AlertQueued,
+                    "system",
+                    r(Some(k), Some(u.clone()), Some(alert.clone())),
+                    json!({"deadline": (at + jiff::SignedDuration::from_hours(10)).to_string()}),
+                );
+                c.push(
+                    t2,
+                    EventKind::DeliveryAttempt,
+                    "system",
+                    r(Some(k), Some(u.clone()), Some(alert.clone())),
+                    json!({"attempt": 1, "code": 250, "result": "accepted"}),
+                );
+                c.push(
+                    t2,
+                    EventKind::Delivered,
+                    "system",
+                    r(Some(k), Some(u), Some(alert)),
+                    json!({"kind": "dsl", "deadline_met": i % 50 != 7}),
+                );
+            }
+            if c.buf.len() >= 40_000 {
+                events += c.buf.len() as u64;
+                store.bench_put_audit(&c.buf).unwrap();
+                c.buf.clear();
+            }
+        }
+        events += c.buf.len() as u64;
+        store.bench_put_audit(&c.buf).unwrap();
+        store.flush_now().unwrap();
+        let (alloc, _, _) = common::du(&cfg.store.path);
+        println!(
+            "filled {n} notifications ({events} audit events) in {:.1} s; store {:.0} MiB on disk",
+            t.elapsed().as_secs_f64(),
+            alloc as f64 / 1048576.0
+        );
+    }
+    for format in ["--json", "--csv", ""] {
+        let mut best: Option<(f64, u64)> = None;
+        for _ in 0..runs {
+            let mut args = vec![
+                "-f",
+                "%M",
+                env!("CARGO_BIN_EXE_kim"),
+                "--config",
+                cfg_path.to_str().unwrap(),
+                "report",
+                "--from",
+                "2025-01-01",
+                "--to",
+                "2025-12-31",
+            ];
+            if !format.is_empty() {
+                args.push(format);
+            }
+            let t = Instant::now();
+            let out = Command::new("/usr/bin/time").args(&args).output().unwrap();
+            let secs = t.elapsed().as_secs_f64();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let err = String::from_utf8_lossy(&out.stderr);
+            let kib: u64 = err
+                .lines()
+                .last()
+                .and_then(|l| l.trim().parse().ok())
+                .unwrap_or(0);
+            if format == "--json" && best.is_none() {
+                let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+                println!(
+                    "  figures: received {}, outcomes {}, schools {}",
+                    j["received"],
+                    j["outcomes"],
+                    j["schools"].as_array().map_or(0, |a| a.len())
+                );
+            }
+            best = Some(match best {
+                Some((s, k)) if s <= secs => (s, k.max(kib)),
+                Some((_, k)) => (secs, k.max(kib)),
+                None => (secs, kib),
+            });
+        }
+        let (s, kib) = best.unwrap();
+        println!(
+            "  kim report {:<7} best of {runs}: {:.2} s wall, peak RSS {:.0} MiB",
+            if format.is_empty() { "(text)" } else { format },
+            s,
+            kib as f64 / 1024.0
+        );
+    }
+}

@@ -1,0 +1,126 @@
+//! `kim report`: what kim did over a period, for the partnership (issue
+//! 15). Verifies the audit chain first (and refuses, naming the first bad
+//! event, if it does not), then computes the figures from the audit events
+//! and the school directory's URNs and names only ([`crate::report`]) and
+//! prints them as text, JSON or CSV. Never opens a sealed payload.
+
+use std::collections::HashMap;
+
+use crate::admin::ctx::Ctx;
+use crate::admin::outcome::{CliResult, Failure};
+use crate::audit::{verify_chain, Head};
+use crate::report::{self, Period, Verified};
+use crate::store::Store;
+
+/// How the figures are printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Text,
+    Json,
+    Csv,
+}
+
+pub struct Args<'a> {
+    pub from: Option<&'a str>,
+    pub to: Option<&'a str>,
+    pub force: Option<&'a str>,
+    pub format: Format,
+}
+
+pub fn main(ctx: &mut Ctx<'_>, a: &Args<'_>) -> CliResult {
+    let period =
+        Period::from_flags(a.from, a.to, jiff::Timestamp::now()).map_err(Failure::usage)?;
+    let store = ctx.store;
+    let (mut figures, head, first) = stream(store, &period, a.force)?;
+    if let Some(f) = a.force {
+        if figures.received.notifications == 0 && !ctx.cfg.forces.iter().any(|x| x.id == f) {
+            return Err(Failure::usage(anyhow::anyhow!(
+                "--force {f:?}: no such force in the config, and none in the period's audit"
+            )));
+        }
+    }
+    figures.audit = Verified {
+        events: head.seq,
+        head_hash: head.hash,
+        from_event: first,
+    };
+    match a.format {
+        Format::Json => ctx.say_json(&figures)?,
+        Format::Csv => {
+            let text = report::render::csv(&figures).map_err(Failure::failed)?;
+            say_part!(ctx, "{text}");
+        }
+        Format::Text => {
+            let text = report::render::text(&figures);
+            say_part!(ctx, "{text}");
+        }
+    }
+    Ok(())
+}
+
+fn refuse(why: String) -> Failure {
+    Failure::failed(anyhow::anyhow!(
+        "no report: the audit chain is broken: {why}; run `kim audit verify` and restore the store from a backup"
+    ))
+}
+
+/// Streams the audit from the period's first event to the head read
+/// first (inside the daemon events may be added meanwhile; every append
+/// moves the head in the same transaction), checking each link as it
+/// counts it: the figures, the verified head, and the first event checked.
+fn stream(
+    store: &Store,
+    period: &Period,
+    force: Option<&str>,
+) -> Result<(report::Figures, Head, u64), Failure> {
+    let stored = store.audit_head().map_err(Failure::failed)?;
+    let mut tally = report::Tally::new(period, force);
+    let mut head: Option<Head> = None;
+    let mut first = stored.seq + 1;
+    for ev in store
+        .audit_events_from(period.start)
+        .map_err(Failure::failed)?
+    {
+        let ev = ev.map_err(Failure::failed)?;
+        if ev.seq > stored.seq {
+            break;
+        }
+        let prev = match head.take() {
+            Some(h) => h,
+            None => {
+                first = ev.seq;
+                start_of(store, ev.seq)?
+            }
+        };
+        head = Some(verify_chain(&prev, std::iter::once(&ev)).map_err(|e| refuse(e.to_string()))?);
+        tally.add(&ev);
+    }
+    let head = head.unwrap_or_else(|| stored.clone());
+    if head != stored {
+        return Err(refuse(format!(
+            "the recorded head is event {} but the chain ends at event {} (events removed from the tail?)",
+            stored.seq, head.seq
+        )));
+    }
+    let names: HashMap<String, String> = store
+        .schools()
+        .map_err(Failure::failed)?
+        .into_iter()
+        .map(|s| (s.urn, s.name))
+        .collect();
+    Ok((tally.finish(&names), head, first))
+}
+
+/// The link before event `seq`: the genesis, or event `seq - 1`'s hash.
+fn start_of(store: &Store, seq: u64) -> Result<Head, Failure> {
+    if seq <= 1 {
+        return Ok(Head::default());
+    }
+    match store.audit_hash_at(seq - 1).map_err(Failure::failed)? {
+        Some(hash) => Ok(Head { seq: seq - 1, hash }),
+        None => Err(refuse(format!(
+            "audit event {}: missing (the event before the period)",
+            seq - 1
+        ))),
+    }
+}
