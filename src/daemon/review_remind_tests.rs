@@ -179,7 +179,7 @@ fn the_clocks_going_forward_move_the_reminder_to_half_past_five_utc() {
 const NAME: (&str, &str, &str, &str) = ("Zebediah", "Quixotic", "2013-05-17", "QX9 7ZZ");
 
 fn open_store(path: &Path) -> Arc<Store> {
-    let store = Arc::new(Store::open(path, &MasterKey::from_bytes([7; 32])).unwrap());
+    let store = Arc::new(crate::store::reopen(path, &MasterKey::from_bytes([7; 32])));
     store.set_inline_flush(true);
     store.set_calendar(calendar());
     store

@@ -54,7 +54,7 @@ fn a_restart_between_accept_and_match_loses_nothing_and_matches_once() {
         rec.receipt_id.to_string()
         // The store is dropped here without matching: the "crash".
     };
-    let s = Store::open(dir.path(), &key).unwrap();
+    let s = crate::store::reopen(dir.path(), &key);
     assert_eq!(s.pending_match().count(), 1, "the work item survived");
     assert_eq!(run_pending(&s, 0.92).unwrap(), 1);
     assert_eq!(

@@ -295,3 +295,16 @@ impl Store {
         self.writer.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
+
+/// Opens the store again in a test: sled's I/O threads may hold the file
+/// lock a moment after the last handle is dropped.
+#[cfg(test)]
+pub(crate) fn reopen(path: &std::path::Path, key: &MasterKey) -> Store {
+    for _ in 0..250 {
+        match Store::open(path, key) {
+            Err(StoreError::Locked(_)) => std::thread::sleep(std::time::Duration::from_millis(20)),
+            other => return other.unwrap(),
+        }
+    }
+    panic!("the store stayed locked");
+}

@@ -16,17 +16,7 @@ fn notification(reference: &str, now: jiff::Timestamp) -> Notification {
     parse_notification(&body, now).unwrap()
 }
 
-/// Opens the store again; sled's I/O threads may hold the file lock a
-/// moment after the last handle is dropped.
-fn reopen(path: &std::path::Path, key: &MasterKey) -> Store {
-    for _ in 0..100 {
-        match Store::open(path, key) {
-            Err(StoreError::Locked(_)) => std::thread::sleep(std::time::Duration::from_millis(20)),
-            other => return other.unwrap(),
-        }
-    }
-    panic!("the store stayed locked");
-}
+use crate::store::reopen;
 
 #[test]
 fn journaled_notifications_answer_resends_and_status_and_are_applied_at_the_next_open() {

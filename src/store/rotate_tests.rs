@@ -83,7 +83,7 @@ fn everything_survives_a_rotation_and_only_the_new_key_opens_it() {
         Store::open(&dir.path().join("new"), &old_key),
         Err(StoreError::WrongKey)
     ));
-    let new = Store::open(&dir.path().join("new"), &new_key).unwrap();
+    let new = crate::store::reopen(&dir.path().join("new"), &new_key);
     let n2 = new.load_notification(&receipt).unwrap().unwrap();
     assert_eq!(n2, n);
     // A re-send is still recognised as the same notification.
