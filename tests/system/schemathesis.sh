@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # System test: kim's police API under schemathesis (a property-based API
 # tester, from PyPI), driven by docs/openapi.yaml with a police client
-# certificate over mutual TLS: examples, coverage, fuzzing and stateful
-# phases (POST -> GET status -> withdraw, through the document's links).
+# certificate over mutual TLS: examples, fuzzing and stateful phases
+# (POST -> GET status -> withdraw, through the document's links). The
+# coverage phase is left out: on this Python (3.11.7) it sometimes dies
+# inside CPython's ast module ("AST constructor recursion depth mismatch"),
+# a schemathesis/CPython problem, not an answer of kim's.
 # Fails on any 5xx, any answer that does not conform to the document, a
 # schema-violating request accepted, a kim that died or panicked.
 # Not checked: that every schema-valid request is accepted — the contract
@@ -40,18 +43,21 @@ done
 [ -n "$ADDR" ] || { cat "$WORK/kim.log"; fail "kim did not start"; }
 
 set +e
-"$VENV/bin/schemathesis" run docs/openapi.yaml \
+# From the work folder: schemathesis keeps a cache (.schemathesis/) in its
+# working directory, which must not land in the checkout.
+DOC=$(realpath docs/openapi.yaml)
+(cd "$WORK" && "$VENV/bin/schemathesis" run "$DOC" \
   --url "https://localhost:${ADDR##*:}" \
   --tls-verify "$WORK/certs/ca.crt" \
   --request-cert "$WORK/certs/police-client.crt" \
   --request-cert-key "$WORK/certs/police-client.key" \
   --checks all \
   --exclude-checks positive_data_acceptance \
-  --phases examples,coverage,fuzzing,stateful \
+  --phases examples,fuzzing,stateful \
   --max-examples "${KIM_ST_EXAMPLES:-40}" \
   --seed 20261201 \
   --workers 2 \
-  --no-color > "$WORK/st.log" 2>&1
+  --no-color) > "$WORK/st.log" 2>&1
 code=$?
 set -e
 if [ "$code" = 0 ]; then tail -25 "$WORK/st.log"; else cat "$WORK/st.log"; fi
