@@ -167,20 +167,20 @@ fn a_child_entering_review_is_told_once_with_identifiers_only_and_the_metrics_mo
 
 #[test]
 fn a_burst_of_review_items_is_one_digest() {
-    let env = installed("4s");
+    let env = installed("8s");
     let k = env.start();
-    let receipts: Vec<String> = (0..20)
+    let receipts: Vec<String> = (0..50)
         .map(|i| post_namesake(&env, k.addr, &format!("KNT/BURST/{i}")))
         .collect();
-    let found = wait_for_notice(&env, Duration::from_secs(12));
+    let found = wait_for_notice(&env, Duration::from_secs(20));
     assert!(!found.is_empty(), "a digest within digest_every");
     // Past the next window: still one.
     std::thread::sleep(Duration::from_millis(1500));
     let found = notices(&env);
-    assert_eq!(found.len(), 1, "20 review items, one digest: {found:?}");
+    assert_eq!(found.len(), 1, "50 review items, one digest: {found:?}");
     let eml = eml_text(&found[0]);
     assert!(
-        eml.contains("Subject: kim: 20 children need review"),
+        eml.contains("Subject: kim: 50 children need review"),
         "{eml}"
     );
     for r in &receipts {

@@ -25,6 +25,15 @@ pub(super) fn rejected(e: ImportError, file: &Path) -> Failure {
     Failure::failed(anyhow::anyhow!("{}: {e}", file.display()))
 }
 
+/// A pupil's names as the roll verbs print them: "Given Family (Known, As)".
+pub(super) fn pupil_names(given: &str, family: &str, others: &[String]) -> String {
+    if others.is_empty() {
+        format!("{given} {family}")
+    } else {
+        format!("{given} {family} ({})", others.join(", "))
+    }
+}
+
 /// An import recorded in the audit (how many records, no contents), flushed.
 pub(super) fn audit_import(
     store: &crate::store::Store,

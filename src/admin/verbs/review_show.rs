@@ -222,16 +222,7 @@ fn print_table(ctx: &mut Ctx<'_>, s: &Shown) {
             "HINT"
         );
         for r in &s.candidates {
-            let names = if r.other_names.is_empty() {
-                format!("{} {}", r.given_name, r.family_name)
-            } else {
-                format!(
-                    "{} {} ({})",
-                    r.given_name,
-                    r.family_name,
-                    r.other_names.join(", ")
-                )
-            };
+            let names = super::pupil_names(&r.given_name, &r.family_name, &r.other_names);
             say!(
                 ctx,
                 "{:<14} {:<28} {:<10} {:<8} {:<24} {:<9} {:<9} {:>5.3} {:<17} {:<8} {:<9}",

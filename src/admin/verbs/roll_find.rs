@@ -107,16 +107,7 @@ pub fn find(
         "URN"
     );
     for r in &found.pupils {
-        let names = if r.other_names.is_empty() {
-            format!("{} {}", r.given_name, r.family_name)
-        } else {
-            format!(
-                "{} {} ({})",
-                r.given_name,
-                r.family_name,
-                r.other_names.join(", ")
-            )
-        };
+        let names = super::pupil_names(&r.given_name, &r.family_name, &r.other_names);
         say!(
             ctx,
             "{:<14} {:<32} {:<10} {:<9} {:<8} {}",
