@@ -18,6 +18,7 @@ use clap::{Parser, Subcommand};
 
 pub use crate::admin::outcome::{describe, CliResult, Failure};
 use crate::admin::Request;
+use send::{SendArgs, SendCommand};
 
 /// `kim --version`: the package version and the git commit it was built from.
 pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("KIM_GIT_COMMIT"), ")");
@@ -162,48 +163,6 @@ when it is up, on the store otherwise. Exit 2 for a bad date or force."
         /// CSV rows: figure,key,value.
         #[arg(long)]
         csv: bool,
-    },
-}
-
-#[derive(Debug, clap::Args)]
-#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
-pub struct SendArgs {
-    #[command(flatten)]
-    pub conn: Option<send::Conn>,
-    /// Notification files: one notification per .json file, one per line of
-    /// a .jsonl or .ndjson file.
-    #[arg(required = true)]
-    pub files: Vec<PathBuf>,
-    /// At most this many notifications per second, e.g. 5/s.
-    #[arg(long, value_name = "N/s")]
-    pub rate: Option<String>,
-    /// After posting, poll each receipt until every child is delivered, in
-    /// review, failed or withdrawn.
-    #[arg(long)]
-    pub wait: bool,
-    /// How long --wait polls before giving up (exit 1).
-    #[arg(long, default_value = "10m", value_name = "DURATION")]
-    pub wait_timeout: String,
-    #[command(subcommand)]
-    pub command: Option<SendCommand>,
-}
-
-#[derive(Debug, Subcommand)]
-pub enum SendCommand {
-    /// A notification's status, child by child (no personal data).
-    Status {
-        receipt: String,
-        #[command(flatten)]
-        conn: send::Conn,
-    },
-    /// Withdraw a notification sent in error.
-    Withdraw {
-        receipt: String,
-        /// Why (1-500 characters); the schools already told get a short notice.
-        #[arg(long)]
-        reason: String,
-        #[command(flatten)]
-        conn: send::Conn,
     },
 }
 

@@ -11,6 +11,7 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use clap::Subcommand;
 use hyper::Method;
 use serde_json::{json, Value};
 
@@ -56,6 +57,48 @@ pub struct Conn {
     /// One JSON object per line on stdout instead of text.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+pub struct SendArgs {
+    #[command(flatten)]
+    pub conn: Option<Conn>,
+    /// Notification files: one notification per .json file, one per line of
+    /// a .jsonl or .ndjson file.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// At most this many notifications per second, e.g. 5/s.
+    #[arg(long, value_name = "N/s")]
+    pub rate: Option<String>,
+    /// After posting, poll each receipt until every child is delivered, in
+    /// review, failed or withdrawn.
+    #[arg(long)]
+    pub wait: bool,
+    /// How long --wait polls before giving up (exit 1).
+    #[arg(long, default_value = "10m", value_name = "DURATION")]
+    pub wait_timeout: String,
+    #[command(subcommand)]
+    pub command: Option<SendCommand>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SendCommand {
+    /// A notification's status, child by child (no personal data).
+    Status {
+        receipt: String,
+        #[command(flatten)]
+        conn: Conn,
+    },
+    /// Withdraw a notification sent in error.
+    Withdraw {
+        receipt: String,
+        /// Why (1-500 characters); the schools already told get a short notice.
+        #[arg(long)]
+        reason: String,
+        #[command(flatten)]
+        conn: Conn,
+    },
 }
 
 /// What `kim send FILE…` was asked to do.
