@@ -208,28 +208,10 @@ pub fn healthz() -> Response<Body> {
 /// full?" or "CRL FILE expired at …: no force can connect".
 pub fn readyz(store: &Store, metrics: &Metrics) -> Response<Body> {
     if let Some(b) = store.broken() {
-        let mut r = problem(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "not-ready",
-            "Not ready",
-            b.reason(),
-            &[],
-        );
-        r.headers_mut()
-            .insert(RETRY_AFTER, HeaderValue::from_static("30"));
-        return r;
+        return not_ready(b.reason(), "30");
     }
     if store.stats.journal_failing() {
-        let mut r = problem(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "not-ready",
-            "Not ready",
-            "accept journal cannot write: disk full?",
-            &[],
-        );
-        r.headers_mut()
-            .insert(RETRY_AFTER, HeaderValue::from_static("10"));
-        return r;
+        return not_ready("accept journal cannot write: disk full?", "10");
     }
     let expired = metrics
         .crl_next_update
@@ -245,22 +227,31 @@ pub fn readyz(store: &Store, metrics: &Metrics) -> Response<Body> {
             })
             .collect::<Vec<_>>()
             .join("; ");
-        let mut r = problem(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "not-ready",
-            "Not ready",
-            &reason,
-            &[],
-        );
-        r.headers_mut()
-            .insert(RETRY_AFTER, HeaderValue::from_static("60"));
-        return r;
+        return not_ready(&reason, "60");
+    }
+    if store.flush_failing() {
+        // Before the store is declared broken: still say why.
+        return not_ready("store cannot write: a flush failed (disk full?)", "10");
     }
     if store.ready() {
         json_response(StatusCode::OK, &json!({"status": "ready"}))
     } else {
         unavailable()
     }
+}
+
+/// `/readyz`'s 503: why, and when to ask again (seconds).
+fn not_ready(reason: &str, retry_after: &'static str) -> Response<Body> {
+    let mut r = problem(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "not-ready",
+        "Not ready",
+        reason,
+        &[],
+    );
+    r.headers_mut()
+        .insert(RETRY_AFTER, HeaderValue::from_static(retry_after));
+    r
 }
 
 fn method_not_allowed(allow: &str) -> Response<Body> {

@@ -146,6 +146,13 @@ impl Store {
             && self.flushed.borrow().failed_upto <= self.flushed.borrow().done
     }
 
+    /// A flush failed and none has succeeded since: the store cannot write
+    /// now, though it is not (yet) declared broken.
+    pub fn flush_failing(&self) -> bool {
+        let f = self.flushed.borrow();
+        f.failed_upto > f.done
+    }
+
     pub fn size_on_disk(&self) -> Result<u64, StoreError> {
         Ok(self.db.size_on_disk()?)
     }
