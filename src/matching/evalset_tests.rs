@@ -1,4 +1,5 @@
 //! Tests of the parent module, kept in their own file.
+use crate::matching::decide::Decision;
 
 use super::*;
 use crate::matching::stage::match_child;

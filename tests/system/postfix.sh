@@ -13,6 +13,7 @@
 # use it afterwards with KIM_BENCH_SMTP_CA=<printed CA path>.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+. tests/system/lib.sh
 
 KIM=${1:-target/debug/kim}
 [ -x "$KIM" ] || { echo "no kim binary at $KIM (cargo build first)"; exit 2; }
@@ -116,13 +117,7 @@ EOF
 KIM_LOG=info "$KIM" --config "$WORK/kim.toml" serve 2>"$WORK/kim.log" &
 KIM_PID=$!
 trap 'kill $KIM_PID 2>/dev/null || true' EXIT
-ADDR=""
-for _ in $(seq 1 100); do
-  ADDR=$(sed -n 's/.*listening for police systems addr=\([0-9.:]*\).*/\1/p' "$WORK/kim.log" | head -1)
-  [ -n "$ADDR" ] && break
-  sleep 0.1
-done
-[ -n "$ADDR" ] || { cat "$WORK/kim.log"; fail "kim did not start"; }
+wait_for_kim "$WORK/kim.log"
 echo "   kim on $ADDR"
 
 echo "== curl posts two notifications as Kent Police (mutual TLS)"

@@ -17,6 +17,7 @@
 # Env: KIM_ST_EXAMPLES (max examples per operation, default 40).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+. tests/system/lib.sh
 KIM=$(realpath "${1:-target/debug/kim}")
 fail() { echo "schemathesis.sh: FAIL: $*" >&2; exit 1; }
 
@@ -34,13 +35,7 @@ WORK=$(mktemp -d /var/tmp/kim-st.XXXXXX)
 KIM_LOG=info "$KIM" --config "$WORK/kim.toml" serve 2>"$WORK/kim.log" &
 KIM_PID=$!
 trap 'kill $KIM_PID 2>/dev/null || true; wait $KIM_PID 2>/dev/null || true; rm -rf "$WORK"' EXIT
-ADDR=""
-for _ in $(seq 1 100); do
-  ADDR=$(sed -n 's/.*listening for police systems addr=\([0-9.:]*\).*/\1/p' "$WORK/kim.log" | head -1)
-  [ -n "$ADDR" ] && break
-  sleep 0.1
-done
-[ -n "$ADDR" ] || { cat "$WORK/kim.log"; fail "kim did not start"; }
+wait_for_kim "$WORK/kim.log"
 
 set +e
 # From the work folder: schemathesis keeps a cache (.schemathesis/) in its
