@@ -43,4 +43,5 @@ pub mod perms;
 pub mod pki;
 pub mod police_client;
 pub mod report;
+pub mod retention;
 pub mod store;

@@ -43,6 +43,11 @@ pub enum EventKind {
     /// A config reload (SIGHUP, or a CRL file that changed) was refused:
     /// the old config stays in force (details: the file and why).
     ConfigReloadFailed,
+    /// Retention destroyed the key of a day whose every notification was
+    /// purged (details: the day): they are shredded.
+    DayKeyDestroyed,
+    /// The store was migrated to a newer format (details: from, to).
+    StoreMigrated,
 }
 
 /// An event before it joins the chain.

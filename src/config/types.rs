@@ -25,7 +25,7 @@ pub struct Config {
     #[serde(default)]
     pub review: ReviewConfig,
     #[serde(default)]
-    pub retention: Reserved,
+    pub retention: RetentionConfig,
     #[serde(default)]
     pub audit: AuditConfig,
     #[serde(default)]
@@ -180,6 +180,41 @@ impl Default for ReviewConfig {
             digest_every: HumanDuration(Duration::from_secs(120)),
             remind_at: jiff::civil::time(6, 30, 0, 0),
         }
+    }
+}
+
+/// `[retention]`: how long a notification's details are kept once nothing
+/// more will happen to it (issue 14, DESIGN §8).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetentionConfig {
+    /// A notification whose every child reached a final state this many
+    /// days ago is purged (its details shredded; identifiers stay).
+    pub notification_days: u32,
+    /// Finished outbox records are deleted this many days after they
+    /// finished (default: `notification_days`).
+    pub alert_days: Option<u32>,
+    /// The daily purge runs at this time (UK time, "HH:MM").
+    pub run_at: jiff::civil::Time,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        Self {
+            notification_days: 30,
+            alert_days: None,
+            run_at: jiff::civil::time(2, 0, 0, 0),
+        }
+    }
+}
+
+impl RetentionConfig {
+    pub fn notification_after(&self) -> Duration {
+        Duration::from_secs(u64::from(self.notification_days) * 86_400)
+    }
+
+    pub fn alert_after(&self) -> Duration {
+        Duration::from_secs(u64::from(self.alert_days.unwrap_or(self.notification_days)) * 86_400)
     }
 }
 

@@ -6,6 +6,15 @@ use super::*;
 
 impl Config {
     pub(super) fn validate(&self) -> Result<(), ConfigError> {
+        if self.retention.notification_days == 0 {
+            return Err(self.invalid(
+                "retention.notification_days",
+                "must be at least 1 (a notification is never purged while any child waits)",
+            ));
+        }
+        if self.retention.alert_days == Some(0) {
+            return Err(self.invalid("retention.alert_days", "must be at least 1"));
+        }
         if self.forces.is_empty() {
             return Err(self.invalid(
                 "forces",

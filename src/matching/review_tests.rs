@@ -27,6 +27,8 @@ fn record() -> NotificationRecord {
             })
             .collect(),
         test: false,
+        settled_at: None,
+        purged_at: None,
     }
 }
 

@@ -154,7 +154,13 @@ impl Batch {
             ));
         }
         let mut record_bytes = Vec::with_capacity(self.records.len());
-        for r in &self.records {
+        let mut records = self.records;
+        for r in &mut records {
+            // Retention counts from the last change that left every child
+            // in a final state.
+            r.settled_at = r.is_settled().then_some(self.now);
+        }
+        for r in &records {
             let k = r.receipt_id.as_str().as_bytes();
             record_bytes.push((k, store.seal_json(trees::NOTIFICATIONS, k, r)?));
         }

@@ -285,6 +285,12 @@ impl DataKey {
     }
 }
 
+/// The key that wraps the per-day keys (`super::kek`): derived from the
+/// master key apart from every other key.
+pub fn day_key_wrap(master: &MasterKey) -> SealKey {
+    SealKey::from_bytes(&master.derive(b"kim day key wrap v1"))
+}
+
 /// The keys kim works with, all derived from the master key by HKDF.
 pub struct Keyring {
     seal: SealKey,

@@ -1,20 +1,28 @@
 //! The store's format version, kept in the `meta` tree under
-//! `format_version`: version 1 is the layout this kim writes (sealed sled
-//! trees, the roll in its own files under `<store>/roll/`). A new store is
-//! stamped at creation; a store from before the stamp (no key) is version 1
-//! and is stamped when opened; a store written by a newer kim is refused
-//! before anything in it is read or written. A later format change migrates
-//! a store once, when it is opened, and raises the version.
+//! `format_version`:
+//! - 1: sealed sled trees, the roll in its own files under `<store>/roll/`,
+//!   every value sealed by the master-derived key;
+//! - 2: as 1, with a child's details (data keys, review candidates,
+//!   dismissal notes, withdrawal reasons) sealed by the key of their
+//!   receipt's day under `<store>/keys/` (`super::kek`), so retention can
+//!   shred them.
+//!
+//! A new store is stamped at creation; a store from before the stamp (no
+//! key, but a key check) is version 1. A store written by a newer kim is
+//! refused before anything in it is read or written. An older one is
+//! migrated once, when it is opened, after its journal is applied; the
+//! migration is logged (with the advice to back up first) and audited.
 
-use super::StoreError;
+use super::{EventKind, Refs, Store, StoreError, KEY_CHECK};
 
 /// The `meta` key of the format version (a decimal number, UTF-8).
 pub(crate) const FORMAT_VERSION_KEY: &[u8] = b"format_version";
 
 /// The format this kim reads and writes.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
-/// Checks the store's format version and stamps a store that has none.
+/// Checks the store's format version and stamps a new store. Returns the
+/// version found (this one for a new store).
 ///
 /// # Errors
 /// [`StoreError::FormatTooNew`] for a store of a newer format,
@@ -33,16 +41,56 @@ pub(crate) fn check_and_stamp(meta: &sled::Tree) -> Result<u32, StoreError> {
             }
             Ok(found)
         }
+        // Written before the stamp: version 1.
+        None if meta.contains_key(KEY_CHECK)? => {
+            stamp(meta, 1)?;
+            Ok(1)
+        }
         None => {
-            // A new store, or one written before the stamp: both version 1.
-            meta.insert(FORMAT_VERSION_KEY, FORMAT_VERSION.to_string().as_bytes())?;
+            stamp(meta, FORMAT_VERSION)?;
             Ok(FORMAT_VERSION)
         }
     }
 }
 
+fn stamp(meta: &sled::Tree, version: u32) -> Result<(), StoreError> {
+    meta.insert(FORMAT_VERSION_KEY, version.to_string().as_bytes())?;
+    Ok(())
+}
+
 fn parse(v: &[u8]) -> Option<u32> {
     std::str::from_utf8(v).ok()?.parse().ok()
+}
+
+impl Store {
+    /// Migrates a store of format `found` to this kim's, once: the values
+    /// of format 1 move under their day keys. Audited (`store_migrated`).
+    pub(crate) fn migrate(&self, found: u32) -> Result<(), StoreError> {
+        if found >= FORMAT_VERSION {
+            return Ok(());
+        }
+        tracing::warn!(
+            from = found,
+            to = FORMAT_VERSION,
+            store = %self.dir.display(),
+            "migrating the store to a newer format, in place; keep the backup you took before upgrading \
+             (`kim backup`) until kim has run well on the new format"
+        );
+        let moved = self.migrate_to_day_keys()?;
+        let mut detail = serde_json::Map::new();
+        detail.insert("from".into(), found.into());
+        detail.insert("to".into(), FORMAT_VERSION.into());
+        detail.insert("resealed".into(), moved.into());
+        let _ = self.audit_append(EventKind::StoreMigrated, "system", Refs::default(), detail)?;
+        stamp(&self.t.meta, FORMAT_VERSION)?;
+        self.flush_now()?;
+        tracing::info!(
+            resealed = moved,
+            "store migrated to format {FORMAT_VERSION}; values from before it are shredded from sled's \
+             live data when purged, and from its old segments once the old master key is rotated away"
+        );
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -9,19 +9,19 @@ fn key() -> MasterKey {
 }
 
 #[test]
-fn a_new_store_is_stamped_version_1_and_opens_again() {
+fn a_new_store_is_stamped_with_this_format_and_opens_again() {
     let dir = tempfile::tempdir().unwrap();
     let s = Store::open(dir.path(), &key()).unwrap();
     assert_eq!(
         s.t.meta.get(FORMAT_VERSION_KEY).unwrap().as_deref(),
-        Some(&b"1"[..])
+        Some(FORMAT_VERSION.to_string().as_bytes())
     );
     drop(s);
     Store::open(dir.path(), &key()).unwrap();
 }
 
 #[test]
-fn a_store_without_the_stamp_is_version_1_and_gets_it() {
+fn a_store_without_the_stamp_is_version_1_and_is_migrated_to_this_format() {
     let dir = tempfile::tempdir().unwrap();
     let s = Store::open(dir.path(), &key()).unwrap();
     s.t.meta.remove(FORMAT_VERSION_KEY).unwrap();
@@ -30,15 +30,18 @@ fn a_store_without_the_stamp_is_version_1_and_gets_it() {
     let s = Store::open(dir.path(), &key()).unwrap();
     assert_eq!(
         s.t.meta.get(FORMAT_VERSION_KEY).unwrap().as_deref(),
-        Some(&b"1"[..])
+        Some(FORMAT_VERSION.to_string().as_bytes())
     );
+    assert!(s
+        .audit_events()
+        .any(|e| e.unwrap().kind == crate::audit::EventKind::StoreMigrated));
 }
 
 #[test]
 fn a_store_of_a_newer_format_is_refused_and_left_as_it_is() {
     let dir = tempfile::tempdir().unwrap();
     let s = Store::open(dir.path(), &key()).unwrap();
-    s.t.meta.insert(FORMAT_VERSION_KEY, &b"2"[..]).unwrap();
+    s.t.meta.insert(FORMAT_VERSION_KEY, &b"3"[..]).unwrap();
     s.flush_now().unwrap();
     drop(s);
     let err = Store::open(dir.path(), &key())
@@ -48,22 +51,22 @@ fn a_store_of_a_newer_format_is_refused_and_left_as_it_is() {
         matches!(
             err,
             StoreError::FormatTooNew {
-                found: 2,
-                supported: 1,
+                found: 3,
+                supported: FORMAT_VERSION,
                 ..
             }
         ),
         "{err:?}"
     );
     let msg = err.to_string();
-    assert!(msg.contains("format version 2"), "{msg}");
+    assert!(msg.contains("format version 3"), "{msg}");
     assert!(msg.contains(env!("CARGO_PKG_VERSION")), "{msg}");
-    // Refusing changed nothing: still version 2.
+    // Refusing changed nothing: still version 3.
     let db = sled::open(dir.path()).unwrap();
     let meta = db.open_tree(crate::store::trees::META).unwrap();
     assert_eq!(
         meta.get(FORMAT_VERSION_KEY).unwrap().as_deref(),
-        Some(&b"2"[..])
+        Some(&b"3"[..])
     );
 }
 

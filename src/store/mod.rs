@@ -13,11 +13,13 @@ mod flush;
 pub mod format;
 mod health;
 mod journal;
+pub mod kek;
 mod notice_content;
 pub mod notifications;
 mod open;
 pub mod outbox;
 pub mod replay;
+pub mod retention;
 pub mod review;
 mod review_candidates;
 pub mod review_digest;
@@ -25,6 +27,7 @@ pub mod review_remind;
 pub mod roll;
 mod rollfile;
 pub mod rotate;
+mod shred;
 pub mod summary;
 pub mod writer;
 
@@ -98,6 +101,10 @@ pub enum StoreError {
     WrongKey,
     #[error("a stored record is corrupt: {0}")]
     Corrupt(String),
+    #[error(transparent)]
+    DayKey(#[from] kek::KekError),
+    #[error("notification {0} was purged by retention: its details no longer exist")]
+    Shredded(String),
     #[error("the store could not make the write durable")]
     NotDurable,
     #[error(
@@ -117,7 +124,10 @@ impl StoreError {
     /// Whether the caller should answer "try again later" (503) rather than
     /// treat this as a bug.
     pub fn is_unavailable(&self) -> bool {
-        matches!(self, Self::Sled(_) | Self::NotDurable)
+        matches!(
+            self,
+            Self::Sled(_) | Self::NotDurable | Self::DayKey(kek::KekError::Io { .. })
+        )
     }
 }
 
@@ -170,6 +180,8 @@ pub struct Store {
     /// The store's folder (for an import's scratch files).
     dir: std::path::PathBuf,
     pub(crate) keys: Keyring,
+    /// The per-day keys that seal children's details (`kek`, `shred`).
+    pub(crate) days: kek::DayKeys,
     pub(crate) t: Trees,
     /// One writer at a time: every transaction that appends to the audit
     /// chain holds this, so the chain never forks.

@@ -41,10 +41,20 @@ impl ReceiptId {
     /// is cheaper for sled than keys scattered over the whole tree), the
     /// other 48 are random.
     pub fn generate() -> Result<Self, StoreError> {
-        let secs = jiff::Timestamp::now()
-            .as_second()
-            .clamp(0, i64::from(u32::MAX));
+        Self::generate_at(jiff::Timestamp::now())
+    }
+
+    /// A receipt made at `now` (its receipt time: the notification's
+    /// `received_at`, whose UTC day names the key that seals it).
+    pub fn generate_at(now: jiff::Timestamp) -> Result<Self, StoreError> {
+        let secs = now.as_second().clamp(0, i64::from(u32::MAX));
         Ok(Self::from_parts(secs as u32, random_id_bytes::<6>()?))
+    }
+
+    /// The lowest receipt of second `secs`: receipts of one span of time
+    /// are a range of keys.
+    pub(crate) fn lowest_at(secs: i64) -> Self {
+        Self::from_parts(secs.clamp(0, i64::from(u32::MAX)) as u32, [0; 6])
     }
 
     fn from_parts(secs: u32, random: [u8; 6]) -> Self {
@@ -148,6 +158,45 @@ pub struct NotificationRecord {
     /// `[mail] test_recipient` only. Absent (false) in older stores.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub test: bool,
+    /// When every child last reached a final state (delivered, failed or
+    /// dismissed, withdrawn): retention counts from here. Absent while any
+    /// child waits, and in records stored before it was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub settled_at: Option<jiff::Timestamp>,
+    /// When retention purged the notification's details (only these
+    /// identifiers and states remain).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub purged_at: Option<jiff::Timestamp>,
+}
+
+impl ChildState {
+    /// Whether nothing more will happen to the child: delivered, failed
+    /// (or dismissed by an admin), withdrawn.
+    pub fn is_final(self) -> bool {
+        matches!(self, Self::Delivered | Self::Failed | Self::Withdrawn)
+    }
+}
+
+impl NotificationRecord {
+    /// Whether every child has reached a final state.
+    pub fn is_settled(&self) -> bool {
+        self.children.iter().all(|c| c.state.is_final())
+    }
+
+    /// When the notification settled: as kept, or for a record from before
+    /// it was kept, the latest delivery (or its receipt).
+    pub fn settled_since(&self) -> Option<jiff::Timestamp> {
+        if !self.is_settled() {
+            return None;
+        }
+        self.settled_at.or_else(|| {
+            self.children
+                .iter()
+                .filter_map(|c| c.delivered_at)
+                .chain(std::iter::once(self.received_at))
+                .max()
+        })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -253,7 +302,7 @@ impl Store {
             return Ok(None);
         };
         let (sealed_dk, payload) = unpack_sealed(&sealed)?;
-        let dk_bytes = self.keys.seal_key().open(trees::DATA_KEYS, rk, sealed_dk)?;
+        let dk_bytes = self.open_personal(trees::DATA_KEYS, rk, sealed_dk)?;
         let dk = DataKey::from_slice(&dk_bytes)?;
         let plain = dk.seal_key().open(trees::PAYLOADS, rk, payload)?;
         serde_json::from_slice(&plain)

@@ -87,8 +87,8 @@ impl Store {
             review_candidates: db.open_tree(trees::REVIEW_CANDIDATES)?,
         };
         crate::fsmode::tighten_files(path).map_err(|e| StoreError::Sled(sled::Error::Io(e)))?;
-        format::check_and_stamp(&t.meta)?;
         let keys = Keyring::new(master);
+        let format_found = format::check_and_stamp(&t.meta)?;
         match t.meta.get(KEY_CHECK)? {
             Some(sealed) => {
                 keys.seal_key()
@@ -108,6 +108,7 @@ impl Store {
             data_file,
             dir: path.to_owned(),
             keys,
+            days: kek::DayKeys::new(path, crypto::day_key_wrap(master)),
             t,
             writer: Mutex::new(()),
             roll_import: Mutex::new(()),
@@ -128,6 +129,7 @@ impl Store {
         // that the trees do not have yet.
         store.build_alert_index()?;
         let replayed = store.replay_journal(replay)?;
+        store.migrate(format_found)?;
         if replayed.applied > 0 {
             tracing::info!(
                 notifications = replayed.applied,

@@ -171,9 +171,7 @@ impl Store {
             return Ok(Some((rec, None)));
         }
         let sealed =
-            self.keys
-                .seal_key()
-                .seal(trees::WITHDRAWALS, receipt.as_bytes(), reason.as_bytes())?;
+            self.seal_personal(trees::WITHDRAWALS, receipt.as_bytes(), reason.as_bytes())?;
         self.t.withdrawals.insert(receipt.as_bytes(), sealed)?;
         let mut batch = Batch::new(self, now)?;
         batch.work_drop = Some(receipt.to_owned());

@@ -140,11 +140,7 @@ impl Store {
     ) -> Result<FlushTicket, ReviewError> {
         let key = review_key(receipt, index);
         if let Some(note) = note {
-            let sealed = self
-                .keys
-                .seal_key()
-                .seal(trees::DISMISSALS, &key, note.as_bytes())
-                .map_err(StoreError::from)?;
+            let sealed = self.seal_personal(trees::DISMISSALS, &key, note.as_bytes())?;
             self.t
                 .dismissals
                 .insert(key.clone(), sealed)

@@ -16,7 +16,7 @@ impl Store {
         value: &T,
     ) -> Result<(), StoreError> {
         let key = review_key(receipt, index);
-        let sealed = self.seal_json(trees::REVIEW_CANDIDATES, &key, value)?;
+        let sealed = self.seal_json_personal(trees::REVIEW_CANDIDATES, &key, value)?;
         self.t.review_candidates.insert(key, sealed)?;
         Ok(())
     }
@@ -29,7 +29,9 @@ impl Store {
     ) -> Result<Option<T>, StoreError> {
         let key = review_key(receipt, index);
         match self.t.review_candidates.get(&key)? {
-            Some(v) => self.open_json(trees::REVIEW_CANDIDATES, &key, &v).map(Some),
+            Some(v) => self
+                .open_json_personal(trees::REVIEW_CANDIDATES, &key, &v)
+                .map(Some),
             None => Ok(None),
         }
     }

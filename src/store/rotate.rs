@@ -2,7 +2,7 @@
 //! under the old master key is copied into a fresh store under the new one
 //! — values re-sealed (their AAD, tree and record key, unchanged), blind
 //! indexes and notification fingerprints recomputed, each notification's
-//! data key re-wrapped (the payload it seals is untouched) — and the rest
+//! day keys re-wrapped (what they seal is untouched) — and the rest
 //! (references, work items, audit chain, checkpoints) copied as they are. The old
 //! store is not modified, so a crash at any point loses nothing; the caller
 //! swaps the folders afterwards.
@@ -60,10 +60,27 @@ impl Store {
             Ok(n)
         };
         out.schools = reseal(trees::SCHOOLS, &self.t.schools, &new.t.schools)?;
-        reseal(trees::DISMISSALS, &self.t.dismissals, &new.t.dismissals)?;
-        reseal(trees::WITHDRAWALS, &self.t.withdrawals, &new.t.withdrawals)?;
         reseal(trees::REVIEW, &self.t.review, &new.t.review)?;
-        reseal(
+        // Children's details are sealed by day keys, which are re-wrapped
+        // (the values stay as they are); values from before the day keys
+        // move under them now.
+        self.days.rewrap_into(&new.days)?;
+        let personal =
+            |tree: &'static str, from: &sled::Tree, to: &sled::Tree| -> Result<(), StoreError> {
+                for kv in from.iter() {
+                    let (k, v) = kv?;
+                    if self.is_legacy(&v)? {
+                        let plain = self.open_personal(tree, &k, &v)?;
+                        to.insert(&k, new.seal_personal(tree, &k, &plain)?)?;
+                    } else {
+                        to.insert(k, v)?;
+                    }
+                }
+                Ok(())
+            };
+        personal(trees::DISMISSALS, &self.t.dismissals, &new.t.dismissals)?;
+        personal(trees::WITHDRAWALS, &self.t.withdrawals, &new.t.withdrawals)?;
+        personal(
             trees::REVIEW_CANDIDATES,
             &self.t.review_candidates,
             &new.t.review_candidates,
@@ -92,15 +109,19 @@ impl Store {
                 self.open_json(trees::NOTIFICATIONS, &k, &v)?;
             if let Some(sealed) = self.t.payloads.get(&k)? {
                 let (sealed_dk, payload) = unpack_sealed(&sealed)?;
-                let dk = zeroize::Zeroizing::new(old_seal.open(trees::DATA_KEYS, &k, sealed_dk)?);
                 let n = self
                     .load_notification(&receipt)?
                     .ok_or_else(|| StoreError::Corrupt(format!("payload of {receipt}")))?;
                 rec.fingerprint = new.fingerprint(&rec.force, &n.canonical_bytes());
-                let rewrapped = new_seal.seal(trees::DATA_KEYS, &k, &dk)?;
-                new.t
-                    .payloads
-                    .insert(&k, pack_sealed(&rewrapped, payload))?;
+                if self.is_legacy(sealed_dk)? {
+                    let dk = self.open_personal(trees::DATA_KEYS, &k, sealed_dk)?;
+                    let rewrapped = new.seal_personal(trees::DATA_KEYS, &k, &dk)?;
+                    new.t
+                        .payloads
+                        .insert(&k, pack_sealed(&rewrapped, payload))?;
+                } else {
+                    new.t.payloads.insert(&k, sealed)?;
+                }
             }
             new.t
                 .notifications

@@ -105,10 +105,17 @@ fn everything_survives_a_rotation_and_only_the_new_key_opens_it() {
     assert_eq!(events.len(), events_before + 1);
     assert_eq!(events.last().unwrap().kind, EventKind::KeyRotated);
     let sealed = new.t.dismissals.iter().next().unwrap().unwrap();
+    // The note is sealed by its day's key, re-wrapped under the new master
+    // key: the new store opens it, the old master key opens no day key.
     let plain = new
-        .keys
-        .seal_key()
-        .open(trees::DISMISSALS, &sealed.0, &sealed.1)
+        .open_personal(trees::DISMISSALS, &sealed.0, &sealed.1)
         .unwrap();
     assert_eq!(plain.as_slice(), b"not ours");
+    let days = new.days.days().unwrap();
+    assert_eq!(days.len(), 1);
+    let stale = crate::store::kek::DayKeys::new(
+        &dir.path().join("new"),
+        crate::store::crypto::day_key_wrap(&old_key),
+    );
+    assert!(stale.get(days[0], false).is_err());
 }

@@ -79,6 +79,11 @@ impl Store {
         self.pending.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Whether a receipt in the journal, not yet in the trees, satisfies `f`.
+    pub(crate) fn any_pending_receipt(&self, f: impl Fn(&str) -> bool) -> bool {
+        self.pending().by_receipt.keys().any(|r| f(r))
+    }
+
     /// The accept path's first half (`super::writer`): answers re-sends and
     /// conflicts (against this batch, the journal and the trees) and returns
     /// the new notifications, which the caller journals. `None`: answer 503

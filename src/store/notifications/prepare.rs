@@ -96,13 +96,11 @@ impl Store {
     ) -> Result<Prepared, StoreError> {
         let canonical = Zeroizing::new(n.canonical_bytes());
         let fingerprint = self.fingerprint(force, &canonical);
-        let receipt = ReceiptId::generate()?;
+        let receipt = ReceiptId::generate_at(now)?;
         let rk = receipt.as_str().as_bytes();
         let dk = DataKey::generate()?;
-        let sealed_dk = self
-            .keys
-            .seal_key()
-            .seal(trees::DATA_KEYS, rk, dk.bytes())?;
+        // Under the key of the receipt's day: retention shreds by day.
+        let sealed_dk = self.seal_personal(trees::DATA_KEYS, rk, dk.bytes())?;
         let payload = dk.seal_key().seal(trees::PAYLOADS, rk, &canonical)?;
         let record = NotificationRecord {
             receipt_id: receipt.clone(),
@@ -121,6 +119,8 @@ impl Store {
                 })
                 .collect(),
             test,
+            settled_at: None,
+            purged_at: None,
         };
         let record_bytes =
             serde_json::to_vec(&record).map_err(|e| StoreError::Corrupt(e.to_string()))?;
