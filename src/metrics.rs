@@ -278,6 +278,12 @@ metrics! {
     kim_crl_next_update_seconds: gauge = crl_next_update: CrlTimes => |s| Some(s.metrics.crl_next_update.samples(s.now)),
     /// Seconds until the first police CA in client_ca expires.
     kim_client_ca_expiry_seconds: gauge = client_ca_not_after: Gauge => |s| Some(vec![Sample::plain(until(s.metrics.client_ca_not_after.get(), s.now))]),
+    /// When retention last ran (the daemon at [retention] run_at, or `kim retention run`; Unix seconds, 0: never).
+    kim_retention_last_run_timestamp_seconds: gauge = |s| Some(vec![Sample::plain(s.store.retention_last().ok()?.map_or(0, |l| l.at.as_second()))]),
+    /// Notifications whose details the last retention run purged.
+    kim_retention_last_run_purged: gauge = |s| Some(vec![Sample::plain(s.store.retention_last().ok()?.map_or(0, |l| l.purged))]),
+    /// Days whose key is still on disk (their notifications can still be opened; retention destroys a day's key once all of them are purged).
+    kim_retention_day_keys: gauge = |s| Some(vec![Sample::plain(s.store.day_key_count().ok()?)]),
 }
 
 /// Seconds from `now` to the Unix time `t` (0 when `t` is unknown: 0).

@@ -131,6 +131,15 @@ pub enum Request {
         #[serde(default)]
         csv: bool,
     },
+    /// `kim retention run` (issue 14).
+    RetentionRun {
+        #[serde(default)]
+        dry_run: bool,
+        #[serde(default)]
+        older_than: Option<String>,
+        #[serde(default)]
+        json: bool,
+    },
 }
 
 /// The file a request needs, which the CLI opens with its user's rights.
@@ -174,6 +183,7 @@ impl Request {
             Self::ReviewAssignPupil { .. } => "review_assign_pupil",
             Self::RollFind { .. } => "roll_find",
             Self::Report { .. } => "report",
+            Self::RetentionRun { .. } => "retention_run",
         }
     }
 }
@@ -298,6 +308,11 @@ pub fn dispatch(ctx: &mut Ctx<'_>, req: &Request) -> Result<(), Failure> {
                 },
             },
         ),
+        Request::RetentionRun {
+            dry_run,
+            older_than,
+            json,
+        } => verbs::retention::run(ctx, *dry_run, older_than.as_deref(), *json),
     }
 }
 

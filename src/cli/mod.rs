@@ -8,6 +8,7 @@ pub mod check_config;
 pub mod demo;
 pub mod journal;
 pub mod keys;
+pub mod retention;
 pub mod send;
 pub mod serve;
 
@@ -120,6 +121,9 @@ live), and print when each certificate and CRL expires. Exit 0 if all is well, 1
     /// The delivery queue: list, show, retry and flush alerts (like postqueue).
     #[command(subcommand)]
     Alerts(alerts::AlertsCommand),
+    /// Retention: purge (and shred) what has been kept long enough.
+    #[command(subcommand)]
+    Retention(retention::RetentionCommand),
     /// Print shell completions (bash, zsh, fish, elvish, powershell) to stdout.
     Completions { shell: clap_complete::Shell },
     /// Print the manual page (roff) to stdout: `kim man > kim.1`.
@@ -435,6 +439,7 @@ pub fn main() -> ExitCode {
         Command::Journal(JournalCommand::Salvage) => journal::salvage(&cli.config),
         Command::Demo { keep } => demo::main(keep),
         Command::Alerts(cmd) => alerts::run(&cli.config, cmd),
+        Command::Retention(cmd) => retention::run(&cli.config, cmd),
         Command::DevInit { out, smtp_ca } => certs::dev_init(&out, smtp_ca),
         Command::Completions { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();

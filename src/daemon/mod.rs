@@ -9,6 +9,7 @@ mod checkpoints;
 mod health;
 mod metrics_http;
 pub mod reload;
+mod retention;
 mod review_notify;
 mod review_remind;
 mod signals;
@@ -215,6 +216,11 @@ pub async fn start(
         .delivery
         .summary_time()
         .map(|at| tokio::spawn(summary::run(store.clone(), at, deliver_stop_rx.clone())));
+    let retention_task = tokio::spawn(retention::run(
+        store.clone(),
+        cfg.retention.clone(),
+        deliver_stop_rx.clone(),
+    ));
     let deliverer = tokio::spawn(
         crate::deliver::Deliverer::new(
             store.clone(),
@@ -257,6 +263,7 @@ pub async fn start(
             if let Some(t) = summary_task {
                 let _ = tokio::time::timeout(Duration::from_secs(1), t).await;
             }
+            let _ = tokio::time::timeout(Duration::from_secs(1), retention_task).await;
             return Err(anyhow::Error::new(StoreBroken {
                 reason: b.reason(),
                 left: Some(left),
@@ -270,6 +277,7 @@ pub async fn start(
         if let Some(t) = summary_task {
             let _ = t.await;
         }
+        let _ = retention_task.await;
         let t = serve_store.audit_append(
             EventKind::Stopped,
             Actor::SYSTEM.as_str(),

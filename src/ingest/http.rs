@@ -116,6 +116,10 @@ fn status_body(rec: &NotificationRecord) -> serde_json::Value {
     if rec.test {
         v["test"] = json!(true);
     }
+    // Retention purged the details: the identifiers and states remain.
+    if let Some(t) = rec.purged_at {
+        v["purged_at"] = json!(t);
+    }
     v
 }
 

@@ -17,6 +17,9 @@ use crate::config::RetentionConfig;
 use crate::store::retention::utc_day;
 use crate::store::{NotificationRecord, Store, StoreError};
 
+/// Purges made durable together in a long run.
+const FLUSH_EVERY: usize = 32;
+
 /// What one run is asked to do.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunOptions {
@@ -96,8 +99,13 @@ pub fn run(
                 .is_some()
             {
                 report.purged.push(receipt);
+                // A long run keeps its progress across a crash.
+                if report.purged.len() % FLUSH_EVERY == 0 {
+                    store.flush_now()?;
+                }
             }
         }
+        store.flush_now()?;
     }
     report.alerts = store.purge_alerts(before(now, keep_alerts), opts.dry_run)?;
     // Never today's or yesterday's key (UTC): receipts are being made under
@@ -108,6 +116,12 @@ pub fn run(
         .into_iter()
         .map(|d| d.to_string())
         .collect();
+    if !opts.dry_run {
+        store.set_retention_last(crate::store::retention::LastRun {
+            at: now,
+            purged: report.purged.len() as u64,
+        })?;
+    }
     Ok(report)
 }
 

@@ -260,6 +260,40 @@ impl Store {
     }
 }
 
+/// The `meta` key of the last retention run.
+const LAST_RUN: &[u8] = b"retention_last_run";
+
+/// The last retention run (for the metrics).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct LastRun {
+    pub at: jiff::Timestamp,
+    pub purged: u64,
+}
+
+impl Store {
+    /// Records a retention run (not a dry one).
+    pub fn set_retention_last(&self, last: LastRun) -> Result<(), StoreError> {
+        let v = serde_json::to_vec(&last).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        self.t.meta.insert(LAST_RUN, v)?;
+        Ok(())
+    }
+
+    /// The last retention run, if any.
+    pub fn retention_last(&self) -> Result<Option<LastRun>, StoreError> {
+        match self.t.meta.get(LAST_RUN)? {
+            None => Ok(None),
+            Some(v) => serde_json::from_slice(&v)
+                .map(Some)
+                .map_err(|e| StoreError::Corrupt(format!("retention_last_run: {e}"))),
+        }
+    }
+
+    /// How many days have a key on disk.
+    pub fn day_key_count(&self) -> Result<usize, StoreError> {
+        Ok(self.days.days()?.len())
+    }
+}
+
 /// The UTC day of a timestamp (the day keys' calendar).
 pub fn utc_day(t: jiff::Timestamp) -> Date {
     day_of_second(t.as_second())

@@ -7,6 +7,7 @@
 pub mod alerts;
 pub mod audit;
 pub mod report;
+pub mod retention;
 pub mod review;
 pub mod review_show;
 pub mod roll;

@@ -49,6 +49,9 @@ pub fn main(ctx: &mut Ctx<'_>, receipt: &str, reveal: bool, as_json: bool) -> Cl
             "received_at": rec.received_at,
             "children": rec.children,
         });
+        if let Some(t) = rec.purged_at {
+            v["purged_at"] = json!(t);
+        }
         if let Some(n) = &revealed {
             v["notification"] = serde_json::to_value(n).map_err(anyhow::Error::from)?;
         }
@@ -67,6 +70,13 @@ pub fn main(ctx: &mut Ctx<'_>, receipt: &str, reveal: bool, as_json: bool) -> Cl
         "received {}",
         rec.received_at.strftime("%Y-%m-%d %H:%M:%S UTC")
     );
+    if let Some(t) = rec.purged_at {
+        say!(
+            ctx,
+            "purged {} by retention: only these identifiers and states remain",
+            t.strftime("%Y-%m-%d %H:%M:%S UTC")
+        );
+    }
     for c in &rec.children {
         let state = serde_json::to_value(c.state).map_err(anyhow::Error::from)?;
         say_part!(
