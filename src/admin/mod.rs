@@ -131,6 +131,11 @@ pub enum Request {
         #[serde(default)]
         csv: bool,
     },
+    /// `kim backup --out DIR` (issue 14 item 3): the store copied at a
+    /// consistent point into DIR, which the CLI opened (empty).
+    Backup {
+        out: PathBuf,
+    },
 }
 
 /// The file a request needs, which the CLI opens with its user's rights.
@@ -140,6 +145,8 @@ pub enum FileUse<'a> {
     Read(&'a std::path::Path),
     /// An export: created (never over an existing file) for writing.
     Create(&'a std::path::Path),
+    /// A backup: a folder, created (or found empty) for writing into.
+    Dir(&'a std::path::Path),
 }
 
 impl Request {
@@ -148,6 +155,7 @@ impl Request {
         match self {
             Self::SchoolsImport { file } | Self::RollImport { file } => Some(FileUse::Read(file)),
             Self::AuditExport { out } => Some(FileUse::Create(out)),
+            Self::Backup { out } => Some(FileUse::Dir(out)),
             _ => None,
         }
     }
@@ -174,6 +182,7 @@ impl Request {
             Self::ReviewAssignPupil { .. } => "review_assign_pupil",
             Self::RollFind { .. } => "roll_find",
             Self::Report { .. } => "report",
+            Self::Backup { .. } => "backup",
         }
     }
 }
@@ -298,6 +307,7 @@ pub fn dispatch(ctx: &mut Ctx<'_>, req: &Request) -> Result<(), Failure> {
                 },
             },
         ),
+        Request::Backup { out } => verbs::backup::backup(ctx, out),
     }
 }
 

@@ -43,6 +43,11 @@ pub enum EventKind {
     /// A config reload (SIGHUP, or a CRL file that changed) was refused:
     /// the old config stays in force (details: the file and why).
     ConfigReloadFailed,
+    /// `kim backup` copied the store (details: files, bytes, audit sequence).
+    Backup,
+    /// `kim restore` put a backup in place (details: the backup's sequence
+    /// and time, and how far the checkpoint file reached then).
+    Restored,
 }
 
 /// An event before it joins the chain.
