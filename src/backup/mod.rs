@@ -91,7 +91,10 @@ impl Manifest {
 }
 
 /// SHA-256 of what `input` yields, hex, and its length, copied to `out`.
-fn copy_hashing(input: &mut impl Read, mut out: Option<&mut File>) -> std::io::Result<(String, u64)> {
+fn copy_hashing(
+    input: &mut impl Read,
+    mut out: Option<&mut File>,
+) -> std::io::Result<(String, u64)> {
     let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
     let mut buf = vec![0u8; 1 << 20];
     let mut total = 0u64;
@@ -191,12 +194,11 @@ fn copy_one(dir: &File, src: &Path, rel: &Path) -> Result<FileEntry, BackupError
     let mut input = File::open(src).map_err(rerr)?;
     let meta = input.metadata().map_err(rerr)?;
     let mut out = create_at(dir, rel, meta.mode())?;
-    let (sha256, bytes) = copy_hashing(&mut input, Some(&mut out)).map_err(|source| {
-        BackupError::Write {
+    let (sha256, bytes) =
+        copy_hashing(&mut input, Some(&mut out)).map_err(|source| BackupError::Write {
             path: rel.display().to_string(),
             source,
-        }
-    })?;
+        })?;
     out.sync_all().map_err(|source| BackupError::Write {
         path: rel.display().to_string(),
         source,
@@ -239,7 +241,11 @@ pub fn copy_store(
     }
     let mut files = Vec::new();
     for rel in store_files(store_dir)? {
-        files.push(copy_one(dir, &store_dir.join(&rel), &Path::new(STORE_DIR).join(&rel))?);
+        files.push(copy_one(
+            dir,
+            &store_dir.join(&rel),
+            &Path::new(STORE_DIR).join(&rel),
+        )?);
     }
     let mut copied_checkpoints = None;
     if let Some(cp) = checkpoint_file {

@@ -32,8 +32,8 @@ pub fn main(config: &Path, dir: &Path, to: &Path) -> CliResult {
     let manifest = read_manifest(dir).map_err(Failure::failed)?;
     check_target(to)?;
     check_files(dir, &manifest).map_err(Failure::failed)?;
-    let master = MasterKey::load(&cfg.master_key_path().map_err(Failure::usage)?)
-        .map_err(Failure::usage)?;
+    let master =
+        MasterKey::load(&cfg.master_key_path().map_err(Failure::usage)?).map_err(Failure::usage)?;
     let parent = match to.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
         _ => PathBuf::from("."),
@@ -57,7 +57,10 @@ pub fn main(config: &Path, dir: &Path, to: &Path) -> CliResult {
     // An empty folder at PATH (e.g. made by tmpfiles) gives way to the copy.
     if to.exists() {
         std::fs::remove_dir(to).map_err(|e| {
-            Failure::failed(anyhow::anyhow!("cannot replace the empty {}: {e}", to.display()))
+            Failure::failed(anyhow::anyhow!(
+                "cannot replace the empty {}: {e}",
+                to.display()
+            ))
         })?;
     }
     std::fs::rename(&tmp, to).map_err(|e| {
@@ -120,7 +123,8 @@ fn assemble(
     tmp: &Path,
     master: &MasterKey,
 ) -> Result<RestoreRecord, Failure> {
-    let fail = |e: std::io::Error, p: &Path| Failure::failed(anyhow::anyhow!("{}: {e}", p.display()));
+    let fail =
+        |e: std::io::Error, p: &Path| Failure::failed(anyhow::anyhow!("{}: {e}", p.display()));
     crate::fsmode::own_dir(tmp).map_err(|e| fail(e, tmp))?;
     let prefix = Path::new(STORE_DIR);
     let root = is_root();
@@ -215,7 +219,10 @@ fn checkpoint_file_reach(cfg: &Config) -> Result<(u64, u64), Failure> {
     };
     let cps: Vec<Checkpoint> = match std::fs::read(path) {
         Ok(bytes) => read_checkpoint_file(&bytes[..]).map_err(|e| {
-            Failure::failed(anyhow::anyhow!("the checkpoint file {}: {e}", path.display()))
+            Failure::failed(anyhow::anyhow!(
+                "the checkpoint file {}: {e}",
+                path.display()
+            ))
         })?,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
         Err(e) => return Err(Failure::failed(anyhow::anyhow!("{}: {e}", path.display()))),

@@ -3,7 +3,8 @@
 
 use std::path::PathBuf;
 
-pub const BACKUP_ABOUT: &str = "Copy the store into DIR (created 0700, or an existing empty folder; never \
+pub const BACKUP_ABOUT: &str =
+    "Copy the store into DIR (created 0700, or an existing empty folder; never \
 over anything) at a consistent point: every notification acknowledged before it is in the copy. \
 With the daemon running this goes through the admin socket: the daemon holds new notifications in \
 the accept journal, lets the applier apply what is journaled, locks out every writer, flushes, \
@@ -16,7 +17,8 @@ head (sequence and hash) and each file's size, mode, owner and SHA-256. Everythi
 sealed: a backup opens only with the master key, which it does not hold. Audited as `backup` \
 (file count, bytes, audit sequence).";
 
-pub const RESTORE_ABOUT: &str = "Restore the backup in DIR into PATH (the daemon stopped; PATH must not \
+pub const RESTORE_ABOUT: &str =
+    "Restore the backup in DIR into PATH (the daemon stopped; PATH must not \
 exist or be an empty folder). Every file is checked against the manifest's SHA-256 first (a \
 damaged file is refused by name, nothing restored); the store is put together in a folder beside \
 PATH, opened with the master key, its audit chain recomputed and its signed checkpoints checked, \

@@ -30,7 +30,13 @@ fn signed() -> Env {
 }
 
 fn body(reference: &str) -> Vec<u8> {
-    notification(reference, "Ottoline", "Brackenbury", "2015-02-11", "TN2 9QQ")
+    notification(
+        reference,
+        "Ottoline",
+        "Brackenbury",
+        "2015-02-11",
+        "TN2 9QQ",
+    )
 }
 
 /// POSTs `n` notifications on one connection; their receipts.
@@ -126,7 +132,8 @@ fn a_backup_under_load_restores_every_acknowledged_receipt_and_serves() {
                     let mut c = env.kent().connect(addr).await.unwrap();
                     let started = Instant::now();
                     let mut i = 0;
-                    while !stop.load(Ordering::SeqCst) && started.elapsed() < Duration::from_secs(20)
+                    while !stop.load(Ordering::SeqCst)
+                        && started.elapsed() < Duration::from_secs(20)
                     {
                         let a = c
                             .send(
@@ -161,7 +168,10 @@ fn a_backup_under_load_restores_every_acknowledged_receipt_and_serves() {
     });
     let ((code, stdout, err), took) = backup;
     assert_eq!(code, 0, "{stdout}{err}");
-    assert!(stdout.contains("opens only with the master key"), "{stdout}");
+    assert!(
+        stdout.contains("opens only with the master key"),
+        "{stdout}"
+    );
     let before = before.into_inner().unwrap();
     let after = after.into_inner().unwrap();
     assert!(before.len() >= 10, "too little load: {}", before.len());
@@ -176,9 +186,16 @@ fn a_backup_under_load_restores_every_acknowledged_receipt_and_serves() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("not empty"), "{err}");
     assert_eq!(manifest(&out), m);
-    assert!(!out.join("store/journal").exists(), "the journal is left out");
+    assert!(
+        !out.join("store/journal").exists(),
+        "the journal is left out"
+    );
     let n = m["audit_head"]["seq"].as_u64().unwrap();
-    assert!(m["files"].as_array().unwrap().iter().any(|f| f["path"] == "store/db"));
+    assert!(m["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|f| f["path"] == "store/db"));
     assert_eq!(m["kim_format_version"], 1);
     // Audited, with identifiers only.
     let (_, list, _) = env.kim(&["audit", "list", "--json"]);
@@ -187,7 +204,12 @@ fn a_backup_under_load_restores_every_acknowledged_receipt_and_serves() {
 
     // Restore into a new folder; the config then points at it.
     let restored = env.path("restored-store");
-    let (code, stdout, err) = env.kim(&["restore", out.to_str().unwrap(), "--to", restored.to_str().unwrap()]);
+    let (code, stdout, err) = env.kim(&[
+        "restore",
+        out.to_str().unwrap(),
+        "--to",
+        restored.to_str().unwrap(),
+    ]);
     assert_eq!(code, 0, "{stdout}{err}");
     assert!(
         stdout.contains("ask forces to re-send notifications received between"),
@@ -206,14 +228,22 @@ fn a_backup_under_load_restores_every_acknowledged_receipt_and_serves() {
     // The restored store serves: every receipt acknowledged before the
     // backup was asked for is there; those after its point are not.
     let k = crate::support::Kim::start(&config, &env.path("restored.log"));
-    assert!(k.wait_for_log("restored from a backup at sequence"), "no warning at start");
+    assert!(
+        k.wait_for_log("restored from a backup at sequence"),
+        "no warning at start"
+    );
     let got = statuses(&env, k.addr, &before);
     let missing: Vec<_> = before
         .iter()
         .zip(&got)
         .filter(|(_, s)| **s != 200)
         .collect();
-    assert!(missing.is_empty(), "{} of {} lost: {missing:?}", missing.len(), before.len());
+    assert!(
+        missing.is_empty(),
+        "{} of {} lost: {missing:?}",
+        missing.len(),
+        before.len()
+    );
     let last_after = after.last().expect("posts after the backup").clone();
     assert_eq!(statuses(&env, k.addr, &[last_after]), vec![404]);
     assert!(k.terminate(Duration::from_secs(30)).success());
@@ -235,7 +265,12 @@ fn a_damaged_backup_file_is_refused_by_name_and_nothing_is_overwritten() {
     }
     // Restore over a store: refused.
     let store = env.path("store");
-    let (code, _, err) = env.kim(&["restore", out.to_str().unwrap(), "--to", store.to_str().unwrap()]);
+    let (code, _, err) = env.kim(&[
+        "restore",
+        out.to_str().unwrap(),
+        "--to",
+        store.to_str().unwrap(),
+    ]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("not empty"), "{err}");
     // One flipped byte in a copied file: refused, naming it; nothing made.
@@ -245,9 +280,17 @@ fn a_damaged_backup_file_is_refused_by_name_and_nothing_is_overwritten() {
     bytes[mid] ^= 0x20;
     std::fs::write(&victim, bytes).unwrap();
     let target = env.path("restored");
-    let (code, _, err) = env.kim(&["restore", out.to_str().unwrap(), "--to", target.to_str().unwrap()]);
+    let (code, _, err) = env.kim(&[
+        "restore",
+        out.to_str().unwrap(),
+        "--to",
+        target.to_str().unwrap(),
+    ]);
     assert_eq!(code, 1, "{err}");
-    assert!(err.contains(victim.to_str().unwrap()) && err.contains("SHA-256"), "{err}");
+    assert!(
+        err.contains(victim.to_str().unwrap()) && err.contains("SHA-256"),
+        "{err}"
+    );
     assert!(!target.exists());
     let leftovers: Vec<_> = std::fs::read_dir(env.dir.path())
         .unwrap()
@@ -283,7 +326,10 @@ fn an_unrecorded_copy_back_fails_audit_verify() {
     cp(&copy, &store);
     let (code, stdout, err) = env.kim(&["audit", "verify"]);
     assert_eq!(code, 1, "{stdout}{err}");
-    assert!(err.contains("checkpoint file vouches for sequence"), "{err}");
+    assert!(
+        err.contains("checkpoint file vouches for sequence"),
+        "{err}"
+    );
     assert!(!stdout.contains("restored from a backup"), "{stdout}");
 }
 
@@ -305,12 +351,26 @@ fn a_cold_standby_comes_up_from_the_backup_and_the_master_key_alone() {
     let standby = env.path("standby/store");
     std::fs::create_dir_all(standby.parent().unwrap()).unwrap();
     let config = config_with_store(&env, &standby);
-    let (code, stdout, err) = kim_with(&config, &["restore", out.to_str().unwrap(), "--to", standby.to_str().unwrap()]);
+    let (code, stdout, err) = kim_with(
+        &config,
+        &[
+            "restore",
+            out.to_str().unwrap(),
+            "--to",
+            standby.to_str().unwrap(),
+        ],
+    );
     assert_eq!(code, 0, "{stdout}{err}");
-    assert!(env.path("checkpoints.jsonl").exists(), "the backup's checkpoint file installed");
+    assert!(
+        env.path("checkpoints.jsonl").exists(),
+        "the backup's checkpoint file installed"
+    );
     let (code, stdout, err) = kim_with(&config, &["audit", "verify"]);
     assert_eq!(code, 0, "{stdout}{err}");
-    assert!(stdout.contains("restored from a backup at sequence"), "{stdout}");
+    assert!(
+        stdout.contains("restored from a backup at sequence"),
+        "{stdout}"
+    );
     let k = crate::support::Kim::start(&config, &env.path("standby.log"));
     assert!(statuses(&env, k.addr, &receipts).iter().all(|s| *s == 200));
     // And it takes new notifications.
