@@ -26,7 +26,7 @@ const MAX_ANSWER: u64 = 256 * 1024 * 1024;
 pub fn run(config: &Path, req: Request) -> Result<(), Failure> {
     let cfg = Config::load(config).map_err(Failure::usage)?;
     let socket = &cfg.admin.socket;
-    let file = open_for(&req)?;
+    let file = open_for(&req, &cfg.store.path)?;
     let answer = run_with(
         &cfg,
         socket,
@@ -84,13 +84,16 @@ pub fn answer_text(config: &Path, req: Request) -> Result<String, Failure> {
 
 /// Opens the request's file with this user's rights; for an export, also
 /// the path, so a failed export leaves no empty file behind.
-fn open_for(req: &Request) -> Result<Option<(File, Option<std::path::PathBuf>)>, Failure> {
+fn open_for(
+    req: &Request,
+    store: &Path,
+) -> Result<Option<(File, Option<std::path::PathBuf>)>, Failure> {
     match req.file_use() {
         None => Ok(None),
         Some(FileUse::Read(path)) => File::open(path)
             .map(|f| Some((f, None)))
             .map_err(|e| Failure::usage(anyhow::anyhow!("cannot open {}: {e}", path.display()))),
-        Some(FileUse::Dir(path)) => open_backup_dir(path).map(Some),
+        Some(FileUse::Dir(path)) => open_backup_dir(path, store).map(Some),
         Some(FileUse::Create(path)) => crate::fsmode::create_new_private(path)
             .map(|f| Some((f, Some(path.to_owned()))))
             .map_err(|e| {
@@ -121,7 +124,10 @@ fn discard_export(file: Option<(File, Option<std::path::PathBuf>)>) {
 /// Creates the backup folder `path` (0700), or takes an existing empty one
 /// (left as it is if the backup fails: without its manifest, last written,
 /// no restore takes it); opened.
-fn open_backup_dir(path: &std::path::Path) -> Result<(File, Option<std::path::PathBuf>), Failure> {
+fn open_backup_dir(
+    path: &std::path::Path,
+    store: &Path,
+) -> Result<(File, Option<std::path::PathBuf>), Failure> {
     use std::os::unix::fs::DirBuilderExt;
     let created = match std::fs::DirBuilder::new().mode(0o700).create(path) {
         Ok(()) => true,
@@ -145,6 +151,20 @@ fn open_backup_dir(path: &std::path::Path) -> Result<(File, Option<std::path::Pa
             )))
         }
     };
+    // Run as root, the folder goes to the store's owner (the daemon's
+    // user), which writes into it through the descriptor passed over the
+    // socket; another admin must own a folder that user may write into.
+    if rustix::process::geteuid().is_root() {
+        if let Ok(m) = std::fs::metadata(store) {
+            use std::os::unix::fs::MetadataExt;
+            std::os::unix::fs::chown(path, Some(m.uid()), Some(m.gid())).map_err(|e| {
+                Failure::failed(anyhow::anyhow!(
+                    "cannot hand {} to the store's owner: {e}",
+                    path.display()
+                ))
+            })?;
+        }
+    }
     let f = File::open(path)
         .map_err(|e| Failure::failed(anyhow::anyhow!("cannot open {}: {e}", path.display())))?;
     Ok((f, created.then(|| path.to_owned())))

@@ -379,3 +379,56 @@ fn a_cold_standby_comes_up_from_the_backup_and_the_master_key_alone() {
     let (code, stdout, err) = kim_with(&config, &["audit", "verify"]);
     assert_eq!(code, 0, "{stdout}{err}");
 }
+
+/// The daemon as its own user, `kim backup` as root: the folder the CLI
+/// makes is handed to the daemon's user, which writes the backup into it.
+#[test]
+fn root_backs_up_a_daemon_that_runs_as_its_own_user() {
+    if !nix::unistd::Uid::effective().is_root() {
+        eprintln!("SKIPPED: needs root to run the daemon as another user");
+        return;
+    }
+    const UID: u32 = 4_000_000_322;
+    let env = Env::new();
+    // The installation belongs to the daemon's user, as the package makes it.
+    let s = std::process::Command::new("chown")
+        .args(["-R", &format!("{UID}:65534")])
+        .arg(env.dir.path())
+        .status()
+        .unwrap();
+    assert!(s.success());
+    let k = crate::support::Kim::start_with(
+        &[
+            "setpriv",
+            &format!("--reuid={UID}"),
+            "--regid=65534",
+            "--clear-groups",
+        ],
+        &env.config,
+        &env.path("kim.log"),
+    );
+    let receipts = post_n(&env, k.addr, "KNT/OWN", 3);
+    let out = env.path("backup");
+    let (code, stdout, err) = env.kim(&["backup", "--out", out.to_str().unwrap()]);
+    assert_eq!(code, 0, "{stdout}{err}");
+    let m = manifest(&out);
+    assert!(m["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|f| f["uid"] == UID));
+    assert!(k.terminate(Duration::from_secs(30)).success());
+    // Restored as root, the files go back to the daemon's user.
+    let to = env.path("restored");
+    let (code, stdout, err) = env.kim(&[
+        "restore",
+        out.to_str().unwrap(),
+        "--to",
+        to.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stdout}{err}");
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(std::fs::metadata(to.join("db")).unwrap().uid(), UID);
+    assert_eq!(std::fs::metadata(&to).unwrap().uid(), UID);
+    assert_eq!(receipts.len(), 3);
+}
