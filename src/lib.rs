@@ -22,6 +22,7 @@
 pub mod admin;
 pub mod alert;
 pub mod audit;
+pub mod backup;
 pub mod calendar;
 pub mod cli;
 pub mod config;

@@ -26,7 +26,7 @@ const MAX_ANSWER: u64 = 256 * 1024 * 1024;
 pub fn run(config: &Path, req: Request) -> Result<(), Failure> {
     let cfg = Config::load(config).map_err(Failure::usage)?;
     let socket = &cfg.admin.socket;
-    let file = open_for(&req)?;
+    let file = open_for(&req, &cfg.store.path)?;
     let answer = run_with(
         &cfg,
         socket,
@@ -84,12 +84,16 @@ pub fn answer_text(config: &Path, req: Request) -> Result<String, Failure> {
 
 /// Opens the request's file with this user's rights; for an export, also
 /// the path, so a failed export leaves no empty file behind.
-fn open_for(req: &Request) -> Result<Option<(File, Option<std::path::PathBuf>)>, Failure> {
+fn open_for(
+    req: &Request,
+    store: &Path,
+) -> Result<Option<(File, Option<std::path::PathBuf>)>, Failure> {
     match req.file_use() {
         None => Ok(None),
         Some(FileUse::Read(path)) => File::open(path)
             .map(|f| Some((f, None)))
             .map_err(|e| Failure::usage(anyhow::anyhow!("cannot open {}: {e}", path.display()))),
+        Some(FileUse::Dir(path)) => open_backup_dir(path, store).map(Some),
         Some(FileUse::Create(path)) => crate::fsmode::create_new_private(path)
             .map(|f| Some((f, Some(path.to_owned()))))
             .map_err(|e| {
@@ -105,11 +109,65 @@ fn open_for(req: &Request) -> Result<Option<(File, Option<std::path::PathBuf>)>,
     }
 }
 
-/// Removes an export file this CLI created if the export failed.
+/// Removes an export file (or a backup folder) this CLI created if the
+/// export failed.
 fn discard_export(file: Option<(File, Option<std::path::PathBuf>)>) {
-    if let Some((_, Some(path))) = file {
-        let _ = std::fs::remove_file(path);
+    if let Some((f, Some(path))) = file {
+        if f.metadata().is_ok_and(|m| m.is_dir()) {
+            let _ = std::fs::remove_dir_all(path);
+        } else {
+            let _ = std::fs::remove_file(path);
+        }
     }
+}
+
+/// Creates the backup folder `path` (0700), or takes an existing empty one
+/// (left as it is if the backup fails: without its manifest, last written,
+/// no restore takes it); opened.
+fn open_backup_dir(
+    path: &std::path::Path,
+    store: &Path,
+) -> Result<(File, Option<std::path::PathBuf>), Failure> {
+    use std::os::unix::fs::DirBuilderExt;
+    let created = match std::fs::DirBuilder::new().mode(0o700).create(path) {
+        Ok(()) => true,
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            let empty = std::fs::read_dir(path)
+                .map_err(|e| Failure::usage(anyhow::anyhow!("{}: {e}", path.display())))?
+                .next()
+                .is_none();
+            if !empty {
+                return Err(Failure::usage(anyhow::anyhow!(
+                    "{} is not empty; kim never writes a backup over anything",
+                    path.display()
+                )));
+            }
+            false
+        }
+        Err(e) => {
+            return Err(Failure::failed(anyhow::anyhow!(
+                "cannot create {}: {e}",
+                path.display()
+            )))
+        }
+    };
+    // Run as root, the folder goes to the store's owner (the daemon's
+    // user), which writes into it through the descriptor passed over the
+    // socket; another admin must own a folder that user may write into.
+    if rustix::process::geteuid().is_root() {
+        if let Ok(m) = std::fs::metadata(store) {
+            use std::os::unix::fs::MetadataExt;
+            std::os::unix::fs::chown(path, Some(m.uid()), Some(m.gid())).map_err(|e| {
+                Failure::failed(anyhow::anyhow!(
+                    "cannot hand {} to the store's owner: {e}",
+                    path.display()
+                ))
+            })?;
+        }
+    }
+    let f = File::open(path)
+        .map_err(|e| Failure::failed(anyhow::anyhow!("cannot open {}: {e}", path.display())))?;
+    Ok((f, created.then(|| path.to_owned())))
 }
 
 /// Asks the daemon, or runs the handler here when no daemon answers.

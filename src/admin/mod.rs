@@ -140,6 +140,11 @@ pub enum Request {
         #[serde(default)]
         json: bool,
     },
+    /// `kim backup --out DIR` (issue 14 item 3): the store copied at a
+    /// consistent point into DIR, which the CLI opened (empty).
+    Backup {
+        out: PathBuf,
+    },
 }
 
 /// The file a request needs, which the CLI opens with its user's rights.
@@ -149,6 +154,8 @@ pub enum FileUse<'a> {
     Read(&'a std::path::Path),
     /// An export: created (never over an existing file) for writing.
     Create(&'a std::path::Path),
+    /// A backup: a folder, created (or found empty) for writing into.
+    Dir(&'a std::path::Path),
 }
 
 impl Request {
@@ -157,6 +164,7 @@ impl Request {
         match self {
             Self::SchoolsImport { file } | Self::RollImport { file } => Some(FileUse::Read(file)),
             Self::AuditExport { out } => Some(FileUse::Create(out)),
+            Self::Backup { out } => Some(FileUse::Dir(out)),
             _ => None,
         }
     }
@@ -184,6 +192,7 @@ impl Request {
             Self::RollFind { .. } => "roll_find",
             Self::Report { .. } => "report",
             Self::RetentionRun { .. } => "retention_run",
+            Self::Backup { .. } => "backup",
         }
     }
 }
@@ -313,6 +322,7 @@ pub fn dispatch(ctx: &mut Ctx<'_>, req: &Request) -> Result<(), Failure> {
             older_than,
             json,
         } => verbs::retention::run(ctx, *dry_run, older_than.as_deref(), *json),
+        Request::Backup { out } => verbs::backup::backup(ctx, out),
     }
 }
 

@@ -264,8 +264,10 @@ fn passed_file(req: &Request, fds: Vec<OwnedFd>) -> Result<Option<std::fs::File>
         );
     };
     let file = std::fs::File::from(fd);
+    let want_dir = matches!(req.file_use(), Some(super::FileUse::Dir(_)));
     match file.metadata() {
-        Ok(m) if m.is_file() => Ok(Some(file)),
+        Ok(m) if m.is_file() && !want_dir => Ok(Some(file)),
+        Ok(m) if m.is_dir() && want_dir => Ok(Some(file)),
         Ok(_) => Err("the file passed with the request is not a regular file".into()),
         Err(e) => Err(format!(
             "the file passed with the request cannot be used: {e}"

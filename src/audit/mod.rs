@@ -48,6 +48,11 @@ pub enum EventKind {
     DayKeyDestroyed,
     /// The store was migrated to a newer format (details: from, to).
     StoreMigrated,
+    /// `kim backup` copied the store (details: files, bytes, audit sequence).
+    Backup,
+    /// `kim restore` put a backup in place (details: the backup's sequence
+    /// and time, and how far the checkpoint file reached then).
+    Restored,
 }
 
 /// An event before it joins the chain.

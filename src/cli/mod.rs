@@ -3,6 +3,7 @@
 //! operation failed, 2 usage or configuration error).
 
 pub mod alerts;
+pub mod backup;
 pub mod certs;
 pub mod check_config;
 pub mod demo;
@@ -168,6 +169,12 @@ when it is up, on the store otherwise. Exit 2 for a bad date or force."
         #[arg(long)]
         csv: bool,
     },
+    /// Copy the store into DIR at a consistent point, with a manifest.
+    #[command(long_about = backup::BACKUP_ABOUT)]
+    Backup(backup::BackupArgs),
+    /// Put a backup in place as a store (daemon stopped), checked first.
+    #[command(long_about = backup::RESTORE_ABOUT)]
+    Restore(backup::RestoreArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -565,6 +572,8 @@ pub fn main() -> ExitCode {
             json,
             csv,
         }),
+        Command::Backup(a) => admin(&cli.config, |f| Request::Backup { out: f(&a.out) }),
+        Command::Restore(a) => crate::backup::restore::main(&cli.config, &a.dir, &a.to),
         Command::Review(ReviewCommand::Dismiss {
             receipt,
             index,

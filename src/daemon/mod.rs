@@ -80,6 +80,13 @@ pub async fn start(
     })
     .await??;
     let store = Arc::new(store);
+    // A store put back by `kim restore` while the checkpoint file vouches
+    // for more: say so at every start (issue 14 item 4).
+    match store.last_restore() {
+        Ok(Some(r)) if r.file_ahead() => tracing::warn!("{}", r.warning()),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "cannot read the last restore's record"),
+    }
     store.spawn_flusher();
     store.set_calendar(cfg.delivery.calendar());
     let policy = crate::deliver::Policy::from_config(&cfg)?;

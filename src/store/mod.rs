@@ -7,6 +7,7 @@
 mod alert_record;
 mod alerts_index;
 mod audit_log;
+pub mod backup;
 pub mod batch;
 pub mod crypto;
 mod flush;
@@ -189,6 +190,10 @@ pub struct Store {
     /// One roll import at a time (each writes the generation after the
     /// current one).
     roll_import: Mutex<()>,
+    /// Held by the journal thread around each batch it journals; a backup
+    /// takes it to stop new notifications joining the journal while the
+    /// applier catches up (`backup`).
+    accept_gate: Mutex<()>,
     /// The roll generation in force, its files open (see `roll`).
     roll_files: Mutex<Option<Arc<rollfile::RollFiles>>>,
     /// Accepted notifications in the journal, not yet in the trees.

@@ -112,6 +112,7 @@ impl Store {
             t,
             writer: Mutex::new(()),
             roll_import: Mutex::new(()),
+            accept_gate: Mutex::new(()),
             roll_files: Mutex::new(None),
             pending: Mutex::new(notifications::Pending::default()),
             known_refs: notifications::KnownRefs::default(),

@@ -249,6 +249,9 @@ fn journal_thread(
             fail(replies);
             continue;
         }
+        // A backup holds the gate while it waits for the applier to catch
+        // up (see `backup`): this batch waits, it is not refused.
+        let _gate = store.accept_gate.lock().unwrap_or_else(|p| p.into_inner());
         if !wait_for_applier(&store, &mut stalled_since) {
             crate::lograte::error!(
                 "accept.stalled",

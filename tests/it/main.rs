@@ -8,6 +8,7 @@ mod admin_socket;
 mod alerts;
 mod api;
 mod audit;
+mod backup;
 mod candidates;
 mod cli;
 mod delivery;

@@ -48,6 +48,13 @@ pub fn verify(ctx: &mut Ctx<'_>) -> CliResult {
             .map(|e| e.hash.clone())
     };
     let mut checked = Vec::new();
+    // A restore recorded in the chain explains checkpoints of the events
+    // after the backup (issue 14 item 4); an unrecorded copy-back does not.
+    let restore = events
+        .iter()
+        .rev()
+        .find_map(crate::store::backup::RestoreRecord::from_event);
+    let mut warnings: Vec<String> = restore.iter().map(|r| r.warning()).collect();
     match cfg.signing_key_path().map_err(Failure::usage)? {
         None => {
             checked.push("no [audit] signing key configured: checkpoints not checked".to_owned())
@@ -67,8 +74,14 @@ pub fn verify(ctx: &mut Ctx<'_>) -> CliResult {
                                 path.display()
                             ))
                         })?;
-                        let n = verify_checkpoints(&cps, public, &head, hash_at, "checkpoint file")
+                        let (ours, lost) = lost_timeline(&cps, restore.as_ref());
+                        let n = verify_checkpoints(ours, public, &head, hash_at, "checkpoint file")
                             .map_err(broken)?;
+                        if lost > 0 {
+                            warnings.push(format!(
+                                "{lost} checkpoints in the file vouch for the events a restore lost"
+                            ));
+                        }
                         checked.push(format!("{n} checkpoints in {}", path.display()));
                         unshipped(&stored_cps, &cps, path, jiff::Timestamp::now())?;
                     }
@@ -89,6 +102,9 @@ pub fn verify(ctx: &mut Ctx<'_>) -> CliResult {
             }
         }
     }
+    for w in warnings {
+        say!(ctx, "warning: {w}");
+    }
     say!(
         ctx,
         "the audit chain verifies: {} events, head {}; {}",
@@ -97,6 +113,27 @@ pub fn verify(ctx: &mut Ctx<'_>) -> CliResult {
         checked.join("; ")
     );
     Ok(())
+}
+
+/// The checkpoint file's checkpoints that must match this chain, and how
+/// many were left out: those the file held when a restore was recorded
+/// that vouch for events after the backup (the timeline the restore lost).
+fn lost_timeline<'a>(
+    cps: &'a [crate::audit::checkpoint::Checkpoint],
+    restore: Option<&crate::store::backup::RestoreRecord>,
+) -> (Vec<&'a crate::audit::checkpoint::Checkpoint>, usize) {
+    let Some(r) = restore else {
+        return (cps.iter().collect(), 0);
+    };
+    let (mut ours, mut lost) = (Vec::new(), 0);
+    for (i, cp) in cps.iter().enumerate() {
+        if (i as u64) < r.checkpoint_file_entries && cp.seq > r.backup_seq {
+            lost += 1;
+        } else {
+            ours.push(cp);
+        }
+    }
+    (ours, lost)
 }
 
 /// Fails when the store holds checkpoints that the checkpoint file lacks

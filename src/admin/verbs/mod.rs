@@ -6,6 +6,7 @@
 
 pub mod alerts;
 pub mod audit;
+pub mod backup;
 pub mod report;
 pub mod retention;
 pub mod review;
