@@ -163,6 +163,12 @@ when it is up, on the store otherwise. Exit 2 for a bad date or force."
         /// CSV rows: figure,key,value.
         #[arg(long)]
         csv: bool,
+        /// Also write the report as one self-contained HTML page (charts,
+        /// per-school table; no script or external reference; prints on A4,
+        /// reads on a phone) to FILE, created new (never overwritten); the
+        /// headline is printed unless --json or --csv is given.
+        #[arg(long, value_name = "FILE")]
+        html: Option<PathBuf>,
     },
 }
 
@@ -553,12 +559,14 @@ pub fn main() -> ExitCode {
             force,
             json,
             csv,
-        } => admin(&cli.config, |_| Request::Report {
+            html,
+        } => admin(&cli.config, |abs| Request::Report {
             from,
             to,
             force,
             json,
             csv,
+            html: html.as_deref().map(abs),
         }),
         Command::Review(ReviewCommand::Dismiss {
             receipt,
