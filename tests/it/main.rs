@@ -24,6 +24,7 @@ mod readiness;
 mod reload;
 mod reload_pki;
 mod report;
+mod report_page;
 mod review;
 mod review_deadline;
 mod roll;
