@@ -139,7 +139,12 @@ live), and print when each certificate and CRL expires. Exit 0 if all is well, 1
 notifications and children received (per force, per day), children matched automatically or after \
 review (per admin), review reasons, outcomes (delivered, dismissed, withdrawn, failed, still waiting), \
 deadline met/missed, receipt-to-delivery time (p50, p95, max), per school (URN and name) children \
-notified, alerts delivered and deadline misses, escalations and withdrawals.\n\n\
+notified, alerts delivered and deadline misses, escalations and withdrawals; the headline (children \
+kept in mind, schools told, share before the school day), outcomes per day, a receipt-to-delivery \
+histogram against the deadline, each deadline miss's cause (arrived too late, kim down, waited in \
+review, relay refused or unreachable, other) and review entry-to-decision times.\n\n\
+--html FILE writes the same figures as one self-contained HTML page (inline SVG charts; no script, \
+font, image or link) that prints on A4 and reads on a phone; FILE must not exist.\n\n\
 The cohort is the notifications received in the period (UK dates, both ends included), followed \
 through every later event. The audit chain is verified first: if it is broken the report is refused \
 (exit 1) naming the first bad event. Figures come from the audit events and the school directory \

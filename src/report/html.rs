@@ -147,9 +147,9 @@ pub fn page(f: &Figures) -> String {
     review(&mut o, f);
     schools(&mut o, f);
     counts(&mut o, f);
-    let _ = write!(
+    let _ = writeln!(
         o,
-        "<footer>Made by kim from its verified audit and the school directory only: no child's name, date of birth or postcode is in this page. {} received in the period.</footer></main></body></html>\n",
+        "<footer>Made by kim from its verified audit and the school directory only: no child's name, date of birth or postcode is in this page. {} received in the period.</footer></main></body></html>",
         escape(&format!(
             "{} notifications, {} children",
             f.received.notifications, f.received.children

@@ -467,7 +467,7 @@ fn json_at<'a>(j: &'a Value, figure: &str, key: &str) -> &'a Value {
             .iter()
             .find(|b| match &b["up_to_seconds"] {
                 Value::Null => key.is_empty(),
-                v => v.to_string() == key,
+                v => key.parse::<u64>().ok() == v.as_u64(),
             })
             .unwrap();
         return &b[parts[1]];
