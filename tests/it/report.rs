@@ -295,4 +295,10 @@ fn report_counts_a_known_mix_through_the_daemon_and_on_the_store_and_refuses_a_t
         err.contains("audit chain is broken") && err.contains("audit event 4:"),
         "{err}"
     );
+    // No page from a broken chain either, and no empty file left behind.
+    let refused = env.path("refused.html");
+    let (code, _, err) = report_to(&env, &["--html", refused.to_str().unwrap()]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("audit event 4:"), "{err}");
+    assert!(!refused.exists(), "a page from a broken chain");
 }
