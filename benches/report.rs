@@ -7,7 +7,8 @@
 //! writes for each notification), as kim would have appended it.
 //!
 //! Knobs: KIM_BENCH_NOTIFICATIONS (10,000), KIM_BENCH_SCHOOLS (600),
-//! KIM_BENCH_RUNS (3).
+//! KIM_BENCH_RUNS (3), KIM_BENCH_PAGE (a path: keep a copy of the
+//! `--html` page there, e.g. for docs/report.png).
 
 mod common;
 
@@ -173,9 +174,10 @@ fn main() {
             alloc as f64 / 1048576.0
         );
     }
-    for format in ["--json", "--csv", ""] {
+    for format in ["--json", "--csv", "", "--html"] {
         let mut best: Option<(f64, u64)> = None;
-        for _ in 0..runs {
+        for run in 0..runs {
+            let page = dir.path().join(format!("report-{run}.html"));
             let mut args = vec![
                 "-f",
                 "%M",
@@ -190,6 +192,9 @@ fn main() {
             ];
             if !format.is_empty() {
                 args.push(format);
+            }
+            if format == "--html" {
+                args.push(page.to_str().unwrap());
             }
             let t = Instant::now();
             let out = Command::new("/usr/bin/time").args(&args).output().unwrap();
@@ -213,6 +218,9 @@ fn main() {
                     j["outcomes"],
                     j["schools"].as_array().map_or(0, |a| a.len())
                 );
+            }
+            if let (Ok(keep), true) = (std::env::var("KIM_BENCH_PAGE"), format == "--html") {
+                std::fs::copy(&page, keep).unwrap();
             }
             best = Some(match best {
                 Some((s, k)) if s <= secs => (s, k.max(kib)),

@@ -130,6 +130,9 @@ pub enum Request {
         json: bool,
         #[serde(default)]
         csv: bool,
+        /// `--html FILE`: the page, written into the file the CLI created.
+        #[serde(default)]
+        html: Option<PathBuf>,
     },
     /// `kim retention run` (issue 14).
     RetentionRun {
@@ -165,6 +168,9 @@ impl Request {
             Self::SchoolsImport { file } | Self::RollImport { file } => Some(FileUse::Read(file)),
             Self::AuditExport { out } => Some(FileUse::Create(out)),
             Self::Backup { out } => Some(FileUse::Dir(out)),
+            Self::Report {
+                html: Some(out), ..
+            } => Some(FileUse::Create(out)),
             _ => None,
         }
     }
@@ -304,12 +310,14 @@ pub fn dispatch(ctx: &mut Ctx<'_>, req: &Request) -> Result<(), Failure> {
             force,
             json,
             csv,
+            html,
         } => verbs::report::main(
             ctx,
             &verbs::report::Args {
                 from: from.as_deref(),
                 to: to.as_deref(),
                 force: force.as_deref(),
+                html: html.as_deref(),
                 format: match (json, csv) {
                     (true, _) => verbs::report::Format::Json,
                     (_, true) => verbs::report::Format::Csv,

@@ -331,6 +331,35 @@ pub fn main(keep: bool) -> CliResult {
         println!(
             "   Signed checkpoints: {n} (Ed25519, every 10 events and at the stop; also in checkpoints.jsonl to ship elsewhere); they verify (kim audit verify)."
         );
+
+        let page = dir.join("report.html");
+        println!(
+            "\n11. The partnership's report (kim report --html {}): figures from the verified audit and the school directory only",
+            page.display()
+        );
+        let today = jiff::Timestamp::now().to_zoned(crate::calendar::school_tz()).date();
+        let cfg = crate::config::Config::load(&config_path)?;
+        let mut ctx = crate::admin::ctx::Ctx {
+            store: &store,
+            cfg: &cfg,
+            actor: crate::audit::Actor::current_user(),
+            out: String::new(),
+            file: Some(crate::fsmode::create_new_private(&page)?),
+        };
+        let req = crate::admin::Request::Report {
+            from: Some(today.yesterday()?.to_string()),
+            to: Some(today.to_string()),
+            force: None,
+            json: false,
+            csv: false,
+            html: Some(page.clone()),
+        };
+        let a = crate::admin::answer(&mut ctx, &req);
+        anyhow::ensure!(a.code == 0, "kim report: {}", a.error);
+        for line in a.stdout.lines() {
+            println!("   | {line}");
+        }
+        println!("   One page, no script and no link: it prints on A4 and reads on a phone (or --json, --csv, text).");
         Ok::<_, anyhow::Error>(())
     })
     .map_err(Failure::failed)?;

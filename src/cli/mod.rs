@@ -144,7 +144,12 @@ live), and print when each certificate and CRL expires. Exit 0 if all is well, 1
 notifications and children received (per force, per day), children matched automatically or after \
 review (per admin), review reasons, outcomes (delivered, dismissed, withdrawn, failed, still waiting), \
 deadline met/missed, receipt-to-delivery time (p50, p95, max), per school (URN and name) children \
-notified, alerts delivered and deadline misses, escalations and withdrawals.\n\n\
+notified, alerts delivered and deadline misses, escalations and withdrawals; the headline (children \
+kept in mind, schools told, share before the school day), outcomes per day, a receipt-to-delivery \
+histogram against the deadline, each deadline miss's cause (arrived too late, kim down, waited in \
+review, relay refused or unreachable, other) and review entry-to-decision times.\n\n\
+--html FILE writes the same figures as one self-contained HTML page (inline SVG charts; no script, \
+font, image or link) that prints on A4 and reads on a phone; FILE must not exist.\n\n\
 The cohort is the notifications received in the period (UK dates, both ends included), followed \
 through every later event. The audit chain is verified first: if it is broken the report is refused \
 (exit 1) naming the first bad event. Figures come from the audit events and the school directory \
@@ -168,6 +173,12 @@ when it is up, on the store otherwise. Exit 2 for a bad date or force."
         /// CSV rows: figure,key,value.
         #[arg(long)]
         csv: bool,
+        /// Also write the report as one self-contained HTML page (charts,
+        /// per-school table; no script or external reference; prints on A4,
+        /// reads on a phone) to FILE, created new (never overwritten); the
+        /// headline is printed unless --json or --csv is given.
+        #[arg(long, value_name = "FILE")]
+        html: Option<PathBuf>,
     },
     /// Copy the store into DIR at a consistent point, with a manifest.
     #[command(long_about = backup::BACKUP_ABOUT)]
@@ -565,12 +576,14 @@ pub fn main() -> ExitCode {
             force,
             json,
             csv,
-        } => admin(&cli.config, |_| Request::Report {
+            html,
+        } => admin(&cli.config, |abs| Request::Report {
             from,
             to,
             force,
             json,
             csv,
+            html: html.as_deref().map(abs),
         }),
         Command::Backup(a) => admin(&cli.config, |f| Request::Backup { out: f(&a.out) }),
         Command::Restore(a) => crate::backup::restore::main(&cli.config, &a.dir, &a.to),

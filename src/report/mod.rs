@@ -9,7 +9,10 @@
 //! event the chain holds, so a child received on the last evening and
 //! delivered the next morning counts as delivered.
 
+pub mod derived;
+pub mod html;
 pub mod render;
+mod svg;
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -18,7 +21,8 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use crate::audit::{AuditEvent, EventKind};
-use crate::calendar::school_tz;
+use crate::calendar::{school_tz, SchoolCalendar};
+pub use derived::{Headline, MissCauses, ReviewDay, TimeBucket};
 
 /// A `--from`/`--to` that cannot make a period.
 #[derive(Debug, thiserror::Error)]
@@ -201,6 +205,26 @@ pub struct Figures {
     pub receipt_to_delivery_seconds: Times,
     pub schools: Vec<SchoolRow>,
     pub events: Events,
+    /// Added for the page (issue 15); older answers lack them.
+    #[serde(default)]
+    pub headline: Headline,
+    /// Children per UK day of receipt, by outcome.
+    #[serde(default)]
+    pub outcomes_per_day: BTreeMap<String, Outcomes>,
+    /// Receipt → delivery of the DSL alerts, bucketed, met or missed.
+    #[serde(default)]
+    pub delivery_time_histogram: Vec<TimeBucket>,
+    /// Time between receipt and the deadline of the delivered children.
+    #[serde(default)]
+    pub receipt_to_deadline_seconds: Times,
+    #[serde(default)]
+    pub misses_by_cause: MissCauses,
+    /// Review entry → decision (assigned or dismissed).
+    #[serde(default)]
+    pub review_to_decision_seconds: Times,
+    /// Children entering review and decided, per UK day.
+    #[serde(default)]
+    pub review_per_day: BTreeMap<String, ReviewDay>,
 }
 
 /// One child of the cohort (small: a year of England's is millions).
@@ -213,6 +237,9 @@ struct Child {
     failed: bool,
     missed: bool,
     met: bool,
+    review_at: Option<Timestamp>,
+    decided_at: Option<Timestamp>,
+    relay_trouble_at: Option<Timestamp>,
 }
 
 struct Receipt {
@@ -235,6 +262,11 @@ pub struct Tally {
     cohort: HashMap<String, Receipt>,
     urns: Vec<String>,
     urn_index: HashMap<String, u32>,
+    calendar: SchoolCalendar,
+    /// The time of the last event seen, and when kim was down (from its
+    /// last event before a start to the start).
+    last_time: Option<Timestamp>,
+    down: Vec<(Timestamp, Timestamp)>,
 }
 
 impl Tally {
@@ -253,7 +285,17 @@ impl Tally {
             cohort: HashMap::new(),
             urns: Vec::new(),
             urn_index: HashMap::new(),
+            calendar: SchoolCalendar::default(),
+            last_time: None,
+            down: Vec::new(),
         }
+    }
+
+    /// The school calendar that decides each child's deadline (the
+    /// config's `[delivery]` one; the default otherwise).
+    pub fn with_calendar(mut self, calendar: SchoolCalendar) -> Self {
+        self.calendar = calendar;
+        self
     }
 
     fn urn(&mut self, urn: Option<&String>) -> Option<u32> {
@@ -301,6 +343,12 @@ impl Tally {
 
     /// Counts `ev`, the next event of the chain.
     pub fn add(&mut self, ev: &AuditEvent) {
+        if ev.kind == EventKind::Started {
+            if let Some(last) = self.last_time {
+                self.down.push((last, ev.time));
+            }
+        }
+        self.last_time = Some(ev.time);
         let Some(receipt) = ev.refs.receipt.as_deref() else {
             return;
         };
@@ -347,6 +395,7 @@ impl Tally {
             }
             EventKind::NeedsReview => {
                 f.matching.sent_to_review += 1;
+                c.review_at.get_or_insert(ev.time);
                 let reason = detail_str(ev, "reason").unwrap_or("unknown");
                 *f.matching
                     .review_reasons
@@ -355,6 +404,7 @@ impl Tally {
             }
             EventKind::Reviewed => match detail_str(ev, "decision") {
                 Some("assigned") => {
+                    c.decided_at.get_or_insert(ev.time);
                     f.matching.matched_after_review += 1;
                     *f.matching
                         .matched_after_review_by
@@ -362,7 +412,10 @@ impl Tally {
                         .or_default() += 1;
                     c.urn = urn;
                 }
-                Some("dismissed") => c.dismissed = true,
+                Some("dismissed") => {
+                    c.decided_at.get_or_insert(ev.time);
+                    c.dismissed = true;
+                }
                 _ => {}
             },
             EventKind::Delivered if dsl => {
@@ -374,7 +427,15 @@ impl Tally {
                     None => {}
                 }
             }
-            EventKind::Failed if dsl => c.failed = true,
+            EventKind::Failed if dsl => {
+                c.failed = true;
+                c.relay_trouble_at.get_or_insert(ev.time);
+            }
+            EventKind::DeliveryAttempt
+                if dsl && detail_str(ev, "result").is_some_and(|r| r != "accepted") =>
+            {
+                c.relay_trouble_at.get_or_insert(ev.time);
+            }
             EventKind::Requeued if dsl => c.failed = false,
             EventKind::DeadlineMissed if dsl || ev.refs.alert_id.is_none() => c.missed = true,
             EventKind::Escalated if dsl => f.events.escalations += 1,
@@ -386,24 +447,59 @@ impl Tally {
     pub fn finish(self, names: &HashMap<String, String>) -> Figures {
         let mut f = self.f;
         let mut times = Vec::new();
+        let mut to_deadline = Vec::new();
+        let mut review_times = Vec::new();
+        let mut hist = derived::buckets();
         let mut schools: BTreeMap<&str, SchoolRow> = BTreeMap::new();
+        let day = |t: Timestamp| t.to_zoned(self.tz.clone()).date().to_string();
         for r in self.cohort.values() {
+            let deadline = self.calendar.deadline(r.received_at);
+            let per_day = f.outcomes_per_day.entry(day(r.received_at)).or_default();
             for c in &r.children {
-                let o = &mut f.outcomes;
+                for o in [&mut f.outcomes, &mut *per_day] {
+                    if c.delivered_at.is_some() {
+                        o.delivered += 1;
+                    } else if c.dismissed {
+                        o.dismissed += 1;
+                    } else if r.withdrawn {
+                        o.withdrawn += 1;
+                    } else if c.failed {
+                        o.failed += 1;
+                    } else {
+                        o.waiting += 1;
+                    }
+                }
                 if let Some(at) = c.delivered_at {
-                    o.delivered += 1;
-                    times.push(at.duration_since(r.received_at).as_secs().max(0) as u64);
-                } else if c.dismissed {
-                    o.dismissed += 1;
-                } else if r.withdrawn {
-                    o.withdrawn += 1;
-                } else if c.failed {
-                    o.failed += 1;
-                } else {
-                    o.waiting += 1;
+                    let secs = at.duration_since(r.received_at).as_secs().max(0) as u64;
+                    times.push(secs);
+                    let b = &mut hist[derived::bucket_of(secs)];
+                    if c.missed {
+                        b.missed += 1;
+                    } else {
+                        b.met += 1;
+                    }
+                    let avail = deadline.duration_since(r.received_at).as_secs().max(0);
+                    to_deadline.push(avail as u64);
+                }
+                if let Some(t) = c.review_at {
+                    f.review_per_day.entry(day(t)).or_default().entered += 1;
+                }
+                if let Some(t) = c.decided_at {
+                    f.review_per_day.entry(day(t)).or_default().decided += 1;
+                    if let Some(r0) = c.review_at {
+                        review_times.push(t.duration_since(r0).as_secs().max(0) as u64);
+                    }
                 }
                 if c.missed {
                     f.deadline.missed += 1;
+                    let facts = derived::MissFacts {
+                        received_at: r.received_at,
+                        deadline,
+                        review_at: c.review_at,
+                        decided_at: c.decided_at,
+                        relay_trouble_at: c.relay_trouble_at,
+                    };
+                    f.misses_by_cause.add(&facts, &self.down);
                 } else if c.met && c.delivered_at.is_some() {
                     f.deadline.met += 1;
                 }
@@ -420,7 +516,16 @@ impl Tally {
             }
         }
         f.receipt_to_delivery_seconds = percentiles(times);
+        f.receipt_to_deadline_seconds = percentiles(to_deadline);
+        f.review_to_decision_seconds = percentiles(review_times);
+        f.delivery_time_histogram = hist;
         f.schools = schools.into_values().collect();
+        let decided = f.deadline.met + f.deadline.missed;
+        f.headline = Headline {
+            children_kept_in_mind: f.outcomes.delivered,
+            schools_told: f.schools.iter().filter(|s| s.alerts_delivered > 0).count() as u64,
+            before_school_day_percent: (decided > 0).then(|| f.deadline.met * 100 / decided),
+        };
         f
     }
 }

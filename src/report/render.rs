@@ -107,7 +107,73 @@ pub fn rows(f: &Figures) -> Vec<Row> {
     );
     one("events.resends", "", opt(e.resends));
     one("events.conflicts", "", opt(e.conflicts));
+    more_rows(f, &mut one);
     r
+}
+
+/// The rows of the figures added for the page (issue 15).
+fn more_rows(f: &Figures, one: &mut impl FnMut(&str, &str, String)) {
+    let h = &f.headline;
+    one(
+        "headline.children_kept_in_mind",
+        "",
+        h.children_kept_in_mind.to_string(),
+    );
+    one("headline.schools_told", "", h.schools_told.to_string());
+    one(
+        "headline.before_school_day_percent",
+        "",
+        opt(h.before_school_day_percent),
+    );
+    for (day, o) in &f.outcomes_per_day {
+        for (k, v) in [
+            ("delivered", o.delivered),
+            ("dismissed", o.dismissed),
+            ("withdrawn", o.withdrawn),
+            ("failed", o.failed),
+            ("waiting", o.waiting),
+        ] {
+            one(&format!("outcomes_per_day.{k}"), day, v.to_string());
+        }
+    }
+    for b in &f.delivery_time_histogram {
+        let key = opt(b.up_to_seconds);
+        one("delivery_time_histogram.met", &key, b.met.to_string());
+        one("delivery_time_histogram.missed", &key, b.missed.to_string());
+    }
+    for (name, t) in [
+        (
+            "receipt_to_deadline_seconds",
+            &f.receipt_to_deadline_seconds,
+        ),
+        ("review_to_decision_seconds", &f.review_to_decision_seconds),
+    ] {
+        one(&format!("{name}.count"), "", t.count.to_string());
+        one(&format!("{name}.p50"), "", opt(t.p50));
+        one(&format!("{name}.p95"), "", opt(t.p95));
+        one(&format!("{name}.max"), "", opt(t.max));
+    }
+    for (k, v) in misses(f) {
+        one(&format!("misses_by_cause.{k}"), "", v.to_string());
+    }
+    for (day, d) in &f.review_per_day {
+        one("review_per_day.entered", day, d.entered.to_string());
+        one("review_per_day.decided", day, d.decided.to_string());
+    }
+}
+
+fn misses(f: &Figures) -> [(&'static str, u64); 5] {
+    let m = &f.misses_by_cause;
+    [
+        ("arrived_too_late", m.arrived_too_late),
+        ("kim_down", m.kim_down),
+        ("waited_in_review", m.waited_in_review),
+        (
+            "relay_refused_or_unreachable",
+            m.relay_refused_or_unreachable,
+        ),
+        ("other", m.other),
+    ]
 }
 
 /// The rows as CSV text with a header (quoted where a school name needs it).
@@ -149,6 +215,7 @@ pub fn text(f: &Figures) -> String {
         "audit chain verified from event {} to the head, event {} ({})",
         f.audit.from_event, f.audit.events, f.audit.head_hash
     ));
+    w(f.headline.sentence());
     w(String::new());
     w(format!(
         "received: {} notifications, {} children",
@@ -199,6 +266,17 @@ pub fn text(f: &Figures) -> String {
     let t = &f.receipt_to_delivery_seconds;
     w(format!(
         "receipt to delivery ({} alerts): p50 {}, p95 {}, max {}",
+        t.count,
+        secs(t.p50),
+        secs(t.p95),
+        secs(t.max)
+    ));
+    for (k, v) in misses(f) {
+        w(format!("  missed: {:<28} {v:>7}", k.replace('_', " ")));
+    }
+    let t = &f.review_to_decision_seconds;
+    w(format!(
+        "review entry to decision ({} children): p50 {}, p95 {}, max {}",
         t.count,
         secs(t.p50),
         secs(t.p95),

@@ -454,8 +454,23 @@ fn json_at<'a>(j: &'a Value, figure: &str, key: &str) -> &'a Value {
     let mut v = j;
     let parts: Vec<&str> = figure.split('.').collect();
     // per_force.notifications + key kent → per_force.kent.notifications
-    if matches!(parts[0], "per_force" | "per_day") {
+    if matches!(
+        parts[0],
+        "per_force" | "per_day" | "outcomes_per_day" | "review_per_day"
+    ) {
         return &j[parts[0]][key][parts[1]];
+    }
+    if parts[0] == "delivery_time_histogram" {
+        let b = j[parts[0]]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|b| match &b["up_to_seconds"] {
+                Value::Null => key.is_empty(),
+                v => key.parse::<u64>().ok() == v.as_u64(),
+            })
+            .unwrap();
+        return &b[parts[1]];
     }
     for p in &parts {
         v = &v[*p];
@@ -514,4 +529,226 @@ fn text_json_and_csv_hold_the_same_numbers() {
     ] {
         assert!(t.lines().any(|l| l == line), "{line:?} not in\n{t}");
     }
+}
+
+#[test]
+fn the_page_figures_of_a_known_month() {
+    let f = compute(&november(), None, &month(), &names());
+    assert_eq!(
+        f.headline,
+        Headline {
+            children_kept_in_mind: 3,
+            schools_told: 2,
+            before_school_day_percent: Some(66),
+        }
+    );
+    assert_eq!(
+        f.headline.sentence(),
+        "3 children kept in mind, 2 schools told, 66% before the school day"
+    );
+    let o = |delivered, dismissed, withdrawn, failed, waiting| Outcomes {
+        delivered,
+        dismissed,
+        withdrawn,
+        failed,
+        waiting,
+    };
+    assert_eq!(
+        f.outcomes_per_day,
+        [
+            ("2026-11-03".into(), o(2, 1, 0, 0, 0)),
+            ("2026-11-04".into(), o(1, 0, 0, 0, 0)),
+            ("2026-11-05".into(), o(0, 0, 1, 1, 0)),
+            ("2026-11-06".into(), o(0, 0, 0, 0, 1)),
+        ]
+        .into()
+    );
+    let hist: Vec<(Option<u64>, u64, u64)> = f
+        .delivery_time_histogram
+        .iter()
+        .filter(|b| b.met + b.missed > 0)
+        .map(|b| (b.up_to_seconds, b.met, b.missed))
+        .collect();
+    assert_eq!(
+        hist,
+        vec![(Some(60), 1, 0), (Some(3600), 1, 0), (Some(86400), 0, 1)]
+    );
+    assert_eq!(f.delivery_time_histogram.len(), 11);
+    // R1 at 10:00 on Tuesday: 22 h to Wednesday 08:00; R3: 23 h.
+    assert_eq!(
+        f.receipt_to_deadline_seconds,
+        Times {
+            count: 3,
+            p50: Some(79200),
+            p95: Some(82800),
+            max: Some(82800),
+        }
+    );
+    // R1.1 assigned 1799 s after entering review, R2 dismissed after 3599 s.
+    assert_eq!(
+        f.review_to_decision_seconds,
+        Times {
+            count: 2,
+            p50: Some(1799),
+            p95: Some(3599),
+            max: Some(3599),
+        }
+    );
+    assert_eq!(
+        f.review_per_day,
+        [
+            (
+                "2026-11-03".into(),
+                ReviewDay {
+                    entered: 2,
+                    decided: 2
+                }
+            ),
+            (
+                "2026-11-05".into(),
+                ReviewDay {
+                    entered: 1,
+                    decided: 0
+                }
+            ),
+        ]
+        .into()
+    );
+    // R3 was escalated and delivered late: none of the four causes.
+    assert_eq!(
+        f.misses_by_cause,
+        MissCauses {
+            other: 1,
+            ..MissCauses::default()
+        }
+    );
+}
+
+/// One miss of each cause (November 2026, GMT; school day at 08:00).
+#[test]
+fn each_deadline_miss_gets_its_cause() {
+    let mut l = Log::new();
+    let missed = |l: &mut Log, at: &str, r: &str| l.delivered(at, r, 0, "100001", false);
+    // A: 5 minutes before Monday's school day.
+    l.received("2026-11-02T07:55:00Z", "kent", "A", 1);
+    l.placed("A", 0, "100001", None, "2026-11-02T07:55:01Z");
+    missed(&mut l, "2026-11-02T08:30:00Z", "A");
+    // B: kim stopped that evening and started after Tuesday's deadline.
+    l.received("2026-11-02T20:00:00Z", "kent", "B", 1);
+    l.placed("B", 0, "100001", None, "2026-11-02T20:00:01Z");
+    l.push(
+        "2026-11-02T21:00:00Z",
+        EventKind::Stopped,
+        "system",
+        "-",
+        None,
+        None,
+        None,
+        json!({}),
+    );
+    l.push(
+        "2026-11-03T09:00:00Z",
+        EventKind::Started,
+        "system",
+        "-",
+        None,
+        None,
+        None,
+        json!({}),
+    );
+    missed(&mut l, "2026-11-03T09:00:05Z", "B");
+    // C: in review overnight, assigned after Wednesday's deadline.
+    l.received("2026-11-03T20:00:00Z", "kent", "C", 1);
+    l.review("2026-11-03T20:00:01Z", "C", 0, "namesake");
+    l.placed(
+        "C",
+        0,
+        "100001",
+        Some("admin:alice"),
+        "2026-11-04T10:00:00Z",
+    );
+    missed(&mut l, "2026-11-04T10:00:05Z", "C");
+    // D: the relay said "try later" all night.
+    l.received("2026-11-04T20:00:00Z", "kent", "D", 1);
+    l.placed("D", 0, "100001", None, "2026-11-04T20:00:01Z");
+    l.push(
+        "2026-11-04T20:00:02Z",
+        EventKind::DeliveryAttempt,
+        "system",
+        "D",
+        Some(0),
+        Some("100001"),
+        Some("D.0"),
+        json!({"code": 451, "result": "retry"}),
+    );
+    l.push(
+        "2026-11-05T08:00:00Z",
+        EventKind::DeadlineMissed,
+        "system",
+        "D",
+        Some(0),
+        Some("100001"),
+        Some("D.0"),
+        json!({"state": "retry_wait"}),
+    );
+    // E: delivered in time (a deputy's refusal does not count).
+    l.received("2026-11-05T20:00:00Z", "kent", "E", 1);
+    l.placed("E", 0, "100001", None, "2026-11-05T20:00:01Z");
+    l.delivered("2026-11-05T20:00:02Z", "E", 0, "100001", true);
+    let f = compute(&november(), None, &l.events, &names());
+    assert_eq!(
+        f.misses_by_cause,
+        MissCauses {
+            arrived_too_late: 1,
+            kim_down: 1,
+            waited_in_review: 1,
+            relay_refused_or_unreachable: 1,
+            other: 0,
+        }
+    );
+    assert_eq!(f.deadline, Deadline { met: 1, missed: 4 });
+    assert_eq!(f.headline.before_school_day_percent, Some(20));
+    assert_eq!(f.review_to_decision_seconds.max, Some(50399));
+    let csv = render::csv(&f).unwrap();
+    for row in [
+        "misses_by_cause.kim_down,,1",
+        "misses_by_cause.waited_in_review,,1",
+        "headline.before_school_day_percent,,20",
+    ] {
+        assert!(csv.lines().any(|l| l == row), "{row} not in\n{csv}");
+    }
+    let t = render::text(&f);
+    assert!(
+        t.lines()
+            .any(|l| l == "  missed: relay refused or unreachable       1"),
+        "{t}"
+    );
+}
+
+#[test]
+fn the_page_escapes_every_string_and_holds_no_script_or_url() {
+    let mut n = names();
+    n.insert(
+        "100003".into(),
+        "<script>alert(1)</script> St Mary's & \"All\" https://x.example".into(),
+    );
+    let f = compute(&november(), None, &month(), &n);
+    let page = html::page(&f);
+    assert!(page.starts_with("<!DOCTYPE html>"));
+    assert!(!page.to_lowercase().contains("<script"), "{page}");
+    assert!(!page.contains("http://") && !page.contains("https://"));
+    assert!(page
+        .contains("&lt;script&gt;alert(1)&lt;&#47;script&gt; St Mary&#39;s &amp; &quot;All&quot;"));
+    assert!(page.contains("Beta, Gamma &amp; Co School"));
+    assert!(page.contains("<b>3</b>children kept in mind"));
+    assert!(page.contains("<b>66%</b>before the school day"));
+    // Empty: still a page.
+    let sept = Period::from_flags(
+        Some("2026-09-01"),
+        Some("2026-09-30"),
+        Timestamp::UNIX_EPOCH,
+    )
+    .unwrap();
+    let empty = html::page(&compute(&sept, None, &month(), &names()));
+    assert!(empty.contains("<b>0</b>children kept in mind") && empty.ends_with("</html>\n"));
 }

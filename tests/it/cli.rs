@@ -190,6 +190,9 @@ fn the_demo_runs_end_to_end_and_cleans_up() {
         "\"deadline_met\": true",
         "delivery_attempt",
         "verifies",
+        "kim report --html",
+        "   | 3 children kept in mind, 3 schools told, 100% before the school day",
+        "   | report page written to ",
         "Removed the demo folder",
     ] {
         assert!(

@@ -26,6 +26,7 @@ mod reload;
 mod reload_pki;
 mod report;
 mod retention;
+mod report_page;
 mod review;
 mod review_deadline;
 mod roll;

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use hyper::Method;
 use serde_json::{json, Value};
 
+use crate::report_page;
 use crate::support::{post_accepted, rt, simple, Env};
 
 const SCHOOLS: &str = "urn,name,dsl_name,dsl_email,deputy_email,phone\n\
@@ -74,15 +75,22 @@ fn wait_state(env: &Env, addr: SocketAddr, receipt: &str, state: &str) {
 
 /// `kim report` over yesterday..tomorrow (UK), in `format` ("--json", …).
 fn report(env: &Env, format: &str) -> (i32, String, String) {
+    if format.is_empty() {
+        report_to(env, &[])
+    } else {
+        report_to(env, &[format])
+    }
+}
+
+/// `kim report` over yesterday..tomorrow (UK) with `more` flags.
+fn report_to(env: &Env, more: &[&str]) -> (i32, String, String) {
     let today = jiff::Timestamp::now()
         .to_zoned(kim::calendar::school_tz())
         .date();
     let from = today.yesterday().unwrap().to_string();
     let to = today.tomorrow().unwrap().to_string();
     let mut args = vec!["report", "--from", &from, "--to", &to];
-    if !format.is_empty() {
-        args.push(format);
-    }
+    args.extend_from_slice(more);
     env.kim(&args)
 }
 
@@ -199,6 +207,36 @@ fn report_counts_a_known_mix_through_the_daemon_and_on_the_store_and_refuses_a_t
     ] {
         assert!(csv.lines().any(|l| l == row), "{row} not in\n{csv}");
     }
+
+    // The page, through the daemon: the CLI creates the file, the daemon
+    // writes into it; the headline on stdout.
+    let page = env.path("report.html");
+    let (code, out, err) = report_to(&env, &["--html", page.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        out.lines().next(),
+        Some("2 children kept in mind, 2 schools told, 100% before the school day"),
+        "{out}"
+    );
+    let html = std::fs::read_to_string(&page).unwrap();
+    no_personal_data("HTML", &html);
+    report_page::check_document(&html);
+    for same in [
+        "<b>2</b>children kept in mind",
+        "<b>2</b>schools told",
+        "<b>100%</b>before the school day",
+        r#"<td>118766</td><td>Oakwood School</td><td class="n">1</td><td class="n">1</td><td class="n">0</td>"#,
+        r#"<td>withdrawn by the police</td><td class="n">1</td>"#,
+    ] {
+        assert!(html.contains(same), "{same} not in the page");
+    }
+    // Never overwrites: a clear error, the page untouched.
+    let (code, out, err) = report_to(&env, &["--html", page.to_str().unwrap()]);
+    assert_eq!(code, 2, "{out}");
+    assert!(err.contains("already exists"), "{err}");
+    assert_eq!(std::fs::read_to_string(&page).unwrap(), html);
+    report_page::check_in_browser(&page, &env.path(""));
+
     no_personal_data("daemon log", &k.log_text());
     assert!(k.terminate(Duration::from_secs(30)).success());
 
@@ -257,4 +295,10 @@ fn report_counts_a_known_mix_through_the_daemon_and_on_the_store_and_refuses_a_t
         err.contains("audit chain is broken") && err.contains("audit event 4:"),
         "{err}"
     );
+    // No page from a broken chain either, and no empty file left behind.
+    let refused = env.path("refused.html");
+    let (code, _, err) = report_to(&env, &["--html", refused.to_str().unwrap()]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("audit event 4:"), "{err}");
+    assert!(!refused.exists(), "a page from a broken chain");
 }

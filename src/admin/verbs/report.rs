@@ -2,7 +2,9 @@
 //! 15). Verifies the audit chain first (and refuses, naming the first bad
 //! event, if it does not), then computes the figures from the audit events
 //! and the school directory's URNs and names only ([`crate::report`]) and
-//! prints them as text, JSON or CSV. Never opens a sealed payload.
+//! prints them as text, JSON or CSV, and with `--html` writes the page into
+//! the file the CLI created (never an existing one). Never opens a sealed
+//! payload.
 
 use std::collections::HashMap;
 
@@ -25,13 +27,16 @@ pub struct Args<'a> {
     pub to: Option<&'a str>,
     pub force: Option<&'a str>,
     pub format: Format,
+    /// `--html FILE`: the CLI created it new and sent it with the request.
+    pub html: Option<&'a std::path::Path>,
 }
 
 pub fn main(ctx: &mut Ctx<'_>, a: &Args<'_>) -> CliResult {
     let period =
         Period::from_flags(a.from, a.to, jiff::Timestamp::now()).map_err(Failure::usage)?;
     let store = ctx.store;
-    let (mut figures, head, first) = stream(store, &period, a.force)?;
+    let calendar = ctx.cfg.delivery.calendar();
+    let (mut figures, head, first) = stream(store, &period, a.force, calendar)?;
     if let Some(f) = a.force {
         if figures.received.notifications == 0 && !ctx.cfg.forces.iter().any(|x| x.id == f) {
             return Err(Failure::usage(anyhow::anyhow!(
@@ -44,6 +49,18 @@ pub fn main(ctx: &mut Ctx<'_>, a: &Args<'_>) -> CliResult {
         head_hash: head.hash,
         from_event: first,
     };
+    if let Some(path) = a.html {
+        let mut file = ctx.take_file(path)?;
+        let page = report::html::page(&figures);
+        std::io::Write::write_all(&mut file, page.as_bytes())
+            .and_then(|_| file.sync_all())
+            .map_err(|e| Failure::failed(anyhow::anyhow!("writing {}: {e}", path.display())))?;
+        if a.format == Format::Text {
+            say!(ctx, "{}", figures.headline.sentence());
+            say!(ctx, "report page written to {}", path.display());
+            return Ok(());
+        }
+    }
     match a.format {
         Format::Json => ctx.say_json(&figures)?,
         Format::Csv => {
@@ -72,9 +89,10 @@ fn stream(
     store: &Store,
     period: &Period,
     force: Option<&str>,
+    calendar: crate::calendar::SchoolCalendar,
 ) -> Result<(report::Figures, Head, u64), Failure> {
     let stored = store.audit_head().map_err(Failure::failed)?;
-    let mut tally = report::Tally::new(period, force);
+    let mut tally = report::Tally::new(period, force).with_calendar(calendar);
     let mut head: Option<Head> = None;
     let mut first = stored.seq + 1;
     for ev in store
