@@ -260,6 +260,32 @@ impl Store {
     }
 }
 
+impl Store {
+    /// For benchmarks only (`benches/retention.rs`): marks every child of
+    /// `receipts` delivered at `at` (settled then), without alerts or
+    /// audit events — never for a live store.
+    #[doc(hidden)]
+    pub fn bench_settle(&self, receipts: &[String], at: jiff::Timestamp) -> Result<(), StoreError> {
+        let mut b = sled::Batch::default();
+        for r in receipts {
+            let Some(mut rec) = self.record(r)? else {
+                continue;
+            };
+            for c in &mut rec.children {
+                c.state = ChildState::Delivered;
+                c.delivered_at = Some(at);
+            }
+            rec.settled_at = Some(at);
+            b.insert(
+                r.as_bytes(),
+                self.seal_json(trees::NOTIFICATIONS, r.as_bytes(), &rec)?,
+            );
+        }
+        self.t.notifications.apply_batch(b)?;
+        Ok(())
+    }
+}
+
 /// The `meta` key of the last retention run.
 const LAST_RUN: &[u8] = b"retention_last_run";
 

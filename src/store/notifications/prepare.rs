@@ -60,6 +60,13 @@ impl Prepared {
     }
 }
 
+impl Prepared {
+    /// The receipt this notification will have.
+    pub fn receipt(&self) -> &str {
+        self.receipt.as_str()
+    }
+}
+
 impl fmt::Debug for Prepared {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Prepared({}, {})", self.force, self.receipt)
