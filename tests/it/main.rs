@@ -13,6 +13,7 @@ mod cli;
 mod delivery;
 mod disk;
 mod durability;
+mod fixture;
 mod flood;
 mod hardening;
 mod journal;
