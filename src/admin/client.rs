@@ -142,7 +142,12 @@ fn run_with(
                 out: String::new(),
                 file,
             };
-            answer(&mut ctx, req)
+            let answered = answer(&mut ctx, req);
+            drop(store);
+            // Run as root, sled and the roll may have made files: they
+            // stay the store owner's (the daemon's user).
+            crate::store::ownership::keep_store_owner(&cfg.store.path).map_err(Failure::failed)?;
+            answered
         }
     })
 }

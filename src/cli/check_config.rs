@@ -84,6 +84,7 @@ pub fn main(path: &Path, master_key: Option<&Path>) -> CliResult {
         cfg.server.listen,
         cfg.store.path.display()
     );
+    store_versions(&cfg.store.path)?;
     let expired = expiry_report(&cfg, &tls, jiff::Timestamp::now().as_second());
     if expired.is_empty() {
         return Ok(());
@@ -93,6 +94,38 @@ pub fn main(path: &Path, master_key: Option<&Path>) -> CliResult {
         path.display(),
         expired.join("; ")
     )))
+}
+
+/// Prints the store's format version and the kim that last wrote it; a
+/// store of a newer format than this kim reads is an error (exit 2).
+fn store_versions(store: &Path) -> Result<(), Failure> {
+    use crate::store::format::{peek, FORMAT_VERSION, KIM_VERSION};
+    match peek(store) {
+        Ok(None) => println!("  store: none yet (made at the first start)"),
+        Ok(Some(v)) => {
+            // Opening it as root may have made sled files: keep the owner.
+            crate::store::ownership::keep_store_owner(store).map_err(Failure::failed)?;
+            let by = v.written_by.as_deref().unwrap_or("(not recorded)");
+            println!(
+                "  store: format {} (this kim {KIM_VERSION} reads up to {FORMAT_VERSION}), last written by kim {by}",
+                v.format
+            );
+            if v.format > FORMAT_VERSION {
+                return Err(crate::admin::outcome::store_failure(
+                    crate::store::StoreError::FormatTooNew {
+                        found: v.format,
+                        supported: FORMAT_VERSION,
+                        kim: KIM_VERSION,
+                    },
+                ));
+            }
+        }
+        Err(crate::store::StoreError::Locked(_)) => {
+            println!("  store: in use by the running daemon (its versions are in its start log)")
+        }
+        Err(e) => return Err(crate::admin::outcome::store_failure(e)),
+    }
+    Ok(())
 }
 
 /// Prints when each certificate and CRL expires; returns what has expired.

@@ -24,6 +24,9 @@ pub fn salvage(config: &Path) -> CliResult {
             }
             Err(e) => return Err(Failure::failed(e)),
         };
+    drop(_store);
+    // Run as root: the files made while salvaging stay the store owner's.
+    crate::store::ownership::keep_store_owner(&cfg.store.path).map_err(Failure::failed)?;
     println!(
         "applied {} notification(s) from the accept journal",
         replayed.applied

@@ -17,6 +17,7 @@ mod notice_content;
 pub mod notifications;
 mod open;
 pub mod outbox;
+pub mod ownership;
 pub mod replay;
 pub mod review;
 mod review_candidates;

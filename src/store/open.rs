@@ -87,7 +87,7 @@ impl Store {
             review_candidates: db.open_tree(trees::REVIEW_CANDIDATES)?,
         };
         crate::fsmode::tighten_files(path).map_err(|e| StoreError::Sled(sled::Error::Io(e)))?;
-        format::check_and_stamp(&t.meta)?;
+        let format = format::check_and_stamp(&t.meta)?;
         let keys = Keyring::new(master);
         match t.meta.get(KEY_CHECK)? {
             Some(sealed) => {
@@ -100,6 +100,16 @@ impl Store {
                 t.meta.insert(KEY_CHECK, sealed)?;
                 db.flush()?;
             }
+        }
+        // Only a kim holding the right key is recorded as a writer.
+        let written_by = format::stamp_writer(&t.meta)?;
+        if written_by.as_deref() != Some(format::KIM_VERSION) {
+            tracing::info!(
+                format,
+                last_written_by = written_by.as_deref().unwrap_or("unrecorded"),
+                now = format::KIM_VERSION,
+                "store opened by a different kim version than last wrote it"
+            );
         }
         let (flushed, _) = watch::channel(FlushState::default());
         let data_file = std::fs::File::open(path.join("db")).ok();

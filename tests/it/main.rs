@@ -17,6 +17,7 @@ mod fixture;
 mod flood;
 mod hardening;
 mod journal;
+mod keys;
 mod limits;
 mod matching;
 mod openapi;
