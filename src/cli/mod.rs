@@ -175,9 +175,14 @@ pub enum AuditCommand {
         /// An export made by `kim audit export`.
         #[arg(long, requires = "public_key")]
         file: Option<PathBuf>,
-        /// The signing key's public half (the `.pub` file of `kim keys signing-init`).
-        #[arg(long, requires = "file")]
-        public_key: Option<PathBuf>,
+        /// A signing key's public half (the `.pub` file of `kim keys
+        /// signing-init`). Give it more than once to trust the keys of
+        /// earlier years: a checkpoint signed by any of them verifies, and
+        /// a key change must be linked (the new key's first checkpoint names
+        /// the old key's last). Without --file, trusted besides the
+        /// configured signing key and `[audit] trusted_keys`.
+        #[arg(long)]
+        public_key: Vec<PathBuf>,
     },
     /// Write every event and checkpoint as JSON lines (never overwrites).
     Export {
@@ -484,9 +489,14 @@ pub fn main() -> ExitCode {
         }
         Command::Audit(AuditCommand::Verify {
             file: Some(file),
-            public_key: Some(key),
-        }) => crate::admin::verbs::audit::verify_file(&file, &key),
-        Command::Audit(AuditCommand::Verify { .. }) => admin(&cli.config, |_| Request::AuditVerify),
+            public_key,
+        }) => crate::admin::verbs::audit::verify_file(&file, &public_key),
+        Command::Audit(AuditCommand::Verify { public_key, .. }) => {
+            match crate::admin::verbs::audit::verify_request(&public_key) {
+                Ok(req) => admin(&cli.config, move |_| req),
+                Err(e) => Err(e),
+            }
+        }
         Command::Audit(AuditCommand::Export { out }) => {
             admin(&cli.config, |f| Request::AuditExport { out: f(&out) })
         }

@@ -195,3 +195,128 @@ fn the_kim_version_that_last_wrote_the_store_is_recorded_and_shown() {
         "{out}"
     );
 }
+
+/// Makes an audit signing key `name` in the installation: its key id.
+fn signing_key(env: &Env, name: &str) -> String {
+    let (code, _, err) = env.kim(&[
+        "keys",
+        "signing-init",
+        "--out",
+        env.path(name).to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let public =
+        kim::audit::checkpoint::read_public_key(&env.path(&format!("{name}.pub"))).unwrap();
+    kim::audit::checkpoint::key_id(&public)
+}
+
+fn audit_config(env: &Env, key: &str, trusted: &[&str]) {
+    let trusted: Vec<String> = trusted
+        .iter()
+        .map(|t| format!("\"{}\"", env.path(t).display()))
+        .collect();
+    env.write_config(&crate::support::Options {
+        extra: Some(format!(
+            "[audit]\nsigning_key_file = \"{}\"\ncheckpoint_file = \"{}\"\ntrusted_keys = [{}]\n",
+            env.path(key).display(),
+            env.path("checkpoints.jsonl").display(),
+            trusted.join(", ")
+        )),
+        ..crate::support::Options::default()
+    });
+}
+
+#[test]
+fn audit_verify_passes_across_a_signing_key_rotation_only_with_both_keys_trusted() {
+    let env = Env::new();
+    let old_id = signing_key(&env, "audit-2025.key");
+    let new_id = signing_key(&env, "audit-2026.key");
+    audit_config(&env, "audit-2025.key", &[]);
+    populated(&env); // a checkpoint signed by the 2025 key at the stop
+
+    // A new year, a new signing key; the old one's public half trusted.
+    audit_config(&env, "audit-2026.key", &["audit-2025.key.pub"]);
+    let k = env.start();
+    assert!(
+        k.wait_for_log("the audit signing key changed"),
+        "{}",
+        k.log_text()
+    );
+    crate::support::post_accepted(&env, k.addr, &simple("KNT/KEYS/2"));
+    assert!(k.terminate(Duration::from_secs(20)).success());
+
+    let (code, out, err) = env.kim(&["audit", "verify"]);
+    assert_eq!(code, 0, "both keys trusted: {out}{err}");
+    assert!(out.contains("verifies"), "{out}");
+
+    // key_rotated names the kind of key and both key ids.
+    let (code, out, _) = env.kim(&["audit", "list", "--json"]);
+    assert_eq!(code, 0);
+    let events: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let rotated: Vec<_> = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "key_rotated")
+        .collect();
+    assert_eq!(rotated.len(), 1, "{out}");
+    assert_eq!(rotated[0]["detail"]["key"], "audit_signing");
+    assert_eq!(rotated[0]["detail"]["old_key"], old_id.as_str());
+    assert_eq!(rotated[0]["detail"]["new_key"], new_id.as_str());
+
+    // The first checkpoint under the new key links to the old key's last.
+    let file = std::fs::read_to_string(env.path("checkpoints.jsonl")).unwrap();
+    let cps: Vec<serde_json::Value> = file
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let first_new = cps
+        .iter()
+        .position(|c| c["key_id"] == new_id.as_str())
+        .unwrap();
+    assert!(first_new > 0, "{file}");
+    let last_old = &cps[first_new - 1];
+    assert_eq!(last_old["key_id"], old_id.as_str());
+    assert_eq!(cps[first_new]["previous"]["seq"], last_old["seq"], "{file}");
+    assert_eq!(cps[first_new]["previous"]["hash"], last_old["hash"]);
+    assert_eq!(cps[first_new]["previous"]["key_id"], old_id.as_str());
+
+    // Only the new key trusted: refused, naming the untrusted old key.
+    audit_config(&env, "audit-2026.key", &[]);
+    let (code, out, err) = env.kim(&["audit", "verify"]);
+    assert_eq!(code, 1, "only the new key: {out}{err}");
+    assert!(
+        err.contains(&format!("signed by key {old_id}, which is not trusted"))
+            && err.contains("trusted_keys"),
+        "{err}"
+    );
+    // --public-key, given more than once, trusts the old key again.
+    let old_pub = env.path("audit-2025.key.pub");
+    let new_pub = env.path("audit-2026.key.pub");
+    let (code, out, err) = env.kim(&[
+        "audit",
+        "verify",
+        "--public-key",
+        old_pub.to_str().unwrap(),
+        "--public-key",
+        new_pub.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+
+    // An export: both keys verify it, the new one alone does not.
+    let export = env.path("audit.jsonl");
+    let (code, _, err) = env.kim(&["audit", "export", "--out", export.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let verify_file = |keys: &[&Path]| {
+        let mut args = vec!["audit", "verify", "--file", export.to_str().unwrap()];
+        for k in keys {
+            args.extend(["--public-key", k.to_str().unwrap()]);
+        }
+        env.kim(&args)
+    };
+    let (code, out, err) = verify_file(&[&old_pub, &new_pub]);
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, _, err) = verify_file(&[&new_pub]);
+    assert_eq!(code, 1);
+    assert!(err.contains("which is not trusted"), "{err}");
+}
