@@ -37,6 +37,14 @@ pub fn load_checked_with(
         crate::audit::checkpoint::Signer::load(&k)
             .map_err(|e| Failure::usage(anyhow::anyhow!("{}: [audit]: {e}", path.display())))?;
     }
+    for k in &cfg.audit.trusted_keys {
+        crate::audit::checkpoint::read_public_key(k).map_err(|e| {
+            Failure::usage(anyhow::anyhow!(
+                "{}: [audit] trusted_keys: {e}",
+                path.display()
+            ))
+        })?;
+    }
     crate::deliver::Policy::from_config(&cfg)
         .map_err(|e| Failure::usage(anyhow::anyhow!("{}: [mail]: {e}", path.display())))?;
     Ok((cfg, tls, master))
