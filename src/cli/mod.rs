@@ -65,6 +65,11 @@ live), and print when each certificate and CRL expires. Exit 0 if all is well, 1
         /// outside systemd).
         #[arg(long, value_name = "FILE")]
         master_key: Option<PathBuf>,
+        /// Also print the store's format version and the kim version that
+        /// last wrote it (opens the store when the daemon is stopped; a
+        /// store of a newer format than this kim reads: exit 2).
+        #[arg(long)]
+        store: bool,
     },
     /// Key management: the master key and the audit signing key.
     #[command(subcommand)]
@@ -429,9 +434,14 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve => serve::main(&cli.config),
-        Command::CheckConfig { file, master_key } => check_config::main(
+        Command::CheckConfig {
+            file,
+            master_key,
+            store,
+        } => check_config::main(
             file.as_deref().unwrap_or(&cli.config),
             master_key.as_deref(),
+            store,
         ),
         Command::Keys(KeysCommand::Init { out }) => keys::init(&out),
         Command::Keys(KeysCommand::SigningInit { out }) => keys::signing_init(&out),

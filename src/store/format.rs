@@ -53,8 +53,10 @@ pub(crate) fn stamp_writer(meta: &sled::Tree) -> Result<Option<String>, StoreErr
 /// [`StoreError::Locked`] while the daemon holds it, [`StoreError::Corrupt`]
 /// for a version that is not a number, sled's errors.
 pub fn peek(path: &std::path::Path) -> Result<Option<StoreVersions>, StoreError> {
-    if !path.join("conf").exists() {
-        return Ok(None);
+    match std::fs::symlink_metadata(path.join("conf")) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(StoreError::Sled(sled::Error::Io(e))),
+        Ok(_) => {}
     }
     let db = sled::Config::new()
         .path(path)

@@ -1,7 +1,7 @@
 //! Keys over the years (issue 14 item 5) and the store's versions (item 6)
 //! on the real binary: `kim keys rotate` run as root keeps the daemon
 //! user's ownership and modes; a store of a newer format is refused (exit 2)
-//! by `serve`, `status` and `check-config`; the kim version that last wrote
+//! by `serve`, `status` and `check-config --store`; the kim version that last wrote
 //! the store is recorded and shown.
 
 use std::os::unix::fs::MetadataExt;
@@ -152,7 +152,7 @@ fn a_store_of_a_newer_format_is_refused_with_exit_2_by_serve_status_and_check_co
     for args in [
         vec!["serve"],
         vec!["status", receipt.as_str()],
-        vec!["check-config"],
+        vec!["check-config", "--store"],
     ] {
         let (code, out, err) = env.kim(&args);
         assert_eq!(code, 2, "{args:?}: {out}{err}");
@@ -175,7 +175,7 @@ fn the_kim_version_that_last_wrote_the_store_is_recorded_and_shown() {
     let env = Env::new();
     let receipt = populated(&env);
     let version = env!("CARGO_PKG_VERSION");
-    let (code, out, err) = env.kim(&["check-config"]);
+    let (code, out, err) = env.kim(&["check-config", "--store"]);
     assert_eq!(code, 0, "{err}");
     assert!(
         out.contains(&format!(
@@ -185,11 +185,11 @@ fn the_kim_version_that_last_wrote_the_store_is_recorded_and_shown() {
     );
     // A store last written by an older kim says so until this one writes it.
     set_meta(&env, "written_by", "0.0.9");
-    let (_, out, _) = env.kim(&["check-config"]);
+    let (_, out, _) = env.kim(&["check-config", "--store"]);
     assert!(out.contains("last written by kim 0.0.9"), "{out}");
     let (code, _, err) = env.kim(&["status", &receipt]);
     assert_eq!(code, 0, "{err}");
-    let (_, out, _) = env.kim(&["check-config"]);
+    let (_, out, _) = env.kim(&["check-config", "--store"]);
     assert!(
         out.contains(&format!("last written by kim {version}")),
         "{out}"
