@@ -95,7 +95,7 @@ fn main() {
     let f = std::fs::File::open(&path).unwrap();
     let r = verify_export(
         std::io::BufReader::with_capacity(1 << 20, f),
-        signer.public_key(),
+        &kim::audit::checkpoint::Trusted::one(signer.public_key()),
     )
     .unwrap();
     let file = t.elapsed();

@@ -200,7 +200,14 @@ fn run_with(
                 out: String::new(),
                 file,
             };
-            answer(&mut ctx, req)
+            let answered = answer(&mut ctx, req);
+            drop(store);
+            // Run as root, sled and the roll may have made files: they
+            // stay the store owner's (the daemon's user).
+            if let Err(e) = crate::store::ownership::keep_store_owner(&cfg.store.path) {
+                eprintln!("kim: warning: {e}");
+            }
+            answered
         }
     })
 }

@@ -66,6 +66,11 @@ pub enum Request {
         json: bool,
     },
     AuditVerify,
+    /// `kim audit verify --public-key K…`: also trusting these public keys
+    /// (hex, read by the CLI).
+    AuditVerifyWith {
+        public_keys: Vec<String>,
+    },
     AuditExport {
         out: PathBuf,
     },
@@ -187,7 +192,7 @@ impl Request {
             Self::ReviewDismiss { .. } => "review_dismiss",
             Self::Status { .. } => "status",
             Self::AuditList { .. } => "audit_list",
-            Self::AuditVerify => "audit_verify",
+            Self::AuditVerify | Self::AuditVerifyWith { .. } => "audit_verify",
             Self::AuditExport { .. } => "audit_export",
             Self::AlertsList { .. } => "alerts_list",
             Self::AlertsShow { .. } => "alerts_show",
@@ -251,6 +256,7 @@ pub fn dispatch(ctx: &mut Ctx<'_>, req: &Request) -> Result<(), Failure> {
             },
         ),
         Request::AuditVerify => verbs::audit::verify(ctx),
+        Request::AuditVerifyWith { public_keys } => verbs::audit::verify_with(ctx, public_keys),
         Request::AuditExport { out } => verbs::audit::export(ctx, out),
         Request::AlertsList {
             state,

@@ -49,10 +49,11 @@ impl From<anyhow::Error> for Failure {
 pub type CliResult = Result<(), Failure>;
 
 /// The exit code a store that will not open deserves: 2 when an admin must
-/// act first (a damaged journal), 1 otherwise.
+/// act first (a damaged journal, a store of a newer format), 1 otherwise.
 pub fn store_failure(e: crate::store::StoreError) -> Failure {
     match e {
-        crate::store::StoreError::JournalDamaged { .. } => Failure::usage(e),
+        crate::store::StoreError::JournalDamaged { .. }
+        | crate::store::StoreError::FormatTooNew { .. } => Failure::usage(e),
         other => Failure::failed(other),
     }
 }

@@ -25,6 +25,28 @@ pub struct Checkpoint {
     pub key_id: String,
     /// Ed25519 over [`Checkpoint::signed_bytes`], hex.
     pub signature: String,
+    /// On the first checkpoint signed by a new key: the last checkpoint
+    /// signed by the key before it (covered by the signature).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous: Option<Link>,
+}
+
+/// A key rotation's link: the previous key's last checkpoint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Link {
+    pub seq: u64,
+    pub hash: String,
+    pub key_id: String,
+}
+
+impl Link {
+    pub fn to(cp: &Checkpoint) -> Self {
+        Self {
+            seq: cp.seq,
+            hash: cp.hash.clone(),
+            key_id: cp.key_id.clone(),
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -154,13 +176,29 @@ impl Signer {
         self.pair.public_key().as_ref()
     }
 
+    pub fn key_id(&self) -> &str {
+        &self.key_id
+    }
+
     pub fn sign(&self, head: &Head, time: jiff::Timestamp) -> Checkpoint {
+        self.sign_linked(head, time, None)
+    }
+
+    /// Signs a checkpoint; `previous` links it to the last checkpoint of
+    /// the key this one replaces (the first checkpoint after a rotation).
+    pub fn sign_linked(
+        &self,
+        head: &Head,
+        time: jiff::Timestamp,
+        previous: Option<Link>,
+    ) -> Checkpoint {
         let mut cp = Checkpoint {
             seq: head.seq,
             hash: head.hash.clone(),
             time,
             key_id: self.key_id.clone(),
             signature: String::new(),
+            previous,
         };
         cp.signature = hex(self.pair.sign(&cp.signed_bytes()).as_ref());
         cp
@@ -170,11 +208,19 @@ impl Signer {
 impl Checkpoint {
     /// What the signature covers (fixed text, so another implementation
     /// can check it): a domain line, then sequence, hash, time and key id.
+    /// With a link to the previous key (v2), a last line names its last
+    /// checkpoint.
     pub fn signed_bytes(&self) -> Vec<u8> {
-        format!(
-            "kim audit checkpoint v1\n{}\n{}\n{}\n{}\n",
-            self.seq, self.hash, self.time, self.key_id
-        )
+        match &self.previous {
+            None => format!(
+                "kim audit checkpoint v1\n{}\n{}\n{}\n{}\n",
+                self.seq, self.hash, self.time, self.key_id
+            ),
+            Some(p) => format!(
+                "kim audit checkpoint v2\n{}\n{}\n{}\n{}\nprevious {} {} {}\n",
+                self.seq, self.hash, self.time, self.key_id, p.seq, p.hash, p.key_id
+            ),
+        }
         .into_bytes()
     }
 
@@ -191,6 +237,99 @@ impl Checkpoint {
         UnparsedPublicKey::new(&ED25519, public)
             .verify(&self.signed_bytes(), &sig)
             .map_err(|_| "the signature does not verify (altered, or another key)".to_owned())
+    }
+}
+
+/// The public keys whose checkpoints are believed: the signing key's own
+/// and `[audit] trusted_keys` / `--public-key` (the keys of earlier years).
+#[derive(Debug, Clone, Default)]
+pub struct Trusted {
+    keys: Vec<(String, Vec<u8>)>,
+}
+
+impl Trusted {
+    /// One key.
+    pub fn one(public: &[u8]) -> Self {
+        let mut t = Self::default();
+        t.add(public);
+        t
+    }
+
+    /// Adds a raw 32-byte public key (once).
+    pub fn add(&mut self, public: &[u8]) {
+        let id = key_id(public);
+        if !self.keys.iter().any(|(k, _)| *k == id) {
+            self.keys.push((id, public.to_vec()));
+        }
+    }
+
+    /// Adds the public key in `path` (as [`read_public_key`] reads it).
+    pub fn add_file(&mut self, path: &Path) -> Result<(), SigningKeyError> {
+        self.add(&read_public_key(path)?);
+        Ok(())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    /// The trusted keys' ids, comma-separated.
+    pub fn ids(&self) -> String {
+        self.keys
+            .iter()
+            .map(|(k, _)| k.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// The raw keys, hex (to send to the daemon).
+    pub fn hex_keys(&self) -> Vec<String> {
+        self.keys.iter().map(|(_, k)| hex(k)).collect()
+    }
+
+    /// Adds a key given as 64 hex characters.
+    pub fn add_hex(&mut self, text: &str) -> Result<(), SigningKeyError> {
+        match unhex(text.trim()).filter(|k| k.len() == 32) {
+            Some(k) => {
+                self.add(&k);
+                Ok(())
+            }
+            None => Err(SigningKeyError::InvalidPublic(
+                "a public key sent to the daemon".into(),
+            )),
+        }
+    }
+
+    /// Checks `cp`'s signature under the trusted key it names.
+    pub fn verify(&self, cp: &Checkpoint) -> Result<(), String> {
+        match self.keys.iter().find(|(id, _)| *id == cp.key_id) {
+            Some((_, public)) => cp.verify_signature(public),
+            None => Err(format!(
+                "signed by key {}, which is not trusted (trusted: {}); if it is an earlier audit signing key, add its public key to [audit] trusted_keys or give --public-key for it",
+                cp.key_id,
+                if self.keys.is_empty() { "none".to_owned() } else { self.ids() }
+            )),
+        }
+    }
+
+    /// Checks that `cp`, following `before` in the same sequence of
+    /// checkpoints, links to it when their keys differ: the first
+    /// checkpoint under a new key names the old key's last one.
+    pub fn check_link(before: Option<&Checkpoint>, cp: &Checkpoint) -> Result<(), String> {
+        let Some(b) = before.filter(|b| b.key_id != cp.key_id) else {
+            return Ok(());
+        };
+        match &cp.previous {
+            Some(p) if *p == Link::to(b) => Ok(()),
+            Some(p) => Err(format!(
+                "signed by the new key {} with a link to checkpoint {} of key {}, but key {}'s last checkpoint is at event {}",
+                cp.key_id, p.seq, p.key_id, b.key_id, b.seq
+            )),
+            None => Err(format!(
+                "signed by key {} after key {}'s checkpoint at event {}, with no link to it (a key change must be linked)",
+                cp.key_id, b.key_id, b.seq
+            )),
+        }
     }
 }
 

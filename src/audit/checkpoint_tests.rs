@@ -50,3 +50,38 @@ fn keys_are_never_overwritten_and_private_keys_are_0400() {
         "a public key is no signing key"
     );
 }
+
+#[test]
+fn a_key_change_verifies_only_when_linked_and_both_keys_are_trusted() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (signer(dir.path(), "a.key"), signer(dir.path(), "b.key"));
+    let t = jiff::Timestamp::from_second(1_800_000_000).unwrap();
+    let head = |seq: u64| Head {
+        seq,
+        hash: format!("{seq:064x}"),
+    };
+    let old = a.sign(&head(10), t);
+    let linked = b.sign_linked(&head(20), t, Some(Link::to(&old)));
+    let mut both = Trusted::one(a.public_key());
+    both.add(b.public_key());
+    both.verify(&old).unwrap();
+    both.verify(&linked).unwrap();
+    Trusted::check_link(Some(&old), &linked).unwrap();
+    // Only the new key: the old checkpoint is not believed.
+    let err = Trusted::one(b.public_key()).verify(&old).unwrap_err();
+    assert!(err.contains("not trusted"), "{err}");
+    // A new key's checkpoint without a link, or linking elsewhere, fails.
+    let unlinked = b.sign(&head(20), t);
+    let err = Trusted::check_link(Some(&old), &unlinked).unwrap_err();
+    assert!(err.contains("no link"), "{err}");
+    let mut elsewhere = Link::to(&old);
+    elsewhere.seq = 9;
+    let wrong = b.sign_linked(&head(20), t, Some(elsewhere));
+    assert!(Trusted::check_link(Some(&old), &wrong).is_err());
+    // The link is signed: changing it breaks the signature.
+    let mut forged = linked.clone();
+    forged.previous.as_mut().unwrap().hash = "00".repeat(32);
+    assert!(both.verify(&forged).is_err());
+    // Same key: no link needed.
+    Trusted::check_link(Some(&old), &a.sign(&head(20), t)).unwrap();
+}

@@ -8,7 +8,7 @@ use std::io::{BufRead, Write};
 
 use serde::{Deserialize, Serialize};
 
-use super::checkpoint::Checkpoint;
+use super::checkpoint::{Checkpoint, Trusted};
 use super::{AuditEvent, ChainError, Head};
 
 /// One line of an export.
@@ -80,10 +80,11 @@ pub enum ExportWriteError<E> {
 /// Verifies an export read from `input`: the chain from the first event,
 /// every checkpoint's signature under `public` and that it vouches for the
 /// event just before it.
-pub fn verify_export(input: impl BufRead, public: &[u8]) -> Result<ExportReport, ExportError> {
+pub fn verify_export(input: impl BufRead, trusted: &Trusted) -> Result<ExportReport, ExportError> {
     let mut head = Head::default();
     let mut checkpoints = 0;
     let mut last_cp = 0;
+    let mut before: Option<Checkpoint> = None;
     for (i, line) in input.split(b'\n').enumerate() {
         let n = i + 1;
         let line = line.map_err(|e| ExportError {
@@ -105,11 +106,14 @@ pub fn verify_export(input: impl BufRead, public: &[u8]) -> Result<ExportReport,
                     .map_err(|ChainError { seq, why }| ExportError { seq, line: n, why })?;
             }
             Line::Checkpoint(cp) => {
-                cp.verify_signature(public).map_err(|why| ExportError {
-                    seq: cp.seq,
-                    line: n,
-                    why: format!("checkpoint: {why}"),
-                })?;
+                trusted
+                    .verify(&cp)
+                    .and_then(|()| Trusted::check_link(before.as_ref(), &cp))
+                    .map_err(|why| ExportError {
+                        seq: cp.seq,
+                        line: n,
+                        why: format!("checkpoint: {why}"),
+                    })?;
                 if cp.seq != head.seq || cp.hash != head.hash {
                     return Err(ExportError {
                         seq: cp.seq,
@@ -123,6 +127,7 @@ pub fn verify_export(input: impl BufRead, public: &[u8]) -> Result<ExportReport,
                 }
                 checkpoints += 1;
                 last_cp = cp.seq;
+                before = Some(cp);
             }
         }
     }
@@ -138,17 +143,22 @@ pub fn verify_export(input: impl BufRead, public: &[u8]) -> Result<ExportReport,
 /// `hash_at`. A checkpoint beyond the head means events were cut off.
 pub fn verify_checkpoints<'a>(
     checkpoints: impl IntoIterator<Item = &'a Checkpoint>,
-    public: &[u8],
+    trusted: &Trusted,
     head: &Head,
     mut hash_at: impl FnMut(u64) -> Option<String>,
     source: &str,
 ) -> Result<usize, ChainError> {
     let mut n = 0;
+    let mut before: Option<&Checkpoint> = None;
     for cp in checkpoints {
-        cp.verify_signature(public).map_err(|why| ChainError {
-            seq: cp.seq,
-            why: format!("the {source} checkpoint is not valid: {why}"),
-        })?;
+        trusted
+            .verify(cp)
+            .and_then(|()| Trusted::check_link(before, cp))
+            .map_err(|why| ChainError {
+                seq: cp.seq,
+                why: format!("the {source} checkpoint is not valid: {why}"),
+            })?;
+        before = Some(cp);
         if cp.seq > head.seq {
             return Err(ChainError {
                 seq: head.seq + 1,

@@ -2,7 +2,7 @@
 //! from another key and a chain cut short behind its checkpoints.
 
 use super::*;
-use crate::audit::checkpoint::{write_new_signing_key, Signer};
+use crate::audit::checkpoint::{write_new_signing_key, Signer, Trusted};
 use crate::audit::{EventKind, Refs};
 
 fn chain(n: u64) -> Vec<AuditEvent> {
@@ -63,11 +63,15 @@ fn an_intact_export_verifies_and_reports_the_uncovered_tail() {
     let events = chain(50);
     let cps = checkpoints(&s, &events, 10);
     let bytes = export(&events, &cps);
-    let r = verify_export(&bytes[..], s.public_key()).unwrap();
+    let r = verify_export(&bytes[..], &Trusted::one(s.public_key())).unwrap();
     assert_eq!(r.head.seq, 50);
     assert_eq!(r.checkpoints, 5);
     assert_eq!(r.after_last_checkpoint, 0);
-    let r = verify_export(&export(&events[..45], &cps[..4])[..], s.public_key()).unwrap();
+    let r = verify_export(
+        &export(&events[..45], &cps[..4])[..],
+        &Trusted::one(s.public_key()),
+    )
+    .unwrap();
     assert_eq!(r.after_last_checkpoint, 5);
 }
 
@@ -90,7 +94,7 @@ fn flipping_any_byte_is_caught_and_names_the_line_and_its_event() {
     for pos in (0..bytes.len()).step_by(7) {
         let mut copy = bytes.clone();
         copy[pos] ^= 0x01;
-        let err = verify_export(&copy[..], s.public_key())
+        let err = verify_export(&copy[..], &Trusted::one(s.public_key()))
             .expect_err(&format!("a flipped byte at {pos} went unnoticed"));
         let line = starts.iter().rposition(|s| *s <= pos).unwrap() + 1;
         assert_eq!(err.line, line, "byte {pos}: {err}");
@@ -123,24 +127,30 @@ fn deleted_swapped_and_foreign_signed_lines_are_caught() {
 
     let mut deleted = events.clone();
     deleted.remove(11);
-    let err = verify_export(&export(&deleted, &cps)[..], s.public_key()).unwrap_err();
+    let err =
+        verify_export(&export(&deleted, &cps)[..], &Trusted::one(s.public_key())).unwrap_err();
     assert_eq!(err.seq, 12, "{err}");
 
     let mut swapped = events.clone();
     swapped.swap(4, 5);
-    let err = verify_export(&export(&swapped, &cps)[..], s.public_key()).unwrap_err();
+    let err =
+        verify_export(&export(&swapped, &cps)[..], &Trusted::one(s.public_key())).unwrap_err();
     assert_eq!(err.seq, 5, "{err}");
 
     let mut foreign = cps.clone();
     foreign[1] = other.sign(&events[19].head(), events[19].time);
-    let err = verify_export(&export(&events, &foreign)[..], s.public_key()).unwrap_err();
+    let err = verify_export(
+        &export(&events, &foreign)[..],
+        &Trusted::one(s.public_key()),
+    )
+    .unwrap_err();
     assert_eq!(err.seq, 20);
     assert!(err.why.contains("checkpoint"), "{err}");
 
     // The whole export re-signed with another key does not pass either.
     let err = verify_export(
         &export(&events, &checkpoints(&other, &events, 10))[..],
-        s.public_key(),
+        &Trusted::one(s.public_key()),
     )
     .unwrap_err();
     assert!(err.why.contains("key"), "{err}");
@@ -156,8 +166,14 @@ fn a_chain_cut_short_behind_its_checkpoints_is_caught() {
     let kept = &events[..20];
     let head = kept.last().unwrap().head();
     let hash_at = |seq: u64| kept.get(seq as usize - 1).map(|e| e.hash.clone());
-    let err =
-        verify_checkpoints(&cps, s.public_key(), &head, hash_at, "checkpoint file").unwrap_err();
+    let err = verify_checkpoints(
+        &cps,
+        &Trusted::one(s.public_key()),
+        &head,
+        hash_at,
+        "checkpoint file",
+    )
+    .unwrap_err();
     assert_eq!(err.seq, 21);
     assert!(err.why.contains("vouches for sequence 30"), "{err}");
     // A rewritten event under a checkpoint.
@@ -166,7 +182,7 @@ fn a_chain_cut_short_behind_its_checkpoints_is_caught() {
     let head = rewritten.last().unwrap().head();
     let err = verify_checkpoints(
         &cps,
-        s.public_key(),
+        &Trusted::one(s.public_key()),
         &head,
         |seq| rewritten.get(seq as usize - 1).map(|e| e.hash.clone()),
         "store",

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use super::{check_files, read_manifest, Manifest, CHECKPOINT_COPY, STORE_DIR};
 use crate::admin::outcome::{store_failure, CliResult, Failure};
-use crate::audit::checkpoint::{Checkpoint, Signer};
+use crate::audit::checkpoint::Checkpoint;
 use crate::audit::export::{read_checkpoint_file, verify_checkpoints};
 use crate::audit::{verify_chain, Actor, AuditEvent, Head};
 use crate::config::Config;
@@ -196,8 +196,8 @@ fn verify_copy(cfg: &Config, store: &Store, manifest: &Manifest) -> Result<Head,
             head.seq, stored.seq, manifest.audit_head.seq
         )));
     }
-    if let Some(key) = cfg.signing_key_path().map_err(Failure::usage)? {
-        let signer = Signer::load(&key).map_err(Failure::usage)?;
+    let trusted = crate::admin::verbs::audit::trusted_keys(cfg, &[])?;
+    if !trusted.is_empty() {
         let cps = store.checkpoints().map_err(store_failure)?;
         let hash_at = |seq: u64| {
             events
@@ -205,7 +205,7 @@ fn verify_copy(cfg: &Config, store: &Store, manifest: &Manifest) -> Result<Head,
                 .filter(|e| e.seq == seq)
                 .map(|e| e.hash.clone())
         };
-        verify_checkpoints(&cps, signer.public_key(), &head, hash_at, "store")
+        verify_checkpoints(&cps, &trusted, &head, hash_at, "store")
             .map_err(|e| broken(&e))?;
     }
     Ok(head)

@@ -37,6 +37,14 @@ pub fn load_checked_with(
         crate::audit::checkpoint::Signer::load(&k)
             .map_err(|e| Failure::usage(anyhow::anyhow!("{}: [audit]: {e}", path.display())))?;
     }
+    for k in &cfg.audit.trusted_keys {
+        crate::audit::checkpoint::read_public_key(k).map_err(|e| {
+            Failure::usage(anyhow::anyhow!(
+                "{}: [audit] trusted_keys: {e}",
+                path.display()
+            ))
+        })?;
+    }
     crate::deliver::Policy::from_config(&cfg)
         .map_err(|e| Failure::usage(anyhow::anyhow!("{}: [mail]: {e}", path.display())))?;
     Ok((cfg, tls, master))
@@ -75,7 +83,7 @@ fn check_files(cfg: &Config, path: &Path, master_key: Option<&Path>) -> Result<(
     Ok(())
 }
 
-pub fn main(path: &Path, master_key: Option<&Path>) -> CliResult {
+pub fn main(path: &Path, master_key: Option<&Path>, store: bool) -> CliResult {
     let (cfg, tls, _) = load_checked_with(path, master_key)?;
     println!(
         "{}: ok ({} force(s), listen {}, store {})",
@@ -84,6 +92,9 @@ pub fn main(path: &Path, master_key: Option<&Path>) -> CliResult {
         cfg.server.listen,
         cfg.store.path.display()
     );
+    if store {
+        store_versions(&cfg.store.path)?;
+    }
     let expired = expiry_report(&cfg, &tls, jiff::Timestamp::now().as_second());
     if expired.is_empty() {
         return Ok(());
@@ -93,6 +104,41 @@ pub fn main(path: &Path, master_key: Option<&Path>) -> CliResult {
         path.display(),
         expired.join("; ")
     )))
+}
+
+/// Prints the store's format version and the kim that last wrote it; a
+/// store of a newer format than this kim reads is an error (exit 2).
+fn store_versions(store: &Path) -> Result<(), Failure> {
+    use crate::store::format::{peek, FORMAT_VERSION, KIM_VERSION};
+    match peek(store) {
+        Ok(None) => println!("  store: none yet (made at the first start)"),
+        Ok(Some(v)) => {
+            // Opening it as root may have made sled files: keep the owner.
+            crate::store::ownership::keep_store_owner(store).map_err(Failure::failed)?;
+            let by = v.written_by.as_deref().unwrap_or("(not recorded)");
+            println!(
+                "  store: format {} (this kim {KIM_VERSION} reads up to {FORMAT_VERSION}), last written by kim {by}",
+                v.format
+            );
+            if v.format > FORMAT_VERSION {
+                return Err(crate::admin::outcome::store_failure(
+                    crate::store::StoreError::FormatTooNew {
+                        found: v.format,
+                        supported: FORMAT_VERSION,
+                        kim: KIM_VERSION,
+                    },
+                ));
+            }
+        }
+        Err(crate::store::StoreError::Locked(_)) => {
+            println!("  store: in use by the running daemon (its versions are in its start log)")
+        }
+        Err(e @ crate::store::StoreError::Corrupt(_)) => {
+            return Err(crate::admin::outcome::store_failure(e))
+        }
+        Err(e) => println!("  store: cannot be read here ({e})"),
+    }
+    Ok(())
 }
 
 /// Prints when each certificate and CRL expires; returns what has expired.

@@ -322,7 +322,7 @@ pub fn main(keep: bool) -> CliResult {
         let signer = crate::audit::checkpoint::Signer::load(&dir.join("audit.key"))?;
         let n = crate::audit::export::verify_checkpoints(
             &cps,
-            signer.public_key(),
+            &crate::audit::checkpoint::Trusted::one(signer.public_key()),
             &head,
             |seq| events.get(seq as usize - 1).map(|e| e.hash.clone()),
             "store",

@@ -24,6 +24,11 @@ pub fn salvage(config: &Path) -> CliResult {
             }
             Err(e) => return Err(Failure::failed(e)),
         };
+    drop(_store);
+    // Run as root: the files made while salvaging stay the store owner's.
+    if let Err(e) = crate::store::ownership::keep_store_owner(&cfg.store.path) {
+        eprintln!("kim: warning: {e}");
+    }
     println!(
         "applied {} notification(s) from the accept journal",
         replayed.applied

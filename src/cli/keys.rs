@@ -82,6 +82,11 @@ pub fn rotate(config: &Path) -> CliResult {
     new.flush_now().map_err(Failure::failed)?;
     drop(new);
     drop(old);
+    // Run as root, the new folder and key are root's: give them the owner
+    // and modes of the ones they replace, so the daemon's user opens them.
+    let fixed = crate::store::ownership::match_tree(&store_path, &staging)
+        .and_then(|a| crate::store::ownership::match_file(&key_path, &new_key_path).map(|b| (a, b)))
+        .map_err(Failure::failed)?;
     let old_store = with_suffix(&store_path, &format!(".pre-rotation-{stamp}"));
     let old_key_kept = with_suffix(&key_path, &format!(".old-{stamp}"));
     std::fs::rename(&store_path, &old_store).map_err(Failure::failed)?;
@@ -98,6 +103,12 @@ pub fn rotate(config: &Path) -> CliResult {
         r.schools,
         r.audit_events
     );
+    if fixed.0.owners + fixed.1.owners > 0 {
+        println!(
+            "gave {} new file(s) and folder(s) the owner of the store and key they replace",
+            fixed.0.owners + fixed.1.owners
+        );
+    }
     println!(
         "{} now holds the new key. Kept until you delete them: the old key at {} and the old store at {} (it opens only with the old key). Update your offline key copy.",
         key_path.display(),

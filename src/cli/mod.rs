@@ -67,6 +67,11 @@ live), and print when each certificate and CRL expires. Exit 0 if all is well, 1
         /// outside systemd).
         #[arg(long, value_name = "FILE")]
         master_key: Option<PathBuf>,
+        /// Also print the store's format version and the kim version that
+        /// last wrote it (opens the store when the daemon is stopped; a
+        /// store of a newer format than this kim reads: exit 2).
+        #[arg(long)]
+        store: bool,
     },
     /// Key management: the master key and the audit signing key.
     #[command(subcommand)]
@@ -197,9 +202,14 @@ pub enum AuditCommand {
         /// An export made by `kim audit export`.
         #[arg(long, requires = "public_key")]
         file: Option<PathBuf>,
-        /// The signing key's public half (the `.pub` file of `kim keys signing-init`).
-        #[arg(long, requires = "file")]
-        public_key: Option<PathBuf>,
+        /// A signing key's public half (the `.pub` file of `kim keys
+        /// signing-init`). Give it more than once to trust the keys of
+        /// earlier years: a checkpoint signed by any of them verifies, and
+        /// a key change must be linked (the new key's first checkpoint names
+        /// the old key's last). Without --file, trusted besides the
+        /// configured signing key and `[audit] trusted_keys`.
+        #[arg(long)]
+        public_key: Vec<PathBuf>,
     },
     /// Write every event and checkpoint as JSON lines (never overwrites).
     Export {
@@ -446,9 +456,14 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve => serve::main(&cli.config),
-        Command::CheckConfig { file, master_key } => check_config::main(
+        Command::CheckConfig {
+            file,
+            master_key,
+            store,
+        } => check_config::main(
             file.as_deref().unwrap_or(&cli.config),
             master_key.as_deref(),
+            store,
         ),
         Command::Keys(KeysCommand::Init { out }) => keys::init(&out),
         Command::Keys(KeysCommand::SigningInit { out }) => keys::signing_init(&out),
@@ -507,9 +522,14 @@ pub fn main() -> ExitCode {
         }
         Command::Audit(AuditCommand::Verify {
             file: Some(file),
-            public_key: Some(key),
-        }) => crate::admin::verbs::audit::verify_file(&file, &key),
-        Command::Audit(AuditCommand::Verify { .. }) => admin(&cli.config, |_| Request::AuditVerify),
+            public_key,
+        }) => crate::admin::verbs::audit::verify_file(&file, &public_key),
+        Command::Audit(AuditCommand::Verify { public_key, .. }) => {
+            match crate::admin::verbs::audit::verify_request(&public_key) {
+                Ok(req) => admin(&cli.config, move |_| req),
+                Err(e) => Err(e),
+            }
+        }
         Command::Audit(AuditCommand::Export { out }) => {
             admin(&cli.config, |f| Request::AuditExport { out: f(&out) })
         }

@@ -64,6 +64,9 @@ impl Config {
         if let Some(p) = self.audit.checkpoint_file.as_mut() {
             fix(p);
         }
+        for p in &mut self.audit.trusted_keys {
+            fix(p);
+        }
     }
 
     pub(super) fn invalid(&self, key: &str, message: impl Into<String>) -> ConfigError {

@@ -146,6 +146,9 @@ pub struct AuditConfig {
     pub checkpoint_interval: HumanDuration,
     /// Every checkpoint is also appended here (one JSON line), to ship off the host.
     pub checkpoint_file: Option<PathBuf>,
+    /// Public keys (`.pub` files of `kim keys signing-init`) whose
+    /// checkpoints `kim audit verify` also accepts: earlier signing keys.
+    pub trusted_keys: Vec<PathBuf>,
 }
 
 impl Default for AuditConfig {
@@ -156,6 +159,7 @@ impl Default for AuditConfig {
             checkpoint_every: 1000,
             checkpoint_interval: HumanDuration(Duration::from_secs(300)),
             checkpoint_file: None,
+            trusted_keys: Vec::new(),
         }
     }
 }

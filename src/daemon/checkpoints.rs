@@ -23,6 +23,41 @@ pub(super) async fn checkpoint_once(
     Ok(())
 }
 
+/// When the signing key is not the one that signed the store's last
+/// checkpoint (an audit key rotation), records `key_rotated` (key
+/// `audit_signing`, old and new key ids) and signs a checkpoint at once:
+/// the first under the new key, linked to the old key's last one.
+pub(super) async fn note_signing_key(
+    store: &Store,
+    signer: &crate::audit::checkpoint::Signer,
+) -> anyhow::Result<()> {
+    let Some(last) = store.last_checkpoint()? else {
+        return Ok(());
+    };
+    if last.key_id == signer.key_id() {
+        return Ok(());
+    }
+    let mut detail = serde_json::Map::new();
+    detail.insert("key".into(), "audit_signing".into());
+    detail.insert("old_key".into(), last.key_id.clone().into());
+    detail.insert("new_key".into(), signer.key_id().into());
+    detail.insert("old_key_last_checkpoint".into(), last.seq.into());
+    let ticket = store.audit_append(
+        crate::audit::EventKind::KeyRotated,
+        crate::audit::Actor::SYSTEM.as_str(),
+        crate::audit::Refs::default(),
+        detail,
+    )?;
+    store.durable(ticket).await?;
+    tracing::warn!(
+        old_key = %last.key_id,
+        new_key = %signer.key_id(),
+        old_key_last_checkpoint = last.seq,
+        "the audit signing key changed: recorded key_rotated; the next checkpoint links to the old key's last one (keep the old public key in [audit] trusted_keys)"
+    );
+    checkpoint_once(store, signer).await
+}
+
 /// Keeps `[audit] checkpoint_file` holding every stored checkpoint: one
 /// that could not be appended (a full disk, no descriptors left) is
 /// appended on a later try, in order, never skipped; meanwhile the gauge

@@ -178,6 +178,7 @@ pub async fn start(
             None
         }
     };
+    let rotation_signer = signer.clone();
     let shipper = cfg
         .audit
         .checkpoint_file
@@ -327,6 +328,9 @@ pub async fn start(
         .durable(ticket)
         .await
         .map_err(|e| cannot_write(e, STARTED))?;
+    if let Some(s) = &rotation_signer {
+        checkpoints::note_signing_key(&store, s).await?;
+    }
     tracing::info!(
         %addr,
         activated = origin == activation::Origin::Activated,

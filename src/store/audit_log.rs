@@ -90,10 +90,26 @@ impl Store {
         if head.seq == 0 || self.last_checkpoint_seq()? >= head.seq {
             return Ok(None);
         }
-        let cp = signer.sign(&head, now);
+        // The first checkpoint under a new signing key names the old key's
+        // last one (signed by the new key), so the chain of trust carries on.
+        let previous = self
+            .last_checkpoint()?
+            .filter(|last| last.key_id != signer.key_id())
+            .map(|last| crate::audit::checkpoint::Link::to(&last));
+        let cp = signer.sign_linked(&head, now, previous);
         let bytes = serde_json::to_vec(&cp).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         self.t.checkpoints.insert(cp.seq.to_be_bytes(), bytes)?;
         Ok(Some((cp, self.ticket())))
+    }
+
+    /// The newest stored checkpoint.
+    pub fn last_checkpoint(&self) -> Result<Option<Checkpoint>, StoreError> {
+        match self.t.checkpoints.last()? {
+            Some((_, v)) => Ok(Some(
+                serde_json::from_slice(&v).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+            )),
+            None => Ok(None),
+        }
     }
 
     pub fn last_checkpoint_seq(&self) -> Result<u64, StoreError> {

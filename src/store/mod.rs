@@ -19,6 +19,7 @@ mod notice_content;
 pub mod notifications;
 mod open;
 pub mod outbox;
+pub mod ownership;
 pub mod replay;
 pub mod retention;
 pub mod review;

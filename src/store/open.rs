@@ -101,6 +101,16 @@ impl Store {
                 db.flush()?;
             }
         }
+        // Only a kim holding the right key is recorded as a writer.
+        let written_by = format::stamp_writer(&t.meta)?;
+        if written_by.as_deref() != Some(format::KIM_VERSION) {
+            tracing::info!(
+                format = format_found,
+                last_written_by = written_by.as_deref().unwrap_or("unrecorded"),
+                now = format::KIM_VERSION,
+                "store opened by a different kim version than last wrote it"
+            );
+        }
         let (flushed, _) = watch::channel(FlushState::default());
         let data_file = std::fs::File::open(path.join("db")).ok();
         let store = Self {

@@ -6,12 +6,53 @@ use std::path::Path;
 
 use crate::admin::ctx::Ctx;
 use crate::admin::outcome::{CliResult, Failure};
-use crate::audit::checkpoint::{read_public_key, Signer};
+use crate::audit::checkpoint::{Signer, Trusted};
 use crate::audit::export::{read_checkpoint_file, verify_checkpoints, verify_export, write_export};
 use crate::audit::{verify_chain, AuditEvent, Head};
 use crate::config::HumanDuration;
 
 pub fn verify(ctx: &mut Ctx<'_>) -> CliResult {
+    verify_with(ctx, &[])
+}
+
+/// The keys whose checkpoints verify: the signing key's public half,
+/// `[audit] trusted_keys` and `extra` (hex, from `--public-key`).
+pub(crate) fn trusted_keys(cfg: &crate::config::Config, extra: &[String]) -> Result<Trusted, Failure> {
+    let mut trusted = Trusted::default();
+    if let Some(key) = cfg.signing_key_path().map_err(Failure::usage)? {
+        trusted.add(Signer::load(&key).map_err(Failure::usage)?.public_key());
+    }
+    for p in &cfg.audit.trusted_keys {
+        trusted
+            .add_file(p)
+            .map_err(|e| Failure::usage(anyhow::anyhow!("[audit] trusted_keys: {e}")))?;
+    }
+    for k in extra {
+        trusted.add_hex(k).map_err(Failure::usage)?;
+    }
+    Ok(trusted)
+}
+
+/// The request of `kim audit verify [--public-key K]…` (the CLI reads the
+/// key files; the daemon gets the keys).
+pub fn verify_request(
+    public_keys: &[std::path::PathBuf],
+) -> Result<crate::admin::Request, Failure> {
+    if public_keys.is_empty() {
+        return Ok(crate::admin::Request::AuditVerify);
+    }
+    let mut t = Trusted::default();
+    for k in public_keys {
+        t.add_file(k).map_err(Failure::usage)?;
+    }
+    Ok(crate::admin::Request::AuditVerifyWith {
+        public_keys: t.hex_keys(),
+    })
+}
+
+/// `kim audit verify [--public-key K]…`: checkpoints signed by any trusted
+/// key verify (a signing key rotated over the years).
+pub fn verify_with(ctx: &mut Ctx<'_>, extra: &[String]) -> CliResult {
     let cfg = ctx.cfg;
     let store = ctx.store;
     // Run inside the daemon, events and checkpoints may be added while we
@@ -55,13 +96,13 @@ pub fn verify(ctx: &mut Ctx<'_>) -> CliResult {
         .rev()
         .find_map(crate::store::backup::RestoreRecord::from_event);
     let mut warnings: Vec<String> = restore.iter().map(|r| r.warning()).collect();
-    match cfg.signing_key_path().map_err(Failure::usage)? {
-        None => {
+    let trusted = trusted_keys(cfg, extra)?;
+    match trusted.is_empty() {
+        true => {
             checked.push("no [audit] signing key configured: checkpoints not checked".to_owned())
         }
-        Some(key) => {
-            let signer = Signer::load(&key).map_err(Failure::usage)?;
-            let public = signer.public_key();
+        false => {
+            let public = &trusted;
             let n =
                 verify_checkpoints(&stored_cps, public, &head, hash_at, "store").map_err(broken)?;
             checked.push(format!("{n} stored checkpoints"));
@@ -167,8 +208,11 @@ fn unshipped(
 }
 
 /// `kim audit verify --file F --public-key K`: an export, anywhere.
-pub fn verify_file(file: &Path, public_key: &Path) -> CliResult {
-    let public = read_public_key(public_key).map_err(Failure::usage)?;
+pub fn verify_file(file: &Path, public_keys: &[std::path::PathBuf]) -> CliResult {
+    let mut public = Trusted::default();
+    for k in public_keys {
+        public.add_file(k).map_err(Failure::usage)?;
+    }
     let f = std::fs::File::open(file)
         .map_err(|e| Failure::usage(anyhow::anyhow!("cannot open {}: {e}", file.display())))?;
     let r = verify_export(std::io::BufReader::with_capacity(1 << 20, f), &public).map_err(|e| {
