@@ -196,7 +196,10 @@ fn a_backup_under_load_restores_every_acknowledged_receipt_and_serves() {
         .unwrap()
         .iter()
         .any(|f| f["path"] == "store/db"));
-    assert_eq!(m["kim_format_version"], 1);
+    assert_eq!(
+        m["kim_format_version"],
+        kim::store::format::FORMAT_VERSION
+    );
     // Audited, with identifiers only.
     let (_, list, _) = env.kim(&["audit", "list", "--json"]);
     assert!(list.contains("\"backup\""), "{list}");
@@ -338,6 +341,11 @@ fn a_cold_standby_comes_up_from_the_backup_and_the_master_key_alone() {
     let env = signed();
     let k = env.start();
     let receipts = post_n(&env, k.addr, "KNT/CS", 6);
+    // The daemon ships its first checkpoints to the file (every 8 events).
+    let start = std::time::Instant::now();
+    while !env.path("checkpoints.jsonl").exists() && start.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
     std::thread::sleep(Duration::from_millis(200));
     let out = env.path("backup");
     let (code, stdout, err) = env.kim(&["backup", "--out", out.to_str().unwrap()]);
