@@ -58,6 +58,8 @@ pub enum Trigger {
     Signal,
     /// A CRL file changed on disk: the `[server]` files only.
     CrlChanged,
+    /// A newer CRL was fetched from `[server] crl_urls`: the same.
+    CrlFetched,
 }
 
 impl Trigger {
@@ -65,6 +67,7 @@ impl Trigger {
         match self {
             Self::Signal => "sighup",
             Self::CrlChanged => "crl_refresh",
+            Self::CrlFetched => "crl_fetch",
         }
     }
 }
@@ -200,7 +203,7 @@ impl Reloader {
                 }
                 (Arc::new(cfg), sha256_hex(text.as_bytes()))
             }
-            Trigger::CrlChanged => (
+            Trigger::CrlChanged | Trigger::CrlFetched => (
                 current.cfg.clone(),
                 std::fs::read(&path)
                     .map(|b| sha256_hex(&b))
@@ -218,7 +221,7 @@ impl Reloader {
         // The fingerprint before the read: a file changed during the read
         // is read again at the next check.
         let print = crate::ingest::crl::fingerprint(&cfg.server.crls);
-        let material = tls::load(&cfg.server).map_err(|source| ReloadError::Tls {
+        let material = tls::load_all(&cfg).map_err(|source| ReloadError::Tls {
             path: path.clone(),
             source,
         })?;
@@ -279,6 +282,10 @@ impl Reloader {
     /// `[server]` files when one changed. Runs until aborted.
     pub(super) async fn refresh_crls(self: Arc<Self>) {
         let mut last = Instant::now();
+        // The distribution points at once at start, then every crl_refresh.
+        if self.fetch_urls().await {
+            let _ = self.reload(Trigger::CrlFetched).await;
+        }
         loop {
             // Woken at least every second, so a reload that shortens
             // crl_refresh takes effect without waiting out the old period.
@@ -289,6 +296,9 @@ impl Reloader {
                 continue;
             }
             last = Instant::now();
+            if self.fetch_urls().await {
+                let _ = self.reload(Trigger::CrlFetched).await;
+            }
             let crls = self.live.load().cfg.server.crls.clone();
             if crls.is_empty() {
                 continue;
@@ -302,6 +312,45 @@ impl Reloader {
                 *self.crl_print.lock().unwrap_or_else(|p| p.into_inner()) = print;
             }
         }
+    }
+}
+
+impl Reloader {
+    /// Fetches every `[server] crl_urls` distribution point once; whether
+    /// any gave a newer CRL (now kept in the store folder's `crl/`). What
+    /// cannot be used is logged naming the URL and why.
+    async fn fetch_urls(&self) -> bool {
+        use crate::ingest::crl_fetch::{self, Fetched};
+        let cfg = self.live.load().cfg.clone();
+        if cfg.server.crl_urls.is_empty() {
+            return false;
+        }
+        let ca_file = cfg.server.client_ca.clone();
+        let cas =
+            tokio::task::spawn_blocking(move || tls::load_certs("police CA bundle", &ca_file))
+                .await
+                .map_err(|e| e.to_string())
+                .and_then(|r| r.map_err(|e| e.to_string()));
+        let cas = match cas {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!("CRL URLs not fetched: {e}");
+                return false;
+            }
+        };
+        let dir = crl_fetch::cache_dir(&cfg.store.path);
+        let mut newer = false;
+        for url in &cfg.server.crl_urls {
+            match crl_fetch::refresh(url, &dir, &cas).await {
+                Ok(Fetched::New) => {
+                    tracing::info!(url = %url, "fetched a newer CRL; putting it in force");
+                    newer = true;
+                }
+                Ok(Fetched::Unchanged) => {}
+                Err(e) => tracing::warn!("{e}"),
+            }
+        }
+        newer
     }
 }
 

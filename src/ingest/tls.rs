@@ -134,6 +134,23 @@ pub fn server_config(cfg: &config::ServerConfig) -> Result<Arc<ServerConfig>, Tl
 /// Reads every file `[server]` names (certificate, key, police CAs, CRLs),
 /// checks them and builds the rustls config.
 pub fn load(cfg: &config::ServerConfig) -> Result<TlsMaterial, TlsError> {
+    load_with(cfg, |_| Vec::new())
+}
+
+/// As [`load`], with the kept copies of the CRLs fetched from `[server]
+/// crl_urls` (in the store folder's `crl/`) as well.
+pub fn load_all(cfg: &config::Config) -> Result<TlsMaterial, TlsError> {
+    let dir = super::crl_fetch::cache_dir(&cfg.store.path);
+    load_with(&cfg.server, |cas| {
+        super::crl_fetch::load_cached(&dir, &cfg.server.crl_urls, cas)
+    })
+}
+
+/// As [`load`], with the CRLs `fetched` gives for the police CAs.
+pub fn load_with(
+    cfg: &config::ServerConfig,
+    fetched: impl FnOnce(&[CertificateDer<'static>]) -> Vec<super::crl::LoadedCrl>,
+) -> Result<TlsMaterial, TlsError> {
     let provider = Arc::new(provider());
     let mut roots = RootCertStore::empty();
     let cas = load_certs("police CA bundle", &cfg.client_ca)?;
@@ -154,6 +171,7 @@ pub fn load(cfg: &config::ServerConfig) -> Result<TlsMaterial, TlsError> {
     for p in &cfg.crls {
         crls.extend(super::crl::load_file(p, &cas)?);
     }
+    crls.extend(fetched(&cas));
     let mut builder =
         WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone());
     if !crls.is_empty() {

@@ -10,6 +10,7 @@ mod api;
 mod audit;
 mod candidates;
 mod cli;
+mod crl_fetch;
 mod delivery;
 mod disk;
 mod durability;
