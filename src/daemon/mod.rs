@@ -6,6 +6,7 @@
 
 pub mod activation;
 mod checkpoints;
+mod expiry;
 mod health;
 mod metrics_http;
 pub mod reload;
@@ -207,8 +208,9 @@ pub async fn start(
             Arc::new(crate::deliver::SystemClock),
             deliver_stop_rx.clone(),
         );
+        let expiry = expiry::run(reloader.clone(), store.clone(), deliver_stop_rx.clone());
         tokio::spawn(async move {
-            tokio::join!(notify, remind);
+            tokio::join!(notify, remind, expiry);
         })
     };
     let summary_task = cfg

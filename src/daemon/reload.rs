@@ -83,6 +83,8 @@ pub struct Reloader {
     busy: tokio::sync::Mutex<()>,
     /// The CRL files' fingerprint when last read.
     crl_print: Mutex<Vec<u8>>,
+    /// What expires when, in the material in force (for `super::expiry`).
+    expiring: Mutex<Vec<super::expiry::Expiring>>,
 }
 
 impl Reloader {
@@ -102,6 +104,7 @@ impl Reloader {
             threshold,
             busy: tokio::sync::Mutex::new(()),
             crl_print: Mutex::new(print),
+            expiring: Mutex::new(Vec::new()),
         };
         r.report(material);
         r
@@ -232,8 +235,23 @@ impl Reloader {
         Ok((next, material, sha256, print))
     }
 
+    /// The items of the material in force within their warning window
+    /// (`[server] expiry_warning_crl` / `expiry_warning_cert`) at `now`.
+    pub(super) fn expiring(
+        &self,
+        now: jiff::Timestamp,
+    ) -> Vec<crate::store::expiry_notice::ExpiryItem> {
+        let server = self.live.load().cfg.server.clone();
+        super::expiry::due(
+            &self.expiring.lock().unwrap_or_else(|p| p.into_inner()),
+            &server,
+            now,
+        )
+    }
+
     /// Metrics and warnings for what is now loaded.
     fn report(&self, material: &TlsMaterial) {
+        *self.expiring.lock().unwrap_or_else(|p| p.into_inner()) = super::expiry::items(material);
         self.metrics
             .server_cert_not_after
             .set(material.server_not_after.unwrap_or(0));

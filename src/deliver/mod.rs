@@ -408,6 +408,10 @@ impl Deliverer {
                 };
                 (first, rendered)
             }
+            AlertKind::AdminExpiry => (
+                self.policy.admin.clone(),
+                alert::render_expiry_notice(a.expiry.as_ref()),
+            ),
             AlertKind::AdminJournalDamaged => (
                 self.policy.admin.clone(),
                 alert::render_journal_notice(&a.journal.clone().unwrap_or_default()),

@@ -101,6 +101,8 @@ pub struct TlsMaterial {
     pub crls: Vec<super::crl::LoadedCrl>,
     /// The server certificate's notAfter (Unix seconds).
     pub server_not_after: Option<i64>,
+    /// The server certificate's subject (for the expiry notice).
+    pub server_subject: String,
     /// Each police CA in `client_ca`: its subject and notAfter (Unix seconds).
     pub client_cas: Vec<(String, i64)>,
 }
@@ -184,6 +186,11 @@ pub fn load_with(
         .map_err(|e| TlsError::Verifier(e.to_string()))?;
     let chain = load_certs("server certificate", &cfg.cert)?;
     let server_not_after = chain.first().and_then(not_after);
+    let server_subject = chain
+        .first()
+        .and_then(|c| x509_parser::parse_x509_certificate(c.as_ref()).ok())
+        .map(|(_, x)| x.subject().to_string())
+        .unwrap_or_default();
     let key = load_key(&cfg.key)?;
     let mut sc = ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
@@ -196,6 +203,7 @@ pub fn load_with(
         config: Arc::new(sc),
         crls,
         server_not_after,
+        server_subject,
         client_cas,
     })
 }

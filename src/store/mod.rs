@@ -9,6 +9,7 @@ mod alerts_index;
 mod audit_log;
 pub mod batch;
 pub mod crypto;
+pub mod expiry_notice;
 mod flush;
 pub mod format;
 mod health;

@@ -14,6 +14,7 @@ mod crl_fetch;
 mod delivery;
 mod disk;
 mod durability;
+mod expiry;
 mod flood;
 mod hardening;
 mod journal;
