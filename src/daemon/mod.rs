@@ -199,12 +199,12 @@ pub async fn start(
     let review_task = {
         let notify = review_notify::run(
             store.clone(),
-            cfg.review.digest_every.0,
+            reloader.digest_every(),
             deliver_stop_rx.clone(),
         );
-        let remind = review_remind::run(
+        let remind = review_remind::run_live(
             store.clone(),
-            cfg.review.remind_at,
+            reloader.remind_at(),
             Arc::new(crate::deliver::SystemClock),
             deliver_stop_rx.clone(),
         );
@@ -217,15 +217,14 @@ pub async fn start(
         .delivery
         .summary_time()
         .map(|at| tokio::spawn(summary::run(store.clone(), at, deliver_stop_rx.clone())));
-    let deliverer = tokio::spawn(
-        crate::deliver::Deliverer::new(
-            store.clone(),
-            transport,
-            policy,
-            Arc::new(crate::deliver::SystemClock),
-        )
-        .run(deliver_stop_rx),
+    let deliverer = crate::deliver::Deliverer::new(
+        store.clone(),
+        transport,
+        policy,
+        Arc::new(crate::deliver::SystemClock),
     );
+    reloader.set_delivery(deliverer.settings());
+    let deliverer = tokio::spawn(deliverer.run(deliver_stop_rx));
 
     let ingest = crate::store::writer::Ingest::spawn(store.clone())
         .context("cannot start the accept journal")?;

@@ -7,8 +7,11 @@
 //! nothing: it is logged naming the file and key, audited
 //! (`config_reload_failed`) and counted (`kim_config_reloads_total`).
 //!
-//! What changes live: `[server]` cert, key, client_ca, crls, crl_refresh;
-//! `[[forces]]`; `[matching]`; `[delivery]` closures and school_day_start;
+//! What changes live: `[server]` cert, key, client_ca, crls, crl_refresh,
+//! crl_urls, expiry warnings; `[[forces]]`; `[matching]`; `[mail]` and
+//! `[alert]` (the next message is built and sent with them); `[review]`
+//! (notify for the next notice, remind_at and digest_every at once);
+//! `[delivery]` closures and school_day_start;
 //! `[limits]` handshake_timeout, header_timeout and idle_timeout (for new
 //! connections). Everything else is fixed while kim runs ([`fixed_changes`]).
 
@@ -43,6 +46,8 @@ pub enum ReloadError {
         #[source]
         source: Box<crate::perms::PermError>,
     },
+    #[error("{path}: [mail]: {message}")]
+    Mail { path: PathBuf, message: String },
     #[error("{path}: {} cannot change while kim runs; restart kim to apply; nothing was reloaded", list(.changed))]
     Fixed {
         path: PathBuf,
@@ -85,7 +90,19 @@ pub struct Reloader {
     crl_print: Mutex<Vec<u8>>,
     /// What expires when, in the material in force (for `super::expiry`).
     expiring: Mutex<Vec<super::expiry::Expiring>>,
+    /// The delivery worker's transport and policy (`[mail]`, `[alert]`,
+    /// `[review] notify`), once the worker runs.
+    delivery: Mutex<Option<Arc<crate::deliver::LiveSettings>>>,
+    /// `[review] remind_at` and `digest_every`, for the review tasks.
+    remind_at: tokio::sync::watch::Sender<jiff::civil::Time>,
+    digest_every: tokio::sync::watch::Sender<std::time::Duration>,
 }
+
+/// A new transport (when `[mail]` changed) and policy for the delivery worker.
+type NewDelivery = (
+    Option<Arc<dyn crate::deliver::transport::Transport>>,
+    crate::deliver::Policy,
+);
 
 impl Reloader {
     pub(super) fn new(
@@ -105,9 +122,27 @@ impl Reloader {
             busy: tokio::sync::Mutex::new(()),
             crl_print: Mutex::new(print),
             expiring: Mutex::new(Vec::new()),
+            delivery: Mutex::new(None),
+            remind_at: tokio::sync::watch::Sender::new(snap.cfg.review.remind_at),
+            digest_every: tokio::sync::watch::Sender::new(snap.cfg.review.digest_every.0),
         };
         r.report(material);
         r
+    }
+
+    /// Gives the reloads the delivery worker's settings to replace.
+    pub(super) fn set_delivery(&self, settings: Arc<crate::deliver::LiveSettings>) {
+        *self.delivery.lock().unwrap_or_else(|p| p.into_inner()) = Some(settings);
+    }
+
+    /// The live `[review] remind_at`.
+    pub(super) fn remind_at(&self) -> tokio::sync::watch::Receiver<jiff::civil::Time> {
+        self.remind_at.subscribe()
+    }
+
+    /// The live `[review] digest_every`.
+    pub(super) fn digest_every(&self) -> tokio::sync::watch::Receiver<std::time::Duration> {
+        self.digest_every.subscribe()
     }
 
     /// The live `[matching] name_threshold`, for the matching thread.
@@ -134,8 +169,23 @@ impl Reloader {
                 }))
             });
         match prepared {
-            Ok((next, material, sha256, print)) => {
+            Ok((next, material, sha256, print, delivery)) => {
                 let cfg = next.cfg.clone();
+                if let Some((transport, policy)) = delivery {
+                    if let Some(d) = &*self.delivery.lock().unwrap_or_else(|p| p.into_inner()) {
+                        d.store(transport, policy);
+                    }
+                }
+                self.remind_at.send_if_modified(|t| {
+                    let changed = *t != cfg.review.remind_at;
+                    *t = cfg.review.remind_at;
+                    changed
+                });
+                self.digest_every.send_if_modified(|t| {
+                    let changed = *t != cfg.review.digest_every.0;
+                    *t = cfg.review.digest_every.0;
+                    changed
+                });
                 self.store.set_calendar(cfg.delivery.calendar());
                 self.threshold
                     .store(cfg.matching.name_threshold.to_bits(), Ordering::Relaxed);
@@ -191,7 +241,7 @@ impl Reloader {
         &self,
         current: &Snapshot,
         trigger: Trigger,
-    ) -> Result<(Snapshot, TlsMaterial, String, Vec<u8>), ReloadError> {
+    ) -> Result<(Snapshot, TlsMaterial, String, Vec<u8>, Option<NewDelivery>), ReloadError> {
         let path = current.cfg.source.clone();
         let (cfg, sha256) = match trigger {
             Trigger::Signal => {
@@ -228,11 +278,36 @@ impl Reloader {
             path: path.clone(),
             source,
         })?;
+        // [mail], [alert], [review] notify: a new policy, and a new
+        // transport only when [mail] changed (the pool stays otherwise).
+        let delivery = match trigger {
+            Trigger::Signal => {
+                let mail = |message: String| ReloadError::Mail {
+                    path: path.clone(),
+                    message,
+                };
+                let policy =
+                    crate::deliver::Policy::from_config(&cfg).map_err(|e| mail(e.to_string()))?;
+                let transport = if format!("{:?}", current.cfg.mail) != format!("{:?}", cfg.mail) {
+                    let t = crate::deliver::transport::from_config(
+                        &cfg.mail,
+                        cfg.delivery.concurrency,
+                        cfg.delivery.send_timeout.0,
+                    )
+                    .map_err(|e| mail(e.to_string()))?;
+                    Some(Arc::from(t))
+                } else {
+                    None
+                };
+                Some((transport, policy))
+            }
+            Trigger::CrlChanged | Trigger::CrlFetched => None,
+        };
         let next = Snapshot {
             cfg,
             tls: material.config.clone(),
         };
-        Ok((next, material, sha256, print))
+        Ok((next, material, sha256, print, delivery))
     }
 
     /// The items of the material in force within their warning window
@@ -412,7 +487,7 @@ pub fn fixed_changes(old: &Config, new: &Config) -> Vec<(&'static str, String)> 
             ),
         ));
     }
-    let sections: [(&'static str, bool, &str); 9] = [
+    let sections: [(&'static str, bool, &str); 6] = [
         (
             "store",
             differs(&old.store, &new.store),
@@ -437,21 +512,6 @@ pub fn fixed_changes(old: &Config, new: &Config) -> Vec<(&'static str, String)> 
             "log",
             differs(&old.log, &new.log),
             "logging is set up at start",
-        ),
-        (
-            "mail",
-            differs(&old.mail, &new.mail),
-            "the mail transport is built at start",
-        ),
-        (
-            "alert",
-            differs(&old.alert, &new.alert),
-            "the delivery worker reads it at start",
-        ),
-        (
-            "review",
-            differs(&old.review, &new.review),
-            "the review notice task reads it at start",
         ),
         ("delivery", differs(&old.delivery, &live_delivery(&new.delivery, &old.delivery)),
             "only closures and school_day_start change live; the retry, escalation and concurrency settings are read at start"),

@@ -24,6 +24,7 @@ mod openapi;
 mod privacy;
 mod readiness;
 mod reload;
+mod reload_live;
 mod reload_pki;
 mod report;
 mod review;
