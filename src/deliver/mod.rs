@@ -178,6 +178,10 @@ impl Deliverer {
     pub async fn run(self, mut stop: watch::Receiver<bool>) {
         let wanted = self.store.deliver_wanted.clone();
         loop {
+            let busy = crate::heartbeat::busy(crate::heartbeat::Stage::Deliverer);
+            if crate::heartbeat::stall_requested(crate::heartbeat::Stage::Deliverer) {
+                std::future::pending::<()>().await;
+            }
             let next = match self.tick().await {
                 Ok(n) => n,
                 Err(e) => {
@@ -189,6 +193,7 @@ impl Deliverer {
                 .map(|t| until(self.clock.now(), t))
                 .unwrap_or(Duration::from_secs(3600))
                 .min(Duration::from_secs(3600));
+            drop(busy);
             tokio::select! {
                 _ = wanted.notified() => {}
                 _ = tokio::time::sleep(wait) => {}

@@ -34,3 +34,4 @@ mod send;
 mod support;
 mod test_mode;
 mod tls;
+mod watchdog;
