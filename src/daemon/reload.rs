@@ -104,6 +104,10 @@ type NewDelivery = (
     crate::deliver::Policy,
 );
 
+/// What a reload read and checked: the snapshot, the TLS material, the
+/// config's SHA-256, the CRL files' fingerprint, and the delivery settings.
+type Prepared = (Snapshot, TlsMaterial, String, Vec<u8>, Option<NewDelivery>);
+
 impl Reloader {
     pub(super) fn new(
         live: Arc<Live>,
@@ -237,11 +241,7 @@ impl Reloader {
     }
 
     /// Reads and checks; changes nothing.
-    fn prepare(
-        &self,
-        current: &Snapshot,
-        trigger: Trigger,
-    ) -> Result<(Snapshot, TlsMaterial, String, Vec<u8>, Option<NewDelivery>), ReloadError> {
+    fn prepare(&self, current: &Snapshot, trigger: Trigger) -> Result<Prepared, ReloadError> {
         let path = current.cfg.source.clone();
         let (cfg, sha256) = match trigger {
             Trigger::Signal => {
