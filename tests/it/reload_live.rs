@@ -43,6 +43,20 @@ fn a_mail_relay_changed_by_sighup_gets_the_next_alert() {
     // The relay's port and [review] remind_at change; SIGHUP.
     env.write_config(&options(b, "remind_at = \"06:00\""));
     assert!(reload(&kim), "{}", kim.log_text());
+    let log = kim.log_text();
+    let line = log
+        .lines()
+        .rfind(|l| l.contains("config reloaded"))
+        .unwrap();
+    eprintln!(
+        "reload with a new [mail] relay took effect in {} ms",
+        line.split("ms=")
+            .nth(1)
+            .unwrap_or("?")
+            .split_whitespace()
+            .next()
+            .unwrap_or("?")
+    );
     assert!(
         kim.wait_for_log("review reminders planned with the new remind_at"),
         "{}",
