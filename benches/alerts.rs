@@ -66,6 +66,7 @@ fn alert(i: u64, n: u64, now: jiff::Timestamp) -> AlertRecord {
         to_hash: Some("0011223344556677".into()),
         requeued_at: None,
         summary: None,
+        expiry: None,
         test: false,
     }
 }

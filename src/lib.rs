@@ -32,6 +32,7 @@ pub mod dev;
 pub mod fields;
 pub mod fsmode;
 pub mod hardening;
+pub mod heartbeat;
 pub mod import;
 pub mod ingest;
 pub mod lograte;

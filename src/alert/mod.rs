@@ -378,6 +378,50 @@ pub fn render_journal_notice(loss: &crate::store::JournalLoss) -> Rendered {
     }
 }
 
+/// The expiry notice to the admin mailbox: which CRL (file or URL) or
+/// certificate (subject) expires when, and what to do. Identifiers only.
+pub fn render_expiry_notice(item: Option<&crate::store::expiry_notice::ExpiryItem>) -> Rendered {
+    let (what, name, at) = match item {
+        Some(i) => (i.what.as_str(), one_line(&i.name), i.expires_at),
+        None => ("item", String::new(), jiff::Timestamp::UNIX_EPOCH),
+    };
+    let past = at <= jiff::Timestamp::now();
+    let when = at
+        .to_zoned(crate::calendar::school_tz())
+        .strftime("%Y-%m-%d %H:%M %Z")
+        .to_string();
+    let (label, consequence, fix) = match what {
+        "crl" => (
+            "CRL",
+            "once it expires every police client certificate it covers is refused (fail closed): no force can connect",
+            "put a fresh CRL in place (the file, or the distribution point kim fetches); kim picks it up within [server] crl_refresh",
+        ),
+        "server_certificate" => (
+            "server certificate",
+            "once it expires police systems refuse to connect to kim",
+            "renew it, write it over the file and run `systemctl reload kim`",
+        ),
+        _ => (
+            "police CA certificate",
+            "once it expires client certificates issued by it are refused",
+            "add the CA's renewed certificate to [server] client_ca and run `systemctl reload kim`",
+        ),
+    };
+    let verb = if past { "expired" } else { "expires" };
+    let text = format!(
+        "The {label} {name} {verb} at {when}.\n\nWhy it matters: {consequence}.\nWhat to do: {fix}.\n\n\
+         kim sends this notice at most once a day for each item while it is within [server] expiry_warning_crl / expiry_warning_cert.\n"
+    );
+    Rendered {
+        subject: format!("kim: the {label} {name} {verb} {when}"),
+        html: format!(
+            "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>kim</title></head>\n<body>\n<pre>{}</pre>\n</body></html>\n",
+            escape_html(&text)
+        ),
+        text,
+    }
+}
+
 /// The `[review] notify` notice: each waiting child by receipt, index,
 /// reason code, force, police reference and deadline (UK time), with the
 /// commands to open and decide it. Identifiers only, never a child's details.

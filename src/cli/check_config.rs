@@ -25,7 +25,7 @@ pub fn load_checked_with(
 ) -> Result<(Config, tls::TlsMaterial, MasterKey), Failure> {
     let cfg = Config::load(path).map_err(Failure::usage)?;
     check_files(&cfg, path, master_key)?;
-    let tls = tls::load(&cfg.server)
+    let tls = tls::load_all(&cfg)
         .map_err(|e| Failure::usage(anyhow::anyhow!("{}: [server]: {e}", path.display())))?;
     let key_path = match master_key {
         Some(p) => p.to_owned(),

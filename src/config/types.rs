@@ -252,6 +252,26 @@ pub struct ServerConfig {
     /// they changed), without a reload.
     #[serde(default = "default_crl_refresh")]
     pub crl_refresh: HumanDuration,
+    /// HTTP(S) CRL distribution points kim fetches itself every
+    /// `crl_refresh`; the last good copy of each is kept in the store
+    /// folder's `crl/` subfolder and used after a restart.
+    #[serde(default)]
+    pub crl_urls: Vec<String>,
+    /// A CRL whose nextUpdate is this close gets a warning and one notice
+    /// a day to `[mail] admin_email`.
+    #[serde(default = "default_expiry_warning_crl")]
+    pub expiry_warning_crl: HumanDuration,
+    /// The same for the server certificate and each police CA (notAfter).
+    #[serde(default = "default_expiry_warning_cert")]
+    pub expiry_warning_cert: HumanDuration,
+}
+
+pub(super) fn default_expiry_warning_crl() -> HumanDuration {
+    HumanDuration(Duration::from_secs(48 * 3600))
+}
+
+pub(super) fn default_expiry_warning_cert() -> HumanDuration {
+    HumanDuration(Duration::from_secs(21 * 86_400))
 }
 
 pub(super) fn default_crl_refresh() -> HumanDuration {

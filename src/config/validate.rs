@@ -202,6 +202,11 @@ impl Config {
         if self.server.crl_refresh.0 < Duration::from_millis(100) {
             return Err(self.invalid("server.crl_refresh", "must be at least 100ms"));
         }
+        for u in &self.server.crl_urls {
+            if let Err(why) = crate::ingest::crl_fetch::check_url(u) {
+                return Err(self.invalid("server.crl_urls", &why));
+            }
+        }
         let l = &self.limits;
         if l.max_connections == 0 {
             return Err(self.invalid("limits.max_connections", "must be at least 1"));

@@ -1,5 +1,7 @@
 //! The store's health while the daemon runs: systemd's watchdog is pinged
-//! only while the store can write, and a store that stays unable to write
+//! only while the store can write and no stage (journal, applier, matcher,
+//! deliverer, flusher: `crate::heartbeat`) has been stuck in one piece of
+//! work for longer than the watchdog period; a store that stays unable to write
 //! ends the daemon (non-zero, for systemd to start it again).
 
 use std::sync::Arc;
@@ -14,12 +16,30 @@ pub(super) fn spawn_watchdog(store: Arc<Store>) {
     let mut usec = 0;
     if sd_notify::watchdog_enabled(false, &mut usec) && usec > 0 {
         let every = Duration::from_micros(usec / 2);
+        // A stage busy with one piece of work for longer than the whole
+        // watchdog period is stuck (crate::heartbeat).
+        let bound = Duration::from_micros(usec);
         tokio::spawn(async move {
+            let mut stuck_logged = false;
             loop {
                 if let Some(b) = store.broken() {
                     tracing::error!("{}: watchdog pings stopped", b.reason());
                     return;
                 }
+                let stuck = crate::heartbeat::stalled(bound);
+                if !stuck.is_empty() {
+                    if !stuck_logged {
+                        let which: Vec<String> = stuck
+                            .iter()
+                            .map(|(s, d)| format!("{} ({} s)", s.as_str(), d.as_secs()))
+                            .collect();
+                        tracing::error!(stages = %which.join(", "), "a stage stopped making progress: watchdog pings stopped");
+                        stuck_logged = true;
+                    }
+                    tokio::time::sleep(every).await;
+                    continue;
+                }
+                stuck_logged = false;
                 let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Watchdog]);
                 tokio::time::sleep(every).await;
             }

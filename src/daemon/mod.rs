@@ -6,6 +6,7 @@
 
 pub mod activation;
 mod checkpoints;
+mod expiry;
 mod health;
 mod metrics_http;
 pub mod reload;
@@ -207,17 +208,18 @@ pub async fn start(
     let review_task = {
         let notify = review_notify::run(
             store.clone(),
-            cfg.review.digest_every.0,
+            reloader.digest_every(),
             deliver_stop_rx.clone(),
         );
-        let remind = review_remind::run(
+        let remind = review_remind::run_live(
             store.clone(),
-            cfg.review.remind_at,
+            reloader.remind_at(),
             Arc::new(crate::deliver::SystemClock),
             deliver_stop_rx.clone(),
         );
+        let expiry = expiry::run(reloader.clone(), store.clone(), deliver_stop_rx.clone());
         tokio::spawn(async move {
-            tokio::join!(notify, remind);
+            tokio::join!(notify, remind, expiry);
         })
     };
     let summary_task = cfg
@@ -229,15 +231,14 @@ pub async fn start(
         cfg.retention.clone(),
         deliver_stop_rx.clone(),
     ));
-    let deliverer = tokio::spawn(
-        crate::deliver::Deliverer::new(
-            store.clone(),
-            transport,
-            policy,
-            Arc::new(crate::deliver::SystemClock),
-        )
-        .run(deliver_stop_rx),
+    let deliverer = crate::deliver::Deliverer::new(
+        store.clone(),
+        transport,
+        policy,
+        Arc::new(crate::deliver::SystemClock),
     );
+    reloader.set_delivery(deliverer.settings());
+    let deliverer = tokio::spawn(deliverer.run(deliver_stop_rx));
 
     let ingest = crate::store::writer::Ingest::spawn(store.clone())
         .context("cannot start the accept journal")?;

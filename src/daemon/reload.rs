@@ -7,8 +7,11 @@
 //! nothing: it is logged naming the file and key, audited
 //! (`config_reload_failed`) and counted (`kim_config_reloads_total`).
 //!
-//! What changes live: `[server]` cert, key, client_ca, crls, crl_refresh;
-//! `[[forces]]`; `[matching]`; `[delivery]` closures and school_day_start;
+//! What changes live: `[server]` cert, key, client_ca, crls, crl_refresh,
+//! crl_urls, expiry warnings; `[[forces]]`; `[matching]`; `[mail]` and
+//! `[alert]` (the next message is built and sent with them); `[review]`
+//! (notify for the next notice, remind_at and digest_every at once);
+//! `[delivery]` closures and school_day_start;
 //! `[limits]` handshake_timeout, header_timeout and idle_timeout (for new
 //! connections). Everything else is fixed while kim runs ([`fixed_changes`]).
 
@@ -43,6 +46,8 @@ pub enum ReloadError {
         #[source]
         source: Box<crate::perms::PermError>,
     },
+    #[error("{path}: [mail]: {message}")]
+    Mail { path: PathBuf, message: String },
     #[error("{path}: {} cannot change while kim runs; restart kim to apply; nothing was reloaded", list(.changed))]
     Fixed {
         path: PathBuf,
@@ -58,6 +63,8 @@ pub enum Trigger {
     Signal,
     /// A CRL file changed on disk: the `[server]` files only.
     CrlChanged,
+    /// A newer CRL was fetched from `[server] crl_urls`: the same.
+    CrlFetched,
 }
 
 impl Trigger {
@@ -65,6 +72,7 @@ impl Trigger {
         match self {
             Self::Signal => "sighup",
             Self::CrlChanged => "crl_refresh",
+            Self::CrlFetched => "crl_fetch",
         }
     }
 }
@@ -80,7 +88,25 @@ pub struct Reloader {
     busy: tokio::sync::Mutex<()>,
     /// The CRL files' fingerprint when last read.
     crl_print: Mutex<Vec<u8>>,
+    /// What expires when, in the material in force (for `super::expiry`).
+    expiring: Mutex<Vec<super::expiry::Expiring>>,
+    /// The delivery worker's transport and policy (`[mail]`, `[alert]`,
+    /// `[review] notify`), once the worker runs.
+    delivery: Mutex<Option<Arc<crate::deliver::LiveSettings>>>,
+    /// `[review] remind_at` and `digest_every`, for the review tasks.
+    remind_at: tokio::sync::watch::Sender<jiff::civil::Time>,
+    digest_every: tokio::sync::watch::Sender<std::time::Duration>,
 }
+
+/// A new transport (when `[mail]` changed) and policy for the delivery worker.
+type NewDelivery = (
+    Option<Arc<dyn crate::deliver::transport::Transport>>,
+    crate::deliver::Policy,
+);
+
+/// What a reload read and checked: the snapshot, the TLS material, the
+/// config's SHA-256, the CRL files' fingerprint, and the delivery settings.
+type Prepared = (Snapshot, TlsMaterial, String, Vec<u8>, Option<NewDelivery>);
 
 impl Reloader {
     pub(super) fn new(
@@ -99,9 +125,28 @@ impl Reloader {
             threshold,
             busy: tokio::sync::Mutex::new(()),
             crl_print: Mutex::new(print),
+            expiring: Mutex::new(Vec::new()),
+            delivery: Mutex::new(None),
+            remind_at: tokio::sync::watch::Sender::new(snap.cfg.review.remind_at),
+            digest_every: tokio::sync::watch::Sender::new(snap.cfg.review.digest_every.0),
         };
         r.report(material);
         r
+    }
+
+    /// Gives the reloads the delivery worker's settings to replace.
+    pub(super) fn set_delivery(&self, settings: Arc<crate::deliver::LiveSettings>) {
+        *self.delivery.lock().unwrap_or_else(|p| p.into_inner()) = Some(settings);
+    }
+
+    /// The live `[review] remind_at`.
+    pub(super) fn remind_at(&self) -> tokio::sync::watch::Receiver<jiff::civil::Time> {
+        self.remind_at.subscribe()
+    }
+
+    /// The live `[review] digest_every`.
+    pub(super) fn digest_every(&self) -> tokio::sync::watch::Receiver<std::time::Duration> {
+        self.digest_every.subscribe()
     }
 
     /// The live `[matching] name_threshold`, for the matching thread.
@@ -128,8 +173,23 @@ impl Reloader {
                 }))
             });
         match prepared {
-            Ok((next, material, sha256, print)) => {
+            Ok((next, material, sha256, print, delivery)) => {
                 let cfg = next.cfg.clone();
+                if let Some((transport, policy)) = delivery {
+                    if let Some(d) = &*self.delivery.lock().unwrap_or_else(|p| p.into_inner()) {
+                        d.store(transport, policy);
+                    }
+                }
+                self.remind_at.send_if_modified(|t| {
+                    let changed = *t != cfg.review.remind_at;
+                    *t = cfg.review.remind_at;
+                    changed
+                });
+                self.digest_every.send_if_modified(|t| {
+                    let changed = *t != cfg.review.digest_every.0;
+                    *t = cfg.review.digest_every.0;
+                    changed
+                });
                 self.store.set_calendar(cfg.delivery.calendar());
                 self.threshold
                     .store(cfg.matching.name_threshold.to_bits(), Ordering::Relaxed);
@@ -181,11 +241,7 @@ impl Reloader {
     }
 
     /// Reads and checks; changes nothing.
-    fn prepare(
-        &self,
-        current: &Snapshot,
-        trigger: Trigger,
-    ) -> Result<(Snapshot, TlsMaterial, String, Vec<u8>), ReloadError> {
+    fn prepare(&self, current: &Snapshot, trigger: Trigger) -> Result<Prepared, ReloadError> {
         let path = current.cfg.source.clone();
         let (cfg, sha256) = match trigger {
             Trigger::Signal => {
@@ -200,7 +256,7 @@ impl Reloader {
                 }
                 (Arc::new(cfg), sha256_hex(text.as_bytes()))
             }
-            Trigger::CrlChanged => (
+            Trigger::CrlChanged | Trigger::CrlFetched => (
                 current.cfg.clone(),
                 std::fs::read(&path)
                     .map(|b| sha256_hex(&b))
@@ -218,19 +274,59 @@ impl Reloader {
         // The fingerprint before the read: a file changed during the read
         // is read again at the next check.
         let print = crate::ingest::crl::fingerprint(&cfg.server.crls);
-        let material = tls::load(&cfg.server).map_err(|source| ReloadError::Tls {
+        let material = tls::load_all(&cfg).map_err(|source| ReloadError::Tls {
             path: path.clone(),
             source,
         })?;
+        // [mail], [alert], [review] notify: a new policy, and a new
+        // transport only when [mail] changed (the pool stays otherwise).
+        let delivery = match trigger {
+            Trigger::Signal => {
+                let mail = |message: String| ReloadError::Mail {
+                    path: path.clone(),
+                    message,
+                };
+                let policy =
+                    crate::deliver::Policy::from_config(&cfg).map_err(|e| mail(e.to_string()))?;
+                let transport = if format!("{:?}", current.cfg.mail) != format!("{:?}", cfg.mail) {
+                    let t = crate::deliver::transport::from_config(
+                        &cfg.mail,
+                        cfg.delivery.concurrency,
+                        cfg.delivery.send_timeout.0,
+                    )
+                    .map_err(|e| mail(e.to_string()))?;
+                    Some(Arc::from(t))
+                } else {
+                    None
+                };
+                Some((transport, policy))
+            }
+            Trigger::CrlChanged | Trigger::CrlFetched => None,
+        };
         let next = Snapshot {
             cfg,
             tls: material.config.clone(),
         };
-        Ok((next, material, sha256, print))
+        Ok((next, material, sha256, print, delivery))
+    }
+
+    /// The items of the material in force within their warning window
+    /// (`[server] expiry_warning_crl` / `expiry_warning_cert`) at `now`.
+    pub(super) fn expiring(
+        &self,
+        now: jiff::Timestamp,
+    ) -> Vec<crate::store::expiry_notice::ExpiryItem> {
+        let server = self.live.load().cfg.server.clone();
+        super::expiry::due(
+            &self.expiring.lock().unwrap_or_else(|p| p.into_inner()),
+            &server,
+            now,
+        )
     }
 
     /// Metrics and warnings for what is now loaded.
     fn report(&self, material: &TlsMaterial) {
+        *self.expiring.lock().unwrap_or_else(|p| p.into_inner()) = super::expiry::items(material);
         self.metrics
             .server_cert_not_after
             .set(material.server_not_after.unwrap_or(0));
@@ -279,6 +375,10 @@ impl Reloader {
     /// `[server]` files when one changed. Runs until aborted.
     pub(super) async fn refresh_crls(self: Arc<Self>) {
         let mut last = Instant::now();
+        // The distribution points at once at start, then every crl_refresh.
+        if self.fetch_urls().await {
+            let _ = self.reload(Trigger::CrlFetched).await;
+        }
         loop {
             // Woken at least every second, so a reload that shortens
             // crl_refresh takes effect without waiting out the old period.
@@ -289,6 +389,9 @@ impl Reloader {
                 continue;
             }
             last = Instant::now();
+            if self.fetch_urls().await {
+                let _ = self.reload(Trigger::CrlFetched).await;
+            }
             let crls = self.live.load().cfg.server.crls.clone();
             if crls.is_empty() {
                 continue;
@@ -302,6 +405,45 @@ impl Reloader {
                 *self.crl_print.lock().unwrap_or_else(|p| p.into_inner()) = print;
             }
         }
+    }
+}
+
+impl Reloader {
+    /// Fetches every `[server] crl_urls` distribution point once; whether
+    /// any gave a newer CRL (now kept in the store folder's `crl/`). What
+    /// cannot be used is logged naming the URL and why.
+    async fn fetch_urls(&self) -> bool {
+        use crate::ingest::crl_fetch::{self, Fetched};
+        let cfg = self.live.load().cfg.clone();
+        if cfg.server.crl_urls.is_empty() {
+            return false;
+        }
+        let ca_file = cfg.server.client_ca.clone();
+        let cas =
+            tokio::task::spawn_blocking(move || tls::load_certs("police CA bundle", &ca_file))
+                .await
+                .map_err(|e| e.to_string())
+                .and_then(|r| r.map_err(|e| e.to_string()));
+        let cas = match cas {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!("CRL URLs not fetched: {e}");
+                return false;
+            }
+        };
+        let dir = crl_fetch::cache_dir(&cfg.store.path);
+        let mut newer = false;
+        for url in &cfg.server.crl_urls {
+            match crl_fetch::refresh(url, &dir, &cas).await {
+                Ok(Fetched::New) => {
+                    tracing::info!(url = %url, "fetched a newer CRL; putting it in force");
+                    newer = true;
+                }
+                Ok(Fetched::Unchanged) => {}
+                Err(e) => tracing::warn!("{e}"),
+            }
+        }
+        newer
     }
 }
 
@@ -345,7 +487,7 @@ pub fn fixed_changes(old: &Config, new: &Config) -> Vec<(&'static str, String)> 
             ),
         ));
     }
-    let sections: [(&'static str, bool, &str); 9] = [
+    let sections: [(&'static str, bool, &str); 6] = [
         (
             "store",
             differs(&old.store, &new.store),
@@ -370,21 +512,6 @@ pub fn fixed_changes(old: &Config, new: &Config) -> Vec<(&'static str, String)> 
             "log",
             differs(&old.log, &new.log),
             "logging is set up at start",
-        ),
-        (
-            "mail",
-            differs(&old.mail, &new.mail),
-            "the mail transport is built at start",
-        ),
-        (
-            "alert",
-            differs(&old.alert, &new.alert),
-            "the delivery worker reads it at start",
-        ),
-        (
-            "review",
-            differs(&old.review, &new.review),
-            "the review notice task reads it at start",
         ),
         ("delivery", differs(&old.delivery, &live_delivery(&new.delivery, &old.delivery)),
             "only closures and school_day_start change live; the retry, escalation and concurrency settings are read at start"),

@@ -15,9 +15,15 @@ fn tick(every: Duration) -> Duration {
     (every / 4).clamp(Duration::from_millis(200), Duration::from_secs(5))
 }
 
-/// Runs until `stop` changes.
-pub async fn run(store: Arc<Store>, every: Duration, mut stop: tokio::sync::watch::Receiver<bool>) {
+/// Runs until `stop` changes. `every` is the live `[review] digest_every`:
+/// a reload's new value counts from the next tick.
+pub async fn run(
+    store: Arc<Store>,
+    every: tokio::sync::watch::Receiver<Duration>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
     loop {
+        let every = *every.borrow();
         tokio::select! {
             _ = stop.changed() => return,
             _ = tokio::time::sleep(tick(every)) => {}

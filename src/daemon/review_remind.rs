@@ -86,14 +86,28 @@ fn until(from: Timestamp, to: Timestamp) -> Duration {
     Duration::try_from(to.duration_since(from)).unwrap_or(Duration::ZERO)
 }
 
-/// Runs until `stop` changes, with time from `clock`.
+/// Runs until `stop` changes, with time from `clock` (the tests' entry).
+#[cfg(test)]
 pub async fn run(
     store: Arc<Store>,
     remind_at: Time,
     clock: Arc<dyn Clock>,
+    stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let (_keep, remind_at) = tokio::sync::watch::channel(remind_at);
+    run_live(store, remind_at, clock, stop).await
+}
+
+/// As [`run`], with `remind_at` the live `[review] remind_at`: a reload's
+/// new value is planned with at once.
+pub async fn run_live(
+    store: Arc<Store>,
+    mut remind_at_rx: tokio::sync::watch::Receiver<Time>,
+    clock: Arc<dyn Clock>,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
     loop {
+        let remind_at = *remind_at_rx.borrow_and_update();
         let now = clock.now();
         let mut next = None;
         let mut wait = LOOK_AGAIN;
@@ -127,6 +141,9 @@ pub async fn run(
         tokio::select! {
             _ = stop.changed() => return,
             _ = tokio::time::sleep(wait) => {}
+            Ok(()) = remind_at_rx.changed() => {
+                tracing::info!(remind_at = %*remind_at_rx.borrow(), "review reminders planned with the new remind_at");
+            }
         }
     }
 }

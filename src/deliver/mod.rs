@@ -9,6 +9,7 @@
 /// The school-day calendar (a leaf module, [`crate::calendar`]), by its older name.
 pub use crate::calendar as deadline;
 mod clock;
+mod live;
 pub mod summary;
 pub mod transition;
 pub mod transport;
@@ -27,6 +28,7 @@ use crate::config::{AlertConfig, Config, DeliveryConfig};
 use crate::store::outbox::{AlertKind, AlertRecord, AlertState};
 use crate::store::{Store, StoreError};
 pub use clock::{Clock, SystemClock, TokioClock};
+pub use live::LiveSettings;
 pub use transition::SendOutcome;
 use transition::{transition, Outcome};
 use transport::{SendError, Transport};
@@ -121,8 +123,7 @@ fn until(from: Timestamp, to: Timestamp) -> Duration {
 #[derive(Clone)]
 pub struct Deliverer {
     store: Arc<Store>,
-    transport: Arc<dyn Transport>,
-    policy: Arc<Policy>,
+    live: Arc<LiveSettings>,
     clock: Arc<dyn Clock>,
     in_flight: Arc<Mutex<HashSet<String>>>,
     permits: Arc<Semaphore>,
@@ -155,12 +156,20 @@ impl Deliverer {
         let permits = Arc::new(Semaphore::new(policy.delivery.concurrency));
         Self {
             store,
-            transport,
-            policy: Arc::new(policy),
+            live: Arc::new(LiveSettings::new(transport, policy)),
             clock,
             in_flight: Arc::new(Mutex::new(HashSet::new())),
             permits,
         }
+    }
+
+    /// The settings a reload replaces.
+    pub fn settings(&self) -> Arc<LiveSettings> {
+        self.live.clone()
+    }
+
+    fn policy(&self) -> Arc<Policy> {
+        self.live.load().1
     }
 
     /// Runs until `stop` turns true; then waits for sends in flight (their
@@ -169,6 +178,10 @@ impl Deliverer {
     pub async fn run(self, mut stop: watch::Receiver<bool>) {
         let wanted = self.store.deliver_wanted.clone();
         loop {
+            let busy = crate::heartbeat::busy(crate::heartbeat::Stage::Deliverer);
+            if crate::heartbeat::stall_requested(crate::heartbeat::Stage::Deliverer) {
+                std::future::pending::<()>().await;
+            }
             let next = match self.tick().await {
                 Ok(n) => n,
                 Err(e) => {
@@ -180,6 +193,7 @@ impl Deliverer {
                 .map(|t| until(self.clock.now(), t))
                 .unwrap_or(Duration::from_secs(3600))
                 .min(Duration::from_secs(3600));
+            drop(busy);
             tokio::select! {
                 _ = wanted.notified() => {}
                 _ = tokio::time::sleep(wait) => {}
@@ -192,13 +206,9 @@ impl Deliverer {
         // Let sends in flight finish and record their outcome, briefly: the
         // daemon's stop must fit systemd's TimeoutStopSec. One cut off stays
         // `sending` and is resent at the next start with the same Message-ID.
-        let all = self.policy.delivery.concurrency as u32;
-        let drain = self
-            .policy
-            .delivery
-            .send_timeout
-            .0
-            .min(Duration::from_secs(5));
+        let policy = self.policy();
+        let all = policy.delivery.concurrency as u32;
+        let drain = policy.delivery.send_timeout.0.min(Duration::from_secs(5));
         if tokio::time::timeout(drain, self.permits.acquire_many(all))
             .await
             .is_err()
@@ -211,6 +221,7 @@ impl Deliverer {
     /// due sends (started in the background). Returns when the next thing is
     /// due, if anything is waiting.
     pub async fn tick(&self) -> Result<Option<Timestamp>, StoreError> {
+        let policy = self.policy();
         let now = self.clock.now();
         let mut next: Option<Timestamp> = None;
         let mut soonest = |t: Timestamp| {
@@ -224,7 +235,7 @@ impl Deliverer {
             .clone();
         for a in self.store.active_alerts()? {
             if a.kind == AlertKind::Dsl && !a.escalated {
-                let at = add(a.queued_at, self.policy.delivery.escalate_after.0);
+                let at = add(a.queued_at, policy.delivery.escalate_after.0);
                 if now >= at {
                     let has_deputy = self
                         .store
@@ -296,6 +307,7 @@ impl Deliverer {
     }
 
     async fn send_and_record(&self, a: AlertRecord) -> Result<(), StoreError> {
+        let (transport, policy) = self.live.load();
         let _permit = self.permits.acquire().await;
         let started = std::time::Instant::now();
         let mut to_hash = None;
@@ -312,8 +324,8 @@ impl Deliverer {
                         .map(|t| self.store.address_hash(t.as_ref()));
                 }
                 match tokio::time::timeout(
-                    self.policy.delivery.send_timeout.0,
-                    self.transport.send(&a.id, &msg),
+                    policy.delivery.send_timeout.0,
+                    transport.send(&a.id, &msg),
                 )
                 .await
                 {
@@ -347,10 +359,10 @@ impl Deliverer {
                 }
             }
             Err(e) => {
-                let next = add(now, self.policy.backoff(a.attempts, jitter_unit()));
+                let next = add(now, policy.backoff(a.attempts, jitter_unit()));
                 let give_up = add(
                     a.requeued_at.unwrap_or(a.queued_at),
-                    self.policy.delivery.give_up_after.0,
+                    policy.delivery.give_up_after.0,
                 );
                 if next > give_up {
                     tracing::error!(alert = %a.id, urn = %a.urn, code = ?e.code, attempt = a.attempts, "retry window ran out; the admin mailbox is told");
@@ -385,6 +397,7 @@ impl Deliverer {
 
     /// Renders and addresses the message for `a`.
     fn build(&self, a: &AlertRecord) -> Result<Message, BuildError> {
+        let policy = self.policy();
         let school = || -> Result<_, BuildError> {
             self.store
                 .school(&a.urn)?
@@ -394,12 +407,12 @@ impl Deliverer {
         let mut extra_to: Vec<Mailbox> = Vec::new();
         let (mut to, mut rendered): (Mailbox, Rendered) = match a.kind {
             AlertKind::AdminSummary => (
-                self.policy.admin.clone(),
+                policy.admin.clone(),
                 alert::summary::render_summary(&a.summary.clone().unwrap_or_default()),
             ),
             AlertKind::AdminReview => {
-                let mut to = self.policy.review_notify.iter().cloned();
-                let first = to.next().unwrap_or_else(|| self.policy.admin.clone());
+                let mut to = policy.review_notify.iter().cloned();
+                let first = to.next().unwrap_or_else(|| policy.admin.clone());
                 extra_to = to.collect();
                 let entries = a.review.as_deref().unwrap_or_default();
                 let rendered = match a.reminder {
@@ -408,8 +421,12 @@ impl Deliverer {
                 };
                 (first, rendered)
             }
+            AlertKind::AdminExpiry => (
+                policy.admin.clone(),
+                alert::render_expiry_notice(a.expiry.as_ref()),
+            ),
             AlertKind::AdminJournalDamaged => (
-                self.policy.admin.clone(),
+                policy.admin.clone(),
                 alert::render_journal_notice(&a.journal.clone().unwrap_or_default()),
             ),
             AlertKind::Dsl | AlertKind::Deputy | AlertKind::Withdrawal => {
@@ -418,9 +435,8 @@ impl Deliverer {
                     .store
                     .load_notification(&a.receipt)?
                     .ok_or(BuildError::NoNotification)?;
-                let facts =
-                    AllowedFacts::select(&n, a.child, &school, &a.receipt, &self.policy.alert)
-                        .ok_or(BuildError::NoNotification)?;
+                let facts = AllowedFacts::select(&n, a.child, &school, &a.receipt, &policy.alert)
+                    .ok_or(BuildError::NoNotification)?;
                 let deputy = match a.kind {
                     AlertKind::Deputy => true,
                     AlertKind::Withdrawal => match &a.follows {
@@ -462,7 +478,7 @@ impl Deliverer {
                     }
                 };
                 (
-                    self.policy.admin.clone(),
+                    policy.admin.clone(),
                     alert::render_admin_notice(
                         reason,
                         follows,
@@ -488,24 +504,23 @@ impl Deliverer {
                 school_name: school.as_ref().map(|s| s.name.as_str()),
             };
             rendered = alert::mark_test(rendered, &would_be);
-            to = self
-                .policy
+            to = policy
                 .test_recipient
                 .clone()
-                .unwrap_or_else(|| self.policy.admin.clone());
+                .unwrap_or_else(|| policy.admin.clone());
             extra_to.clear();
         }
         let mut b = Message::builder()
-            .from(self.policy.from.clone())
+            .from(policy.from.clone())
             .to(to)
             .subject(rendered.subject)
-            .message_id(Some(message_id(&a.id, &self.policy.from)))
+            .message_id(Some(message_id(&a.id, &policy.from)))
             .header(header::Date::new(std::time::SystemTime::now()));
         for m in extra_to {
             b = b.to(m);
         }
         if let Some(f) = &a.follows {
-            let original = message_id(f, &self.policy.from);
+            let original = message_id(f, &policy.from);
             b = b.in_reply_to(original.clone()).references(original);
         }
         b.multipart(MultiPart::alternative_plain_html(

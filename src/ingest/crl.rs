@@ -50,12 +50,30 @@ pub struct LoadedCrl {
     pub der: CertificateRevocationListDer<'static>,
     /// nextUpdate, Unix seconds (None: the CRL has none).
     pub next_update: Option<i64>,
+    /// thisUpdate, Unix seconds.
+    pub this_update: i64,
+    /// The CRL number extension, big-endian without leading zeros.
+    pub number: Option<Vec<u8>>,
 }
 
 impl LoadedCrl {
     /// Whether nextUpdate has passed (every client it covers is refused).
     pub fn expired(&self, now: i64) -> bool {
         self.next_update.is_some_and(|t| t < now)
+    }
+
+    /// Whether this CRL is newer than `held`: a greater CRL number when
+    /// both have one, else a later thisUpdate.
+    pub fn newer_than(&self, held: &LoadedCrl) -> bool {
+        match (&self.number, &held.number) {
+            (Some(a), Some(b)) => (a.len(), a) > (b.len(), b),
+            _ => self.this_update > held.this_update,
+        }
+    }
+
+    /// Whether this CRL is older than `held` (the converse, strictly).
+    pub fn older_than(&self, held: &LoadedCrl) -> bool {
+        held.newer_than(self)
     }
 }
 
@@ -66,6 +84,16 @@ pub fn load_file(path: &Path, cas: &[CertificateDer<'_>]) -> Result<Vec<LoadedCr
         path: path.to_owned(),
         source,
     })?;
+    parse_bytes(path, bytes, cas)
+}
+
+/// As [`load_file`], for bytes already read (or fetched) from `path` (a
+/// file name or a URL, for the errors).
+pub fn parse_bytes(
+    path: &Path,
+    bytes: Vec<u8>,
+    cas: &[CertificateDer<'_>],
+) -> Result<Vec<LoadedCrl>, CrlError> {
     let not_a_crl = |why: String| CrlError::NotACrl {
         path: path.to_owned(),
         why,
@@ -146,10 +174,14 @@ fn check(
         });
     }
     let next_update = crl.next_update().map(|t| t.timestamp());
+    let this_update = crl.last_update().timestamp();
+    let number = crl.crl_number().map(|n| n.to_bytes_be());
     Ok(LoadedCrl {
         path: path.to_owned(),
         der,
         next_update,
+        this_update,
+        number,
     })
 }
 

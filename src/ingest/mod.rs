@@ -10,6 +10,7 @@
 
 pub mod admission;
 pub mod crl;
+pub mod crl_fetch;
 pub mod http;
 mod idle;
 pub mod live;

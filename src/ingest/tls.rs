@@ -101,6 +101,8 @@ pub struct TlsMaterial {
     pub crls: Vec<super::crl::LoadedCrl>,
     /// The server certificate's notAfter (Unix seconds).
     pub server_not_after: Option<i64>,
+    /// The server certificate's subject (for the expiry notice).
+    pub server_subject: String,
     /// Each police CA in `client_ca`: its subject and notAfter (Unix seconds).
     pub client_cas: Vec<(String, i64)>,
 }
@@ -134,6 +136,23 @@ pub fn server_config(cfg: &config::ServerConfig) -> Result<Arc<ServerConfig>, Tl
 /// Reads every file `[server]` names (certificate, key, police CAs, CRLs),
 /// checks them and builds the rustls config.
 pub fn load(cfg: &config::ServerConfig) -> Result<TlsMaterial, TlsError> {
+    load_with(cfg, |_| Vec::new())
+}
+
+/// As [`load`], with the kept copies of the CRLs fetched from `[server]
+/// crl_urls` (in the store folder's `crl/`) as well.
+pub fn load_all(cfg: &config::Config) -> Result<TlsMaterial, TlsError> {
+    let dir = super::crl_fetch::cache_dir(&cfg.store.path);
+    load_with(&cfg.server, |cas| {
+        super::crl_fetch::load_cached(&dir, &cfg.server.crl_urls, cas)
+    })
+}
+
+/// As [`load`], with the CRLs `fetched` gives for the police CAs.
+pub fn load_with(
+    cfg: &config::ServerConfig,
+    fetched: impl FnOnce(&[CertificateDer<'static>]) -> Vec<super::crl::LoadedCrl>,
+) -> Result<TlsMaterial, TlsError> {
     let provider = Arc::new(provider());
     let mut roots = RootCertStore::empty();
     let cas = load_certs("police CA bundle", &cfg.client_ca)?;
@@ -154,6 +173,7 @@ pub fn load(cfg: &config::ServerConfig) -> Result<TlsMaterial, TlsError> {
     for p in &cfg.crls {
         crls.extend(super::crl::load_file(p, &cas)?);
     }
+    crls.extend(fetched(&cas));
     let mut builder =
         WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone());
     if !crls.is_empty() {
@@ -166,6 +186,11 @@ pub fn load(cfg: &config::ServerConfig) -> Result<TlsMaterial, TlsError> {
         .map_err(|e| TlsError::Verifier(e.to_string()))?;
     let chain = load_certs("server certificate", &cfg.cert)?;
     let server_not_after = chain.first().and_then(not_after);
+    let server_subject = chain
+        .first()
+        .and_then(|c| x509_parser::parse_x509_certificate(c.as_ref()).ok())
+        .map(|(_, x)| x.subject().to_string())
+        .unwrap_or_default();
     let key = load_key(&cfg.key)?;
     let mut sc = ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
@@ -178,6 +203,7 @@ pub fn load(cfg: &config::ServerConfig) -> Result<TlsMaterial, TlsError> {
         config: Arc::new(sc),
         crls,
         server_not_after,
+        server_subject,
         client_cas,
     })
 }

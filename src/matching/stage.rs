@@ -151,9 +151,12 @@ pub fn spawn_with(store: Arc<Store>, threshold: impl Fn() -> f64 + Send + 'stati
         .spawn(move || {
             crate::store::writer::lower_priority(MATCH_NICE);
             loop {
+                let busy = crate::heartbeat::busy(crate::heartbeat::Stage::Matcher);
+                crate::heartbeat::maybe_stall(crate::heartbeat::Stage::Matcher);
                 let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                     run_pending(&store, threshold())
                 }));
+                drop(busy);
                 match ran {
                     Ok(Ok(_)) => {}
                     Ok(Err(e)) => {

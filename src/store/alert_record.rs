@@ -29,6 +29,9 @@ pub enum AlertKind {
     AdminReview,
     /// The admin mailbox: the morning summary (counts and identifiers).
     AdminSummary,
+    /// The admin mailbox: a CRL, the server certificate or a police CA
+    /// expires soon (identifiers only).
+    AdminExpiry,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -115,6 +118,9 @@ pub struct AlertRecord {
     /// For [`AlertKind::AdminSummary`]: what the summary says.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub summary: Option<super::notice_content::Summary>,
+    /// For [`AlertKind::AdminExpiry`]: what expires when.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expiry: Option<super::notice_content::ExpiryItem>,
     /// Caused by a notification in test mode: addressed only to `[mail]
     /// test_recipient`, marked TEST (its follow-ups inherit it).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -193,6 +199,7 @@ impl AlertRecord {
             to_hash: None,
             requeued_at: None,
             summary: None,
+            expiry: None,
             test: false,
         }
     }

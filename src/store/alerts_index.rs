@@ -45,7 +45,7 @@ impl IndexEntry {
     }
 }
 
-const KINDS: [AlertKind; 8] = [
+const KINDS: [AlertKind; 9] = [
     AlertKind::Dsl,
     AlertKind::Deputy,
     AlertKind::Withdrawal,
@@ -54,6 +54,7 @@ const KINDS: [AlertKind; 8] = [
     AlertKind::AdminJournalDamaged,
     AlertKind::AdminReview,
     AlertKind::AdminSummary,
+    AlertKind::AdminExpiry,
 ];
 const STATES: [AlertState; 6] = [
     AlertState::Queued,

@@ -31,7 +31,9 @@ impl Store {
                     continue;
                 }
                 let s2 = store.clone();
+                let busy = crate::heartbeat::busy(crate::heartbeat::Stage::Flusher);
                 let res = tokio::task::spawn_blocking(move || s2.flush_now()).await;
+                drop(busy);
                 let failed = !matches!(res, Ok(Ok(())));
                 store.flushed.send_modify(|s| match res {
                     Ok(Ok(_)) => s.done = s.done.max(target),

@@ -10,6 +10,7 @@ mod audit_log;
 pub mod backup;
 pub mod batch;
 pub mod crypto;
+pub mod expiry_notice;
 mod flush;
 pub mod format;
 mod health;

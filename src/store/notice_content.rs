@@ -70,3 +70,15 @@ pub struct Summary {
     pub in_review: u64,
     pub needs_a_human: Vec<SummaryItem>,
 }
+
+/// Something kim needs that expires soon, as the expiry notice names it:
+/// what it is, its file name, URL or certificate subject, and when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExpiryItem {
+    /// `crl`, `server_certificate` or `client_ca`.
+    pub what: String,
+    /// The CRL's file or URL, or the certificate's subject.
+    pub name: String,
+    /// nextUpdate or notAfter.
+    pub expires_at: jiff::Timestamp,
+}

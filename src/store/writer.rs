@@ -226,6 +226,7 @@ fn journal_thread(
 ) {
     let mut stalled_since: Option<Instant> = None;
     while let Some(first) = rx.blocking_recv() {
+        let _busy = crate::heartbeat::busy(crate::heartbeat::Stage::Journal);
         let mut jobs = vec![first];
         while jobs.len() < MAX_BATCH {
             match rx.try_recv() {
@@ -383,6 +384,7 @@ fn applier(store: &Store, rx: std::sync::mpsc::Receiver<Journaled>, stopping: &A
     loop {
         match rx.recv_timeout(FLUSH_IDLE) {
             Ok(first) => {
+                let _busy = crate::heartbeat::busy(crate::heartbeat::Stage::Applier);
                 let mut batch = first.batch;
                 last_segment = first.segment;
                 while batch.len() < MAX_APPLY {

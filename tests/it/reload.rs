@@ -20,11 +20,15 @@ async fn try_post(client: &PoliceClient, addr: SocketAddr, reference: &str) -> R
         .map_err(|e| e.to_string())
 }
 
-fn post(client: &PoliceClient, addr: SocketAddr, reference: &str) -> Result<u16, String> {
+pub(crate) fn post(
+    client: &PoliceClient,
+    addr: SocketAddr,
+    reference: &str,
+) -> Result<u16, String> {
     rt().block_on(try_post(client, addr, reference))
 }
 
-fn hup(kim: &Kim) {
+pub(crate) fn hup(kim: &Kim) {
     let ok = std::process::Command::new("kill")
         .args(["-HUP", &kim.child.id().to_string()])
         .status()
@@ -33,7 +37,7 @@ fn hup(kim: &Kim) {
 }
 
 /// Polls `check` every 20 ms for at most `limit`: how long until it held.
-fn wait_until(limit: Duration, mut check: impl FnMut() -> bool) -> Option<Duration> {
+pub(crate) fn wait_until(limit: Duration, mut check: impl FnMut() -> bool) -> Option<Duration> {
     let start = Instant::now();
     while start.elapsed() < limit {
         if check() {
@@ -50,7 +54,7 @@ fn count_log(kim: &Kim, needle: &str) -> usize {
 }
 
 /// Sends SIGHUP and waits for the reload's outcome line (ok or refused).
-fn reload(kim: &Kim) -> bool {
+pub(crate) fn reload(kim: &Kim) -> bool {
     let before = count_log(kim, "config reloaded");
     let refused = count_log(kim, "reload refused");
     hup(kim);
@@ -82,12 +86,12 @@ fn config_with_crls(env: &Env, crls: &[&Path], refresh: Option<&str>) {
     }
 }
 
-fn edit_config(env: &Env, f: impl FnOnce(String) -> String) {
+pub(crate) fn edit_config(env: &Env, f: impl FnOnce(String) -> String) {
     let text = std::fs::read_to_string(&env.config).unwrap();
     std::fs::write(&env.config, f(text)).unwrap();
 }
 
-fn revoked(env: &Env) -> PoliceClient {
+pub(crate) fn revoked(env: &Env) -> PoliceClient {
     env.client((&env.fx.revoked_client.0, &env.fx.revoked_client.1))
 }
 
@@ -133,7 +137,7 @@ fn sighup_reloads_and_never_stops_kim() {
     assert!(loaded.iter().all(|e| &e["detail"]["sha256"] == sha));
 }
 
-fn metrics_text(addr: SocketAddr) -> String {
+pub(crate) fn metrics_text(addr: SocketAddr) -> String {
     let out = std::process::Command::new("curl")
         .args(["-s", "--max-time", "5"])
         .arg(format!("http://{addr}/metrics"))
