@@ -30,6 +30,8 @@ pub mod deliver;
 pub mod dev;
 pub mod fields;
 pub mod fsmode;
+#[doc(hidden)]
+pub mod fuzz_api;
 pub mod hardening;
 pub mod import;
 pub mod ingest;

@@ -14,6 +14,7 @@ mod delivery;
 mod disk;
 mod durability;
 mod flood;
+mod fuzz_regressions;
 mod hardening;
 mod journal;
 mod limits;
