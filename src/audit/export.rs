@@ -117,7 +117,7 @@ pub fn verify_export(input: impl BufRead, public: &[u8]) -> Result<ExportReport,
                         why: format!(
                             "the signed checkpoint does not match the chain here (it vouches for event {} with hash {}…)",
                             cp.seq,
-                            &cp.hash[..cp.hash.len().min(16)]
+                            cp.hash.chars().take(16).collect::<String>()
                         ),
                     });
                 }
