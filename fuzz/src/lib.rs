@@ -31,6 +31,8 @@ pub fn config() -> &'static Config {
              [[forces]]\nid = \"durham\"\nname = \"Durham Constabulary\"\n\
              client_names = [\"relay.durham.example\"]",
         );
+        // A force with test names needs a test recipient.
+        let text = text.replace("[mail]\n", "[mail]\ntest_recipient = \"test@council.example\"\n");
         Config::from_toml(&text, Path::new("/etc/kim/kim.toml")).expect("the fuzz config loads")
     })
 }
