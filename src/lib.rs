@@ -31,6 +31,8 @@ pub mod deliver;
 pub mod dev;
 pub mod fields;
 pub mod fsmode;
+#[doc(hidden)]
+pub mod fuzz_api;
 pub mod hardening;
 pub mod heartbeat;
 pub mod import;

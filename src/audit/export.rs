@@ -121,7 +121,7 @@ pub fn verify_export(input: impl BufRead, trusted: &Trusted) -> Result<ExportRep
                         why: format!(
                             "the signed checkpoint does not match the chain here (it vouches for event {} with hash {}…)",
                             cp.seq,
-                            &cp.hash[..cp.hash.len().min(16)]
+                            cp.hash.chars().take(16).collect::<String>()
                         ),
                     });
                 }

@@ -201,3 +201,22 @@ fn a_chain_cut_short_behind_its_checkpoints_is_caught() {
         .unwrap_err()
         .contains("line 1"));
 }
+
+/// Found writing the `audit_line` fuzz target (which signs the checkpoints
+/// it reads): a validly signed checkpoint whose hash is not hex, with a
+/// multi-byte character across its 16th byte, panicked where the refusal
+/// quotes the first 16 characters; it is refused like any other.
+#[test]
+fn a_signed_checkpoint_with_a_non_hex_hash_is_refused_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = signer(dir.path(), "audit.key");
+    let events = chain(2);
+    let odd = Head {
+        seq: 2,
+        hash: format!("a{}", "é".repeat(20)),
+    };
+    let cp = s.sign(&odd, events[1].time);
+    let err = verify_export(&export(&events, &[cp])[..], s.public_key()).unwrap_err();
+    assert_eq!((err.seq, err.line), (2, 3), "{err}");
+    assert!(err.why.contains("does not match the chain"), "{err}");
+}

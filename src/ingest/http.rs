@@ -462,58 +462,77 @@ fn get_status(id: &str, force: &str, state: &AppState) -> Response<Body> {
     }
 }
 
+/// Why a withdrawal body was refused: the answer's status, problem slug,
+/// title and detail (written by kim) and the broken rule, if any.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WithdrawalRefusal {
+    pub status: StatusCode,
+    pub slug: &'static str,
+    pub title: &'static str,
+    pub detail: String,
+    pub errors: Vec<FieldError>,
+}
+
 /// The reason a police system gives for a withdrawal: 1-500 characters, no
-/// control characters but line breaks; nothing else in the body.
-#[allow(clippy::result_large_err)] // the error is the answer, built once
-fn parse_withdrawal(body: &[u8]) -> Result<String, Response<Body>> {
-    let invalid = |pointer: &str, message: &str| {
-        problem(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid-withdrawal",
-            "Invalid withdrawal",
-            "The withdrawal breaks a rule of the contract; see errors.",
-            &[FieldError {
-                pointer: pointer.to_owned(),
-                message: message.to_owned(),
-            }],
-        )
+/// control characters but line breaks; nothing else in the body. A refusal
+/// never quotes the body; an unknown key is named by a capped, log-safe
+/// pointer (as in a notification).
+pub fn withdrawal_reason(body: &[u8]) -> Result<String, WithdrawalRefusal> {
+    let invalid = |pointer: String, message: &str| WithdrawalRefusal {
+        status: StatusCode::UNPROCESSABLE_ENTITY,
+        slug: "invalid-withdrawal",
+        title: "Invalid withdrawal",
+        detail: "The withdrawal breaks a rule of the contract; see errors.".to_owned(),
+        errors: vec![FieldError {
+            pointer,
+            message: message.to_owned(),
+        }],
     };
-    let v: serde_json::Value = serde_json::from_slice(body).map_err(|e| {
-        problem(
-            StatusCode::BAD_REQUEST,
-            "malformed-json",
-            "Malformed JSON",
-            &format!(
-                "The body is not valid JSON (line {}, column {}).",
-                e.line(),
-                e.column()
-            ),
-            &[],
-        )
+    let v: serde_json::Value = serde_json::from_slice(body).map_err(|e| WithdrawalRefusal {
+        status: StatusCode::BAD_REQUEST,
+        slug: "malformed-json",
+        title: "Malformed JSON",
+        detail: format!(
+            "The body is not valid JSON (line {}, column {}).",
+            e.line(),
+            e.column()
+        ),
+        errors: Vec::new(),
     })?;
     let Some(obj) = v.as_object() else {
-        return Err(invalid("", "must be a JSON object with a reason"));
+        return Err(invalid(
+            String::new(),
+            "must be a JSON object with a reason",
+        ));
     };
     if let Some(k) = obj.keys().find(|k| k.as_str() != "reason") {
         return Err(invalid(
-            &format!("/{}", k.replace('~', "~0").replace('/', "~1")),
+            crate::ingest::notification::key_pointer("", k),
             "unknown field",
         ));
     }
     match obj.get("reason") {
-        None => Err(invalid("/reason", "is required")),
+        None => Err(invalid("/reason".into(), "is required")),
         Some(serde_json::Value::String(r)) => {
             let n = r.chars().count();
             if n == 0 || n > 500 {
-                Err(invalid("/reason", "must be 1 to 500 characters"))
+                Err(invalid("/reason".into(), "must be 1 to 500 characters"))
             } else if r.chars().any(|c| c.is_control() && c != '\n') {
-                Err(invalid("/reason", "must not contain control characters"))
+                Err(invalid(
+                    "/reason".into(),
+                    "must not contain control characters",
+                ))
             } else {
                 Ok(r.clone())
             }
         }
-        Some(_) => Err(invalid("/reason", "must be a string")),
+        Some(_) => Err(invalid("/reason".into(), "must be a string")),
     }
+}
+
+#[allow(clippy::result_large_err)] // the error is the answer, built once
+fn parse_withdrawal(body: &[u8]) -> Result<String, Response<Body>> {
+    withdrawal_reason(body).map_err(|r| problem(r.status, r.slug, r.title, &r.detail, &r.errors))
 }
 
 async fn withdraw(

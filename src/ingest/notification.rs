@@ -25,6 +25,7 @@ mod pointer;
 mod types;
 mod validate;
 
+pub(crate) use pointer::key_pointer;
 use pointer::*;
 pub use types::*;
 use validate::*;

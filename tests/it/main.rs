@@ -18,6 +18,7 @@ mod durability;
 mod fixture;
 mod expiry;
 mod flood;
+mod fuzz_regressions;
 mod hardening;
 mod journal;
 mod keys;

@@ -122,7 +122,7 @@ impl<'de> Visitor<'de> for ValueSeed<'_> {
 /// RFC 6901 pointer to `key` under `parent`. The key is capped at
 /// `MAX_POINTER_KEY_CHARS` characters, control characters become U+FFFD (pointers end
 /// up in logs), and `~` / `/` are escaped as `~0` / `~1`.
-pub(super) fn key_pointer(parent: &str, key: &str) -> String {
+pub(crate) fn key_pointer(parent: &str, key: &str) -> String {
     let mut p = String::with_capacity(parent.len() + key.len().min(4 * MAX_POINTER_KEY_CHARS) + 1);
     p.push_str(parent);
     p.push('/');

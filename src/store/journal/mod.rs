@@ -351,7 +351,7 @@ impl Journal {
         Ok(Some(done))
     }
 
-    fn start_next(&mut self, key: &SealKey) -> Result<(), StoreError> {
+    pub(crate) fn start_next(&mut self, key: &SealKey) -> Result<(), StoreError> {
         let prev = SegmentEnd {
             segment: self.segment,
             frames: self.frames,
