@@ -216,7 +216,11 @@ fn a_signed_checkpoint_with_a_non_hex_hash_is_refused_not_a_panic() {
         hash: format!("a{}", "é".repeat(20)),
     };
     let cp = s.sign(&odd, events[1].time);
-    let err = verify_export(&export(&events, &[cp])[..], s.public_key()).unwrap_err();
+    let err = verify_export(
+        &export(&events, &[cp])[..],
+        &crate::audit::checkpoint::Trusted::one(s.public_key()),
+    )
+    .unwrap_err();
     assert_eq!((err.seq, err.line), (2, 3), "{err}");
     assert!(err.why.contains("does not match the chain"), "{err}");
 }

@@ -205,8 +205,7 @@ fn verify_copy(cfg: &Config, store: &Store, manifest: &Manifest) -> Result<Head,
                 .filter(|e| e.seq == seq)
                 .map(|e| e.hash.clone())
         };
-        verify_checkpoints(&cps, &trusted, &head, hash_at, "store")
-            .map_err(|e| broken(&e))?;
+        verify_checkpoints(&cps, &trusted, &head, hash_at, "store").map_err(|e| broken(&e))?;
     }
     Ok(head)
 }

@@ -196,10 +196,7 @@ fn a_backup_under_load_restores_every_acknowledged_receipt_and_serves() {
         .unwrap()
         .iter()
         .any(|f| f["path"] == "store/db"));
-    assert_eq!(
-        m["kim_format_version"],
-        kim::store::format::FORMAT_VERSION
-    );
+    assert_eq!(m["kim_format_version"], kim::store::format::FORMAT_VERSION);
     // Audited, with identifiers only.
     let (_, list, _) = env.kim(&["audit", "list", "--json"]);
     assert!(list.contains("\"backup\""), "{list}");

@@ -17,7 +17,10 @@ pub fn verify(ctx: &mut Ctx<'_>) -> CliResult {
 
 /// The keys whose checkpoints verify: the signing key's public half,
 /// `[audit] trusted_keys` and `extra` (hex, from `--public-key`).
-pub(crate) fn trusted_keys(cfg: &crate::config::Config, extra: &[String]) -> Result<Trusted, Failure> {
+pub(crate) fn trusted_keys(
+    cfg: &crate::config::Config,
+    extra: &[String],
+) -> Result<Trusted, Failure> {
     let mut trusted = Trusted::default();
     if let Some(key) = cfg.signing_key_path().map_err(Failure::usage)? {
         trusted.add(Signer::load(&key).map_err(Failure::usage)?.public_key());

@@ -261,8 +261,11 @@ impl Journal {
         })
     }
 
-    /// Creates segment `segment` with its start frame, synced; on failure
-    /// nothing of it is left behind (if it can be removed).
+    /// Creates segment `segment` with its start frame, synced, under a
+    /// temporary name and then renamed into place: a segment file always
+    /// begins with its start frame, so one without it (cut to nothing, say)
+    /// is damage, never a segment that was being made. On failure nothing
+    /// of it is left behind (if it can be removed).
     fn new_file(
         dir: &Path,
         segment: u64,
@@ -270,22 +273,34 @@ impl Journal {
         prev: Option<SegmentEnd>,
     ) -> Result<File, StoreError> {
         let path = segment_path(dir, segment);
+        let tmp = path.with_extension("journal.new");
+        let _ = std::fs::remove_file(&tmp);
         let mut file = File::options()
             .append(true)
             .create_new(true)
             .mode(crate::fsmode::FILE)
-            .open(&path)
+            .open(&tmp)
             .map_err(io_error)?;
         let mut start = Vec::new();
         encode_frame(key, segment, 0, &Head::Start { prev }, None, &mut start)?;
         let written = file
             .write_all(&start)
             .and_then(|()| file.sync_data())
+            .and_then(|()| {
+                if path.exists() {
+                    Err(io::Error::new(
+                        io::ErrorKind::AlreadyExists,
+                        format!("{} already exists", path.display()),
+                    ))
+                } else {
+                    std::fs::rename(&tmp, &path)
+                }
+            })
             .map_err(io_error)
             .and_then(|()| sync_dir(dir));
         if let Err(e) = written {
             drop(file);
-            let _ = std::fs::remove_file(&path);
+            let _ = std::fs::remove_file(&tmp);
             return Err(e);
         }
         Ok(file)

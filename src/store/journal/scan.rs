@@ -184,6 +184,7 @@ pub(crate) fn scan(dir: &Path, key: &SealKey) -> Result<Scan, StoreError> {
 /// Adds segment `seg`'s entries, damage and torn tail to `out`.
 /// `vouched` is what the next segment's start frame says of this one.
 fn account(seg: &Segment, vouched: Option<SegmentEnd>, is_last: bool, out: &mut Scan) {
+    let damage_before = out.damage.len();
     let mut damage = |offset: usize, lost: u32, named: Vec<Identifiers>| {
         out.damage.push(Damage {
             segment: seg.number,
@@ -194,6 +195,11 @@ fn account(seg: &Segment, vouched: Option<SegmentEnd>, is_last: bool, out: &mut 
     };
     let whole =
         |f: &Frame| !f.truncated && (matches!(f.head, Head::Start { .. }) || f.body.is_some());
+    // Every segment file begins with its start frame, synced before the
+    // file got its name (`Journal::new_file`).
+    let starts_whole = seg.frames.first().is_some_and(|f| {
+        f.offset == 0 && f.index == 0 && whole(f) && matches!(f.head, Head::Start { .. })
+    });
     // The tail: everything after the last frame that opens whole.
     let last_whole = seg.frames.iter().rposition(whole);
     let tail_from = last_whole.map_or(0, |i| seg.frames[i].end);
@@ -234,5 +240,23 @@ fn account(seg: &Segment, vouched: Option<SegmentEnd>, is_last: bool, out: &mut 
         damage(tail_from, lost, named);
     } else if tail_from < seg.len {
         out.torn.push((seg.number, tail_from as u64));
+    }
+    if !starts_whole && out.damage.len() == damage_before {
+        // Cut or overwritten from its first byte: whatever it held was
+        // acknowledged or not, nobody can tell — damage, not a torn tail.
+        out.torn.retain(|(s, _)| *s != seg.number);
+        out.damage.push(Damage {
+            segment: seg.number,
+            offset: 0,
+            lost: vouched.map_or(0, |v| v.frames.saturating_sub(1)),
+            named: seg
+                .frames
+                .iter()
+                .filter_map(|f| match &f.head {
+                    Head::Entry(ids) => Some(ids.clone()),
+                    Head::Start { .. } => None,
+                })
+                .collect(),
+        });
     }
 }

@@ -219,3 +219,34 @@ fn a_segment_moved_aside_is_kept_not_deleted() {
     assert_eq!(std::fs::read(&to).unwrap(), full);
     assert!(segments(&jd).unwrap().is_empty());
 }
+
+/// Found by `fuzz/` (journal target): a segment holding an acknowledged
+/// entry, cut to nothing, read as an empty journal — the entry gone without
+/// a word. A segment is named only once its start frame is on disk, so a
+/// segment without one is damage.
+#[test]
+fn a_segment_cut_to_nothing_or_without_its_start_frame_is_damage() {
+    let (_dir, jd, full) = setup(2);
+    let path = segment_path(&jd, 1);
+    std::fs::write(&path, b"").unwrap();
+    let got = scan(&jd, &key()).unwrap();
+    assert_eq!(got.damage.len(), 1, "{got:?}");
+    assert_eq!(got.damage[0].segment, 1);
+    assert!(got.torn.is_empty());
+    // Its first bytes overwritten: damage too, the later frames still read.
+    let mut bad = full.clone();
+    for b in &mut bad[..8] {
+        *b = 0;
+    }
+    std::fs::write(&path, &bad).unwrap();
+    let got = scan(&jd, &key()).unwrap();
+    assert!(!got.damage.is_empty(), "{got:?}");
+    // A segment being made is never seen under its name.
+    let dir = tempfile::tempdir().unwrap();
+    let _ = Journal::create(dir.path(), &key()).unwrap();
+    let names: Vec<String> = std::fs::read_dir(journal_dir(dir.path()))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, ["0000000000000001.journal"]);
+}
