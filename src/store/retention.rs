@@ -262,8 +262,9 @@ impl Store {
 
 impl Store {
     /// For benchmarks only (`benches/retention.rs`): marks every child of
-    /// `receipts` delivered at `at` (settled then), without alerts or
-    /// audit events — never for a live store.
+    /// `receipts` delivered at `at` (settled then) and takes them off the
+    /// matching stage's queue, without alerts or audit events — never for a
+    /// live store.
     #[doc(hidden)]
     pub fn bench_settle(&self, receipts: &[String], at: jiff::Timestamp) -> Result<(), StoreError> {
         let mut b = sled::Batch::default();
@@ -282,6 +283,9 @@ impl Store {
             );
         }
         self.t.notifications.apply_batch(b)?;
+        for r in receipts {
+            self.t.work_match.remove(r.as_bytes())?;
+        }
         Ok(())
     }
 }
