@@ -114,15 +114,8 @@ fn main() {
         common::git_revision()
     );
     let dir = tempfile::tempdir_in("/var/tmp").unwrap();
-    let opts = kim::dev::Options {
-        store: dir.path().join("store"),
-        mail: kim::dev::Mail::File,
-        admin_socket: Some(dir.path().join("admin.sock")),
-        ..kim::dev::Options::loopback()
-    };
-    let install = kim::dev::install(dir.path(), &opts).unwrap();
+    let (install, cfg, master) = common::install(dir.path(), "");
     let cfg_path = install.config;
-    let (cfg, _, master) = kim::cli::check_config::load_checked(&cfg_path).expect("config");
     let now = jiff::Timestamp::now();
     {
         let t = Instant::now();

@@ -62,14 +62,7 @@ fn main() {
         common::git_revision()
     );
     let dir = tempfile::tempdir_in("/var/tmp").unwrap();
-    let opts = kim::dev::Options {
-        store: dir.path().join("store"),
-        mail: kim::dev::Mail::File,
-        admin_socket: Some(dir.path().join("admin.sock")),
-        ..kim::dev::Options::loopback()
-    };
-    let install = kim::dev::install(dir.path(), &opts).unwrap();
-    let (cfg, _, master) = kim::cli::check_config::load_checked(&install.config).expect("config");
+    let (install, cfg, master) = common::install(dir.path(), "");
     let t = Instant::now();
     {
         let store = kim::store::Store::open(&cfg.store.path, &master).unwrap();

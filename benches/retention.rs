@@ -60,16 +60,9 @@ fn main() {
         common::git_revision()
     );
     let dir = tempfile::tempdir_in("/var/tmp").unwrap();
-    let opts = kim::dev::Options {
-        store: dir.path().join("store"),
-        mail: kim::dev::Mail::File,
-        admin_socket: Some(dir.path().join("admin.sock")),
-        // The daemon's own daily run must not purge them at start.
-        extra: "[retention]\nnotification_days = 60\n".into(),
-        ..kim::dev::Options::loopback()
-    };
-    let install = kim::dev::install(dir.path(), &opts).unwrap();
-    let (cfg, _, master) = kim::cli::check_config::load_checked(&install.config).expect("config");
+    // The daemon's own daily run must not purge them at start.
+    let (install, cfg, master) =
+        common::install(dir.path(), "[retention]\nnotification_days = 60\n");
 
     // The store: n notifications received 40 days ago, each delivered.
     let t = Instant::now();

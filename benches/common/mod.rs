@@ -78,3 +78,27 @@ pub fn du(dir: &Path) -> (u64, u64, u64) {
     }
     (alloc, apparent, files)
 }
+
+/// A development installation in `dir` for a benchmark over a big store:
+/// the store in `dir/store`, alerts into files, the admin socket in `dir`,
+/// `extra` appended to the config. Returns the installation, its config
+/// (checked as `kim serve` checks it) and the master key.
+pub fn install(
+    dir: &Path,
+    extra: &str,
+) -> (
+    kim::dev::Install,
+    kim::config::Config,
+    kim::store::crypto::MasterKey,
+) {
+    let opts = kim::dev::Options {
+        store: dir.join("store"),
+        mail: kim::dev::Mail::File,
+        admin_socket: Some(dir.join("admin.sock")),
+        extra: extra.to_owned(),
+        ..kim::dev::Options::loopback()
+    };
+    let install = kim::dev::install(dir, &opts).unwrap();
+    let (cfg, _, master) = kim::cli::check_config::load_checked(&install.config).expect("config");
+    (install, cfg, master)
+}
