@@ -1,10 +1,22 @@
 //! `kim certs dev`: development certificates (see certs/README.md); the
 //! hidden `kim dev-init`: a whole development installation (`kim::dev`).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+use clap::Subcommand;
 
 use super::{CliResult, Failure};
 use crate::pki::{write_dev_certs, PkiError};
+
+#[derive(Debug, Subcommand)]
+pub enum CertsCommand {
+    /// A development CA, a server certificate for localhost and one police
+    /// client certificate (relay.kent-police.example).
+    Dev {
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
 
 pub fn dev(out: &Path) -> CliResult {
     let c = write_dev_certs(out).map_err(|e| match e {

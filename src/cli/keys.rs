@@ -1,10 +1,31 @@
 //! `kim keys …`: making the master key and the audit signing key.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+use clap::Subcommand;
 
 use super::{CliResult, Failure};
 use crate::audit::Actor;
 use crate::store::crypto::{write_new_key, CryptoError};
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Write a new 32-byte master key (mode 0400); never overwrites.
+    Init {
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Replace the master key: a new key, every sealed value and blind index
+    /// re-made under it (the daemon must be stopped). The old key and store
+    /// are kept beside the new ones.
+    Rotate,
+    /// Write a new Ed25519 audit signing key (PKCS#8, mode 0400) and its
+    /// public half as OUT.pub (hex); never overwrites.
+    SigningInit {
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
 
 pub fn init(out: &Path) -> CliResult {
     write_new_key(out).map_err(|e| match e {

@@ -20,6 +20,8 @@ use clap::{Parser, Subcommand};
 
 pub use crate::admin::outcome::{describe, CliResult, Failure};
 use crate::admin::Request;
+pub use certs::CertsCommand;
+pub use keys::KeysCommand;
 use send::{SendArgs, SendCommand};
 
 /// `kim --version`: the package version and the git commit it was built from.
@@ -340,35 +342,6 @@ re-import it.")]
         dob: Option<String>,
         #[arg(long)]
         json: bool,
-    },
-}
-
-#[derive(Debug, Subcommand)]
-pub enum KeysCommand {
-    /// Write a new 32-byte master key (mode 0400); never overwrites.
-    Init {
-        #[arg(long)]
-        out: PathBuf,
-    },
-    /// Replace the master key: a new key, every sealed value and blind index
-    /// re-made under it (the daemon must be stopped). The old key and store
-    /// are kept beside the new ones.
-    Rotate,
-    /// Write a new Ed25519 audit signing key (PKCS#8, mode 0400) and its
-    /// public half as OUT.pub (hex); never overwrites.
-    SigningInit {
-        #[arg(long)]
-        out: PathBuf,
-    },
-}
-
-#[derive(Debug, Subcommand)]
-pub enum CertsCommand {
-    /// A development CA, a server certificate for localhost and one police
-    /// client certificate (relay.kent-police.example).
-    Dev {
-        #[arg(long)]
-        out: PathBuf,
     },
 }
 

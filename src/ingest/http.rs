@@ -15,6 +15,7 @@ use hyper::{Request, Response, StatusCode};
 use serde_json::json;
 
 use crate::ingest::notification::{parse_notification, FieldError, ParseError};
+pub use crate::ingest::probes::{healthz, readyz};
 use crate::ingest::routes::route_name;
 pub use crate::ingest::routes::{match_route, OPENAPI_JSON, ROUTES};
 use crate::metrics::Metrics;
@@ -51,7 +52,7 @@ pub struct Peer {
     pub test: bool,
 }
 
-fn json_response(status: StatusCode, body: &serde_json::Value) -> Response<Body> {
+pub(super) fn json_response(status: StatusCode, body: &serde_json::Value) -> Response<Body> {
     let mut r = Response::new(Full::new(Bytes::from(body.to_string())));
     *r.status_mut() = status;
     r.headers_mut()
@@ -60,7 +61,7 @@ fn json_response(status: StatusCode, body: &serde_json::Value) -> Response<Body>
 }
 
 /// An RFC 9457 problem. `detail` is written by kim, never copied from input.
-fn problem(
+pub(super) fn problem(
     status: StatusCode,
     slug: &str,
     title: &str,
@@ -84,7 +85,7 @@ fn problem(
     r
 }
 
-fn unavailable() -> Response<Body> {
+pub(super) fn unavailable() -> Response<Body> {
     let mut r = problem(
         StatusCode::SERVICE_UNAVAILABLE,
         "store-unavailable",
@@ -198,64 +199,6 @@ async fn route_request(
             method_not_allowed(&allow.join(", "))
         }
     }
-}
-
-/// `GET /healthz`: the process answers (on the police and the metrics
-/// listener).
-pub fn healthz() -> Response<Body> {
-    json_response(StatusCode::OK, &json!({"status": "ok"}))
-}
-
-/// `GET /readyz` (on the police and the metrics listener): 200 when the
-/// store reads and writes and no configured CRL has expired; 503 (with
-/// `Retry-After`) and the reason otherwise, e.g. "store cannot write: disk
-/// full?" or "CRL FILE expired at …: no force can connect".
-pub fn readyz(store: &Store, metrics: &Metrics) -> Response<Body> {
-    if let Some(b) = store.broken() {
-        return not_ready(b.reason(), "30");
-    }
-    if store.stats.journal_failing() {
-        return not_ready("accept journal cannot write: disk full?", "10");
-    }
-    let expired = metrics
-        .crl_next_update
-        .expired(jiff::Timestamp::now().as_second());
-    if !expired.is_empty() {
-        let reason = expired
-            .iter()
-            .map(|(file, at)| {
-                let at = jiff::Timestamp::from_second(*at)
-                    .map(|t| t.to_string())
-                    .unwrap_or_else(|_| at.to_string());
-                format!("CRL {file} expired at {at}: no force can connect")
-            })
-            .collect::<Vec<_>>()
-            .join("; ");
-        return not_ready(&reason, "60");
-    }
-    if store.flush_failing() {
-        // Before the store is declared broken: still say why.
-        return not_ready("store cannot write: a flush failed (disk full?)", "10");
-    }
-    if store.ready() {
-        json_response(StatusCode::OK, &json!({"status": "ready"}))
-    } else {
-        unavailable()
-    }
-}
-
-/// `/readyz`'s 503: why, and when to ask again (seconds).
-fn not_ready(reason: &str, retry_after: &'static str) -> Response<Body> {
-    let mut r = problem(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "not-ready",
-        "Not ready",
-        reason,
-        &[],
-    );
-    r.headers_mut()
-        .insert(RETRY_AFTER, HeaderValue::from_static(retry_after));
-    r
 }
 
 fn method_not_allowed(allow: &str) -> Response<Body> {

@@ -15,6 +15,7 @@ pub mod http;
 mod idle;
 pub mod live;
 pub mod notification;
+mod probes;
 pub mod routes;
 pub mod tls;
 
