@@ -69,15 +69,7 @@ pub fn peek(path: &std::path::Path) -> Result<Option<StoreVersions>, StoreError>
         .path(path)
         .cache_capacity(8 * 1024 * 1024)
         .open()
-        .map_err(|e| match &e {
-            sled::Error::Io(io)
-                if io.kind() == std::io::ErrorKind::WouldBlock
-                    || io.to_string().contains("could not acquire lock") =>
-            {
-                StoreError::Locked(path.display().to_string())
-            }
-            _ => StoreError::Sled(e),
-        })?;
+        .map_err(|e| super::open::sled_open_error(path, e))?;
     let meta = db.open_tree(super::trees::META)?;
     let format = match meta.get(FORMAT_VERSION_KEY)? {
         Some(v) => {

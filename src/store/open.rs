@@ -58,15 +58,7 @@ impl Store {
             // audit: 512 MiB by default (`[store] cache_mb`).
             .cache_capacity(cache_bytes)
             .open()
-            .map_err(|e| match &e {
-                sled::Error::Io(io)
-                    if io.kind() == std::io::ErrorKind::WouldBlock
-                        || io.to_string().contains("could not acquire lock") =>
-                {
-                    StoreError::Locked(path.display().to_string())
-                }
-                _ => StoreError::Sled(e),
-            })?;
+            .map_err(|e| sled_open_error(path, e))?;
         let t = Trees {
             meta: db.open_tree(trees::META)?,
             notifications: db.open_tree(trees::NOTIFICATIONS)?,
@@ -148,5 +140,19 @@ impl Store {
             );
         }
         Ok((store, replayed))
+    }
+}
+
+/// sled's error opening the store at `path`: [`StoreError::Locked`] when
+/// another process holds it (the daemon), else sled's own.
+pub(super) fn sled_open_error(path: &Path, e: sled::Error) -> StoreError {
+    match &e {
+        sled::Error::Io(io)
+            if io.kind() == std::io::ErrorKind::WouldBlock
+                || io.to_string().contains("could not acquire lock") =>
+        {
+            StoreError::Locked(path.display().to_string())
+        }
+        _ => StoreError::Sled(e),
     }
 }
