@@ -9,6 +9,10 @@
 #
 #   fuzz/run-all.sh 60          # every target, 60 s each
 #   fuzz/run-all.sh 20 journal  # only the named targets
+#   FUZZ_RUNS=10000000 fuzz/run-all.sh 1800   # 10 M executions or 30 min
+#
+# FUZZ_RUNS stops a target after that many executions (libFuzzer -runs);
+# FUZZ_NICE sets the priority (default 15).
 set -uo pipefail
 cd "$(dirname "$0")"
 secs=${1:-60}
@@ -38,8 +42,8 @@ for t in "${targets[@]}"; do
   mkdir -p "$work" "corpus/$t" "artifacts/$t"
   before=$(find "artifacts/$t" -type f | wc -l)
   # shellcheck disable=SC2046
-  nice -n 15 cargo +nightly fuzz run -O "$t" "$work" "corpus/$t" -- \
-    -max_total_time="$secs" -print_final_stats=1 -timeout=10 -rss_limit_mb=2048 \
+  nice -n "${FUZZ_NICE:-15}" cargo +nightly fuzz run -O "$t" "$work" "corpus/$t" -- \
+    -max_total_time="$secs" ${FUZZ_RUNS:+-runs=$FUZZ_RUNS} -print_final_stats=1 -timeout=10 -rss_limit_mb=2048 \
     $(dict_for "$t") >"$log" 2>&1
   after=$(find "artifacts/$t" -type f | wc -l)
   crashes=$((after - before))
