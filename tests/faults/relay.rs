@@ -20,11 +20,14 @@ pub fn run(knobs: &Knobs) -> Outcome {
         ..Setup::default()
     });
     w.start()?;
-    w.start_load(2, Duration::from_millis(150));
+    // About 400 notifications over the refusal and the outage, whatever
+    // their length (a long outage need not pile up thousands).
+    let refusing = (knobs.outage / 4).max(Duration::from_secs(2));
+    let every = ((refusing + knobs.outage) * 2 / 400).max(Duration::from_millis(150));
+    w.start_load(2, every);
     std::thread::sleep(Duration::from_secs(1));
 
     // Refusing: 451 to every recipient.
-    let refusing = (knobs.outage / 4).max(Duration::from_secs(2));
     w.smtp.shared.lock().unwrap().refuse_to.push((
         "@".into(),
         451,
