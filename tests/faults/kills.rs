@@ -193,6 +193,7 @@ pub fn run(knobs: &Knobs) -> Outcome {
         }
         let (ready, applied) = w.start()?;
         recover.push(ready);
+        w.shared.paused.store(true, Ordering::SeqCst);
         if matches!(phase, Phase::RollImport) {
             let n = w.roll_pupils()?;
             promise(
@@ -211,6 +212,7 @@ pub fn run(knobs: &Knobs) -> Outcome {
         let checked = check::receipts_answer(&w)?;
         let resends = check::no_doubles(&w)?;
         check::no_unexpected_answers(&w)?;
+        w.shared.paused.store(false, Ordering::SeqCst);
         eprintln!(
             "kill {:>2}/{} {:<11} receipts {checked:>5}  recover {:.2} s  journal applied {applied:>3}  resends {resends}  {note}",
             i + 1,

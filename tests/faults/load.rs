@@ -34,6 +34,9 @@ pub struct Shared {
     pub refused_503: AtomicU64,
     /// Answers that are neither 202 nor 503 (each a broken promise).
     pub unexpected: Mutex<Vec<String>>,
+    /// The load holds off while the campaign checks (so the checks do not
+    /// grow with their own length).
+    pub paused: AtomicBool,
 }
 
 impl Shared {
@@ -126,6 +129,10 @@ impl Load {
                 rt.spawn(async move {
                     let mut conn: Option<(SocketAddr, Connection)> = None;
                     while !stop.load(Ordering::SeqCst) {
+                        if shared.paused.load(Ordering::SeqCst) {
+                            tokio::time::sleep(Duration::from_millis(20)).await;
+                            continue;
+                        }
                         let Some(addr) = *shared.addr.lock().unwrap() else {
                             conn = None;
                             tokio::time::sleep(Duration::from_millis(20)).await;

@@ -98,7 +98,7 @@ impl Rng {
         Self(seed)
     }
 
-    pub fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -108,7 +108,7 @@ impl Rng {
 
     /// Uniform in `lo..=hi`.
     pub fn range(&mut self, lo: u64, hi: u64) -> u64 {
-        lo + self.next() % (hi - lo + 1)
+        lo + self.next_u64() % (hi - lo + 1)
     }
 
     pub fn millis(&mut self, lo: u64, hi: u64) -> Duration {
@@ -128,7 +128,8 @@ fn main() {
         knobs.seed, knobs.kills, knobs.outage
     );
     let started = Instant::now();
-    let parts: [(&str, fn(&Knobs) -> Outcome); 4] = [
+    type Part = (&'static str, fn(&Knobs) -> Outcome);
+    let parts: [Part; 4] = [
         ("kills", kills::run),
         ("relay", relay::run),
         ("disk", disk::run),
