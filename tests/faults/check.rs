@@ -219,3 +219,32 @@ pub fn no_unexpected_answers(w: &World) -> Outcome {
         || format!("{} unexpected answers: {:?}", u.len(), &u[..u.len().min(5)]),
     )
 }
+
+/// kim's own books: at most one `delivered` event per DSL alert (a resend
+/// after a kill follows an attempt the killed process never recorded).
+/// Returns how many alerts the audit has delivered.
+pub fn audit_delivers_once(w: &World) -> Outcome<usize> {
+    let (code, out, err) = w.kim_cli(&["audit", "list", "--json"]);
+    promise(code == 0, "kim audit list answers", || {
+        format!("exit {code}: {}", err.trim())
+    })?;
+    let events: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let mut delivered = BTreeMap::<String, usize>::new();
+    for e in events.as_array().into_iter().flatten() {
+        let alert = e["alert_id"].as_str().unwrap_or_default();
+        // The DSL alert of a child: RECEIPT.CHILD.
+        let dsl = alert
+            .rsplit_once('.')
+            .is_some_and(|(_, c)| c.bytes().all(|b| b.is_ascii_digit()));
+        if e["kind"] == "delivered" && dsl {
+            *delivered.entry(alert.to_owned()).or_default() += 1;
+        }
+    }
+    if let Some((id, n)) = delivered.iter().find(|(_, n)| **n > 1) {
+        return Err(Broken {
+            promise: "no alert delivered twice",
+            detail: format!("the audit has {n} delivered events for {id}"),
+        });
+    }
+    Ok(delivered.len())
+}

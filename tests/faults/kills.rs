@@ -228,14 +228,27 @@ pub fn run(knobs: &Knobs) -> Outcome {
     let arrived = check::every_alert_arrived(&w)?;
     let resends = check::no_doubles(&w)?;
     check::audit_verifies(&w)?;
+    let in_audit = check::audit_delivers_once(&w)?;
     check::no_unexpected_answers(&w)?;
-    let messages: usize = check::dsl_messages(&w.received())
-        .values()
-        .map(Vec::len)
-        .sum();
+    let by_id = check::dsl_messages(&w.received());
+    let messages: usize = by_id.values().map(Vec::len).sum();
+    // Alerts of notifications kim took but whose 202 a kill cut off (the
+    // police resend those and get the same receipt).
+    let unacknowledged = by_id.len() - arrived;
+    promise(
+        in_audit == by_id.len(),
+        "the audit records each delivery once",
+        || {
+            format!(
+                "{in_audit} alerts delivered in the audit, {} Message-IDs at the relay",
+                by_id.len()
+            )
+        },
+    )?;
     eprintln!(
-        "kills: {} phases run, {sigkills} SIGKILLs ({startup_kills_before_ready} of them in a start before ready), {checked} receipts checked after each, {arrived} alerts arrived once ({messages} messages, {resends} same-Message-ID resends after a kill, 0 other duplicates), settled {:.1} s after the load stopped, recover p50 {:.2} s max {:.2} s, audit verifies",
+        "kills: {} phases run, {sigkills} SIGKILLs ({startup_kills_before_ready} of them in a start before ready), {checked} receipts checked after each, the {arrived} alerts of 202'd children arrived ({messages} DSL messages: {} Message-IDs, {unacknowledged} of them for notifications whose 202 a kill cut off, + {resends} same-Message-ID resends by the next process after a kill, 0 other duplicates), settled {:.1} s after the load stopped, recover p50 {:.2} s max {:.2} s, audit verifies",
         knobs.kills,
+        by_id.len(),
         settled.as_secs_f64(),
         percentile(&recover, 50).as_secs_f64(),
         percentile(&recover, 100).as_secs_f64()
