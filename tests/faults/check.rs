@@ -222,8 +222,8 @@ pub fn no_unexpected_answers(w: &World) -> Outcome {
 
 /// kim's own books: at most one `delivered` event per DSL alert (a resend
 /// after a kill follows an attempt the killed process never recorded).
-/// Returns how many alerts the audit has delivered.
-pub fn audit_delivers_once(w: &World) -> Outcome<usize> {
+/// Returns the alerts the audit has delivered.
+pub fn audit_delivers_once(w: &World) -> Outcome<std::collections::BTreeSet<String>> {
     let (code, out, err) = w.kim_cli(&["audit", "list", "--json"]);
     promise(code == 0, "kim audit list answers", || {
         format!("exit {code}: {}", err.trim())
@@ -232,10 +232,11 @@ pub fn audit_delivers_once(w: &World) -> Outcome<usize> {
     let mut delivered = BTreeMap::<String, usize>::new();
     for e in events.as_array().into_iter().flatten() {
         let alert = e["alert_id"].as_str().unwrap_or_default();
-        // The DSL alert of a child: RECEIPT.CHILD.
-        let dsl = alert
-            .rsplit_once('.')
-            .is_some_and(|(_, c)| c.bytes().all(|b| b.is_ascii_digit()));
+        // The DSL alert of a child: RECEIPT.CHILD (not an admin notice such
+        // as `review.N.RECEIPT.CHILD`).
+        let dsl = alert.split_once('.').is_some_and(|(r, c)| {
+            r.len() == 19 && r.matches('-').count() == 3 && c.bytes().all(|b| b.is_ascii_digit())
+        });
         if e["kind"] == "delivered" && dsl {
             *delivered.entry(alert.to_owned()).or_default() += 1;
         }
@@ -246,5 +247,44 @@ pub fn audit_delivers_once(w: &World) -> Outcome<usize> {
             detail: format!("the audit has {n} delivered events for {id}"),
         });
     }
-    Ok(delivered.len())
+    Ok(delivered.into_keys().collect())
+}
+
+/// The alerts the audit has delivered are the alerts whose Message-ID
+/// reached the relay, both ways round (named when not).
+pub fn audit_matches_relay(w: &World, in_audit: &std::collections::BTreeSet<String>) -> Outcome {
+    let at_relay: std::collections::BTreeSet<String> = dsl_messages(&w.received())
+        .into_keys()
+        .map(|id| {
+            id.trim_start_matches('<')
+                .split('@')
+                .next()
+                .unwrap_or_default()
+                .to_ascii_uppercase()
+        })
+        .collect();
+    let unsent: Vec<&String> = in_audit.difference(&at_relay).take(5).collect();
+    promise(
+        unsent.is_empty(),
+        "an alert recorded delivered reached the relay",
+        || {
+            format!(
+                "{} alerts delivered in the audit, {} at the relay; not at the relay: {unsent:?}",
+                in_audit.len(),
+                at_relay.len()
+            )
+        },
+    )?;
+    let unrecorded: Vec<&String> = at_relay.difference(in_audit).take(5).collect();
+    promise(
+        unrecorded.is_empty(),
+        "every message that reached the relay is recorded delivered",
+        || {
+            format!(
+            "{} alerts delivered in the audit, {} at the relay; not in the audit: {unrecorded:?}",
+            in_audit.len(),
+            at_relay.len()
+        )
+        },
+    )
 }

@@ -183,7 +183,7 @@ pub fn run(knobs: &Knobs) -> Outcome {
     let arrived = check::every_alert_arrived(&w)?;
     let resends = check::no_doubles(&w)?;
     check::audit_verifies(&w)?;
-    check::audit_delivers_once(&w)?;
+    check::audit_matches_relay(&w, &check::audit_delivers_once(&w)?)?;
     check::no_unexpected_answers(&w)?;
     eprintln!(
         "disk: {checked} receipts after the first fill, {total} at the end, every one there; {arrived} alerts arrived ({resends} resends after an exit or kill), settled in {:.1} s",

@@ -235,16 +235,7 @@ pub fn run(knobs: &Knobs) -> Outcome {
     // Alerts of notifications kim took but whose 202 a kill cut off (the
     // police resend those and get the same receipt).
     let unacknowledged = by_id.len() - arrived;
-    promise(
-        in_audit == by_id.len(),
-        "the audit records each delivery once",
-        || {
-            format!(
-                "{in_audit} alerts delivered in the audit, {} Message-IDs at the relay",
-                by_id.len()
-            )
-        },
-    )?;
+    check::audit_matches_relay(&w, &in_audit)?;
     eprintln!(
         "kills: {} phases run, {sigkills} SIGKILLs ({startup_kills_before_ready} of them in a start before ready), {checked} receipts checked after each, the {arrived} alerts of 202'd children arrived ({messages} DSL messages: {} Message-IDs, {unacknowledged} of them for notifications whose 202 a kill cut off, + {resends} same-Message-ID resends by the next process after a kill, 0 other duplicates), settled {:.1} s after the load stopped, recover p50 {:.2} s max {:.2} s, audit verifies",
         knobs.kills,
