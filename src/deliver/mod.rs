@@ -228,6 +228,9 @@ impl Deliverer {
             next = Some(next.map_or(t, |n: Timestamp| n.min(t)));
         };
         let mut due = Vec::new();
+        // A retry time further ahead than the longest backoff means the wall
+        // clock stepped back since it was set: due now, not that much later.
+        let longest = add(now, policy.backoff(u32::MAX, 1.0));
         let in_flight = self
             .in_flight
             .lock()
@@ -270,7 +273,9 @@ impl Deliverer {
             match a.state {
                 // Left `sending` by a crash: resend, same Message-ID.
                 AlertState::Sending => due.push(a.id.clone()),
-                AlertState::Queued | AlertState::RetryWait if a.next_attempt_at <= now => {
+                AlertState::Queued | AlertState::RetryWait
+                    if a.next_attempt_at <= now || a.next_attempt_at > longest =>
+                {
                     due.push(a.id.clone())
                 }
                 AlertState::Queued | AlertState::RetryWait => soonest(a.next_attempt_at),

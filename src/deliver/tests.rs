@@ -22,7 +22,7 @@ struct Sent {
 }
 
 struct Scripted {
-    clock: Arc<TokioClock>,
+    clock: Arc<dyn Clock>,
     script: Mutex<VecDeque<Result<Accepted, SendError>>>,
     /// When the script is empty: fail transiently for DSL alerts (true) or accept.
     then_fail: bool,
@@ -112,6 +112,19 @@ async fn rig(
     then_fail: bool,
     p: Policy,
 ) -> Rig {
+    let clock = Arc::new(TokioClock::starting_at(received));
+    rig_with_clock(received, closures, script, then_fail, p, clock).await
+}
+
+/// As `rig`, with the worker on `clock`.
+async fn rig_with_clock(
+    received: Timestamp,
+    closures: &[jiff::civil::Date],
+    script: Vec<Result<Accepted, SendError>>,
+    then_fail: bool,
+    p: Policy,
+    clock: Arc<dyn Clock>,
+) -> Rig {
     let dir = tempfile::tempdir().unwrap();
     let store =
         Arc::new(Store::open(&dir.path().join("store"), &MasterKey::from_bytes([7; 32])).unwrap());
@@ -157,7 +170,6 @@ async fn rig(
         )
         .unwrap()
         .unwrap();
-    let clock = Arc::new(TokioClock::starting_at(received));
     let transport = Arc::new(Scripted {
         clock: clock.clone(),
         script: Mutex::new(script.into()),
@@ -438,5 +450,56 @@ async fn the_clocks_going_forward_move_the_deadline_to_seven_utc() {
         r.store.alert(&r.alert).unwrap().unwrap().deadline_met,
         Some(false)
     );
+    let _ = r.stop.send(true);
+}
+
+/// A wall clock that steps (an NTP correction, an admin's `date -s`, a VM
+/// resumed): the paused tokio clock plus an offset the test changes.
+struct Stepping {
+    base: TokioClock,
+    offset: Mutex<jiff::SignedDuration>,
+}
+
+impl Clock for Stepping {
+    fn now(&self) -> Timestamp {
+        let off = *self.offset.lock().unwrap();
+        self.base.now().checked_add(off).unwrap()
+    }
+}
+
+/// Found by the fault campaign (tests/faults, clock part): an alert waiting
+/// to retry when the wall clock stepped back an hour waited that hour too
+/// (its retry time is wall-clock time), a retry of 30 s held back an hour.
+#[tokio::test(start_paused = true)]
+async fn a_step_back_of_the_wall_clock_does_not_hold_a_retry_back() {
+    let t0 = london("2026-11-23T21:00");
+    let clock = Arc::new(Stepping {
+        base: TokioClock::starting_at(t0),
+        offset: Mutex::new(jiff::SignedDuration::ZERO),
+    });
+    let r = rig_with_clock(
+        t0,
+        &[],
+        vec![Err(transient())],
+        false,
+        policy(|_| {}),
+        clock.clone(),
+    )
+    .await;
+    // The first attempt is refused; the retry is due in 30 s (±20 %).
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let a = r.store.alert(&r.alert).unwrap().unwrap();
+    assert_eq!(a.state, crate::store::outbox::AlertState::RetryWait);
+    *clock.offset.lock().unwrap() = jiff::SignedDuration::from_hours(-1);
+    // Well past the longest wait retry_max allows (15 min + 20 %).
+    tokio::time::sleep(Duration::from_secs(20 * 60)).await;
+    let a = r.store.alert(&r.alert).unwrap().unwrap();
+    assert_eq!(
+        a.state,
+        crate::store::outbox::AlertState::Delivered,
+        "a step back of the clock held the retry back"
+    );
+    let sent = r.transport.sent.lock().unwrap();
+    assert_eq!(sent.iter().filter(|s| s.id == r.alert).count(), 2);
     let _ = r.stop.send(true);
 }

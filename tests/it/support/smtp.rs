@@ -20,6 +20,9 @@ pub struct Received {
     pub data: String,
     /// STARTTLS was in force when it arrived.
     pub tls: bool,
+    /// When the server had the whole message (the end of DATA, before any
+    /// stall): a resend after a crash arrives after the kill.
+    pub at: Instant,
 }
 
 impl Received {
@@ -122,6 +125,7 @@ impl Handler for H {
     }
 
     fn data_end(&mut self) -> Response {
+        let at = Instant::now();
         let stall = {
             let mut s = self.shared.lock().unwrap();
             s.data_ends += 1;
@@ -136,6 +140,7 @@ impl Handler for H {
             to: self.to.clone(),
             data: String::from_utf8_lossy(&self.buf).into_owned(),
             tls: self.helos >= 2,
+            at,
         });
         response::OK
     }
