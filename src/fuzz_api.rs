@@ -75,6 +75,12 @@ pub mod journal {
         Ok(numbers.iter().map(|&n| j::segment_path(&dir, n)).collect())
     }
 
+    /// Where each frame of a whole segment file starts (its start frame
+    /// first).
+    pub fn frame_starts(segment: &[u8]) -> Vec<usize> {
+        j::frame_starts(segment)
+    }
+
     /// Reads the journal back as the store does at open.
     pub fn scan(store_dir: &Path, key: &[u8; KEY_LEN]) -> Result<Replayed, String> {
         let key = SealKey::from_bytes(key);

@@ -6,10 +6,11 @@
 //! comes back is a prefix of what was written. Damaged anyhow: what comes
 //! back is in order, each frame exactly as written, never twice, and every
 //! frame missing is counted as lost (or a torn tail) — nothing vanishes
-//! silently.
+//! silently — except after the last segment was cut exactly where a frame
+//! starts, which reads as a journal never longer (the tail rests on fsync).
 #![no_main]
 
-use kim::fuzz_api::journal::{scan, segment_files, write, Frame};
+use kim::fuzz_api::journal::{frame_starts, scan, segment_files, write, Frame};
 use libfuzzer_sys::fuzz_target;
 
 struct Input<'a>(&'a [u8]);
@@ -68,9 +69,14 @@ fuzz_target!(|data: &[u8]| {
     let mut flipped = false;
     let mut cut = false;
     let mut removed = false;
+    // The last segment cut where a frame starts: what follows reads as
+    // never written (found by this target; see the journal's test
+    // `the_last_segment_cut_where_a_frame_starts_reads_as_a_shorter_journal`).
+    let mut tail_cut_at_a_frame = false;
     for _ in 0..input.byte() % 3 {
         let op = input.byte();
-        let file = &files[usize::from(input.byte()) % files.len()];
+        let which = usize::from(input.byte()) % files.len();
+        let file = &files[which];
         let Ok(mut bytes) = std::fs::read(file) else {
             continue;
         };
@@ -81,6 +87,9 @@ fuzz_target!(|data: &[u8]| {
                 flipped = true;
             }
             2 => {
+                if at > 0 && which + 1 == files.len() && frame_starts(&bytes).contains(&at) {
+                    tail_cut_at_a_frame = true;
+                }
                 bytes.truncate(at);
                 cut = true;
             }
@@ -124,7 +133,7 @@ fuzz_target!(|data: &[u8]| {
     }
     let missing = (written.len() - got.entries.len()) as u64;
     // (The oldest segments go once applied: a removed one is not damage.)
-    if missing > 0 && got.torn == 0 && !removed {
+    if missing > 0 && got.torn == 0 && !removed && !tail_cut_at_a_frame {
         assert!(
             got.lost > 0 || got.damaged > 0,
             "{missing} frame(s) vanished without being counted as lost"

@@ -42,7 +42,7 @@ use serde::{Deserialize, Serialize};
 use super::crypto::{SealKey, SEAL_OVERHEAD};
 use super::StoreError;
 
-pub(crate) use scan::{scan, Damage};
+pub(crate) use scan::{frame_starts, scan, Damage};
 
 /// The AAD domain of journal frames (not a tree).
 const DOMAIN: &str = "journal";

@@ -100,6 +100,25 @@ fn frame_at(bytes: &[u8], at: usize, segment: u64, key: &SealKey) -> Option<Fram
 }
 
 /// The next offset after `from` where a frame's magic stands.
+/// Where each frame of a whole segment file starts (its start frame first),
+/// by the lengths in the frames' prefixes: the layout only, nothing opened.
+pub(crate) fn frame_starts(bytes: &[u8]) -> Vec<usize> {
+    let mut at = 0;
+    let mut out = Vec::new();
+    while at + PREFIX <= bytes.len() {
+        out.push(at);
+        let head = usize::from(u16::from_be_bytes([bytes[at + 8], bytes[at + 9]]));
+        let body = u32::from_be_bytes([
+            bytes[at + 10],
+            bytes[at + 11],
+            bytes[at + 12],
+            bytes[at + 13],
+        ]);
+        at += PREFIX + head + body as usize;
+    }
+    out
+}
+
 fn next_magic(bytes: &[u8], from: usize) -> usize {
     bytes
         .get(from..)

@@ -20,19 +20,6 @@ fn entries(range: std::ops::Range<u8>) -> Vec<Entry> {
     range.map(entry).collect()
 }
 
-/// Byte offsets of every frame in a segment file (start frame first).
-fn frame_offsets(bytes: &[u8]) -> Vec<usize> {
-    let mut at = 0;
-    let mut out = Vec::new();
-    while at + PREFIX <= bytes.len() {
-        out.push(at);
-        let h = u16::from_be_bytes(bytes[at + 8..at + 10].try_into().unwrap()) as usize;
-        let b = u32::from_be_bytes(bytes[at + 10..at + 14].try_into().unwrap()) as usize;
-        at += PREFIX + h + b;
-    }
-    out
-}
-
 fn setup(n: u8) -> (tempfile::TempDir, PathBuf, Vec<u8>) {
     let dir = tempfile::tempdir().unwrap();
     let mut j = Journal::create(dir.path(), &key()).unwrap();
@@ -83,7 +70,7 @@ fn a_torn_tail_of_the_last_segment_is_discarded_as_unacknowledged() {
 fn one_flipped_bit_in_a_middle_frame_is_damage_and_every_later_frame_still_reads() {
     let (_dir, jd, full) = setup(10);
     let path = segment_path(&jd, 1);
-    let offs = frame_offsets(&full);
+    let offs = frame_starts(&full);
     assert_eq!(offs.len(), 11, "start frame + 10");
     // In frame 5's body (entry 4): its head still names it.
     let mut bad = full.clone();
@@ -178,7 +165,7 @@ fn an_earlier_segment_cut_short_is_damage_even_at_a_frame_boundary() {
     // Drop segment 1's last frame exactly.
     let p1 = segment_path(&jd, 1);
     let s1 = std::fs::read(&p1).unwrap();
-    let offs = frame_offsets(&s1);
+    let offs = frame_starts(&s1);
     std::fs::write(&p1, &s1[..offs[3]]).unwrap();
     let got = scan(&jd, &key()).unwrap();
     assert_eq!(got.damage.len(), 1, "{:?}", got.damage);
@@ -249,4 +236,31 @@ fn a_segment_cut_to_nothing_or_without_its_start_frame_is_damage() {
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     assert_eq!(names, ["0000000000000001.journal"]);
+}
+
+/// fuzz target `journal` (fuzz/findings/journal-tail-cut-at-frame-boundary):
+/// the last segment cut exactly where a frame starts reads as a journal
+/// that was never longer — no damage, no torn tail, the frames before it
+/// whole. Like any write-ahead log's, the journal's tail rests on fsync:
+/// a storage that loses synced writes at a frame boundary is not seen by a
+/// scan (docs/guarantees.md). A cut anywhere inside the last frame is a
+/// torn tail; a cut at a boundary of an earlier segment is damage (above).
+#[test]
+fn the_last_segment_cut_where_a_frame_starts_reads_as_a_shorter_journal() {
+    let (_dir, jd, full) = setup(6);
+    let path = segment_path(&jd, 1);
+    let starts = frame_starts(&full);
+    assert_eq!(starts.len(), 7, "a start frame and six");
+    let last = starts[6];
+    std::fs::write(&path, &full[..last]).unwrap();
+    let got = scan(&jd, &key()).unwrap();
+    assert_eq!(got.entries, entries(0..5));
+    assert!(got.damage.is_empty() && got.torn.is_empty(), "{got:?}");
+    for cut in [last + 1, full.len() - 1] {
+        std::fs::write(&path, &full[..cut]).unwrap();
+        let got = scan(&jd, &key()).unwrap();
+        assert_eq!(got.entries, entries(0..5));
+        assert!(got.damage.is_empty(), "{got:?}");
+        assert_eq!(got.torn.len(), 1, "cut at {cut}: {got:?}");
+    }
 }
