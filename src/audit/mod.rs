@@ -53,6 +53,13 @@ pub enum EventKind {
     /// `kim restore` put a backup in place (details: the backup's sequence
     /// and time, and how far the checkpoint file reached then).
     Restored,
+    /// The police re-sent a notification they had sent before, same
+    /// reference and content (answered 200 with the original receipt;
+    /// refs: the original's receipt; details: the police reference).
+    Resent,
+    /// The police re-sent a reference with different content (answered
+    /// 409; refs: the original's receipt; details: the police reference).
+    ReferenceConflict,
 }
 
 /// An event before it joins the chain.

@@ -98,11 +98,17 @@ impl Period {
     }
 }
 
-/// Notifications and the children in them.
+/// Notifications and the children in them; and the police's re-sends
+/// (`resent`) and conflicting re-sends (`reference_conflict`) made in the
+/// period (by when they were made, whenever the original came).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Count {
     pub notifications: u64,
     pub children: u64,
+    #[serde(default)]
+    pub resends: u64,
+    #[serde(default)]
+    pub conflicts: u64,
 }
 
 /// How the children were placed at a school.
@@ -169,11 +175,12 @@ pub struct Events {
     pub withdrawals: u64,
     /// Withdrawal notices delivered to schools already told.
     pub withdrawal_notices_delivered: u64,
-    /// Re-sends of a notification (duplicate 200s): not in the audit, so
-    /// unknown (null) until kim audits them.
-    pub resends: Option<u64>,
-    /// Conflicting re-sends (409s): likewise not audited yet.
-    pub conflicts: Option<u64>,
+    /// Re-sends of a notification made in the period (answered 200 with
+    /// the original receipt; audited `resent`).
+    pub resends: u64,
+    /// Re-sends of a reference with other content made in the period
+    /// (answered 409; audited `reference_conflict`).
+    pub conflicts: u64,
 }
 
 /// The audit chain check that precedes every report.
@@ -341,6 +348,32 @@ impl Tally {
         );
     }
 
+    /// A police re-send (or conflict) made in the period, by its force and day.
+    fn resent(&mut self, ev: &AuditEvent) {
+        let Some(id) = ev.actor.strip_prefix("force:") else {
+            return;
+        };
+        if !self.period.contains(ev.time) || self.force.as_deref().is_some_and(|x| x != id) {
+            return;
+        }
+        let conflict = ev.kind == EventKind::ReferenceConflict;
+        let day = ev.time.to_zoned(self.tz.clone()).date().to_string();
+        let f = &mut self.f;
+        for c in [
+            &mut f.received,
+            f.per_force.entry(id.to_owned()).or_default(),
+            f.per_day.entry(day).or_default(),
+        ] {
+            if conflict {
+                c.conflicts += 1;
+            } else {
+                c.resends += 1;
+            }
+        }
+        f.events.resends = f.received.resends;
+        f.events.conflicts = f.received.conflicts;
+    }
+
     /// Counts `ev`, the next event of the chain.
     pub fn add(&mut self, ev: &AuditEvent) {
         if ev.kind == EventKind::Started {
@@ -352,9 +385,10 @@ impl Tally {
         let Some(receipt) = ev.refs.receipt.as_deref() else {
             return;
         };
-        if ev.kind == EventKind::Received {
-            self.received(ev, receipt);
-            return;
+        match ev.kind {
+            EventKind::Received => return self.received(ev, receipt),
+            EventKind::Resent | EventKind::ReferenceConflict => return self.resent(ev),
+            _ => {}
         }
         if !self.cohort.contains_key(receipt) {
             return;

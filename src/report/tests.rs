@@ -106,6 +106,19 @@ impl Log {
         );
     }
 
+    /// A police re-send (`resent`) or conflict (`reference_conflict`) of
+    /// `receipt`, as the daemon audits it.
+    fn resent(&mut self, at: &str, force: &str, receipt: &str, conflict: bool) {
+        let kind = if conflict {
+            EventKind::ReferenceConflict
+        } else {
+            EventKind::Resent
+        };
+        let actor = format!("force:{force}");
+        let detail = json!({"police_reference": "X/1"});
+        self.push(at, kind, &actor, receipt, None, None, None, detail);
+    }
+
     fn review(&mut self, at: &str, receipt: &str, child: u32, reason: &str) {
         self.push(
             at,
@@ -257,6 +270,12 @@ fn month() -> Vec<AuditEvent> {
 
     l.received("2026-12-01T00:00:00Z", "kent", "R9", 1);
     l.placed("R9", 0, "100001", None, "2026-12-01T00:00:01Z");
+
+    // The police's re-sends: counted by when they were made.
+    l.resent("2026-11-04T10:00:00Z", "kent", "R1", false);
+    l.resent("2026-11-06T10:00:00Z", "met", "R2", true);
+    l.resent("2026-11-10T10:00:00Z", "kent", "R0", false);
+    l.resent("2026-12-01T01:00:00Z", "kent", "R9", true);
     l.events
 }
 
@@ -274,6 +293,16 @@ fn count(n: u64, c: u64) -> Count {
     Count {
         notifications: n,
         children: c,
+        ..Count::default()
+    }
+}
+
+/// With re-sends and conflicts.
+fn count_rc(n: u64, c: u64, resends: u64, conflicts: u64) -> Count {
+    Count {
+        resends,
+        conflicts,
+        ..count(n, c)
     }
 }
 
@@ -284,18 +313,23 @@ fn every_figure_of_a_known_month() {
         (f.from.as_str(), f.to.as_str()),
         ("2026-11-01", "2026-11-30")
     );
-    assert_eq!(f.received, count(6, 7));
+    assert_eq!(f.received, count_rc(6, 7, 2, 1));
     assert_eq!(
         f.per_force,
-        [("kent".into(), count(3, 4)), ("met".into(), count(3, 3))].into()
+        [
+            ("kent".into(), count_rc(3, 4, 2, 0)),
+            ("met".into(), count_rc(3, 3, 0, 1))
+        ]
+        .into()
     );
     assert_eq!(
         f.per_day,
         [
             ("2026-11-03".into(), count(2, 3)),
-            ("2026-11-04".into(), count(1, 1)),
+            ("2026-11-04".into(), count_rc(1, 1, 1, 0)),
             ("2026-11-05".into(), count(2, 2)),
-            ("2026-11-06".into(), count(1, 1)),
+            ("2026-11-06".into(), count_rc(1, 1, 0, 1)),
+            ("2026-11-10".into(), count_rc(0, 0, 1, 0)),
         ]
         .into()
     );
@@ -364,8 +398,8 @@ fn every_figure_of_a_known_month() {
             deputy_copies_delivered: 1,
             withdrawals: 2,
             withdrawal_notices_delivered: 1,
-            resends: None,
-            conflicts: None,
+            resends: 2,
+            conflicts: 1,
         }
     );
 }
@@ -373,7 +407,8 @@ fn every_figure_of_a_known_month() {
 #[test]
 fn a_force_filter_and_an_empty_period() {
     let f = compute(&november(), Some("met"), &month(), &names());
-    assert_eq!(f.received, count(3, 3));
+    assert_eq!(f.received, count_rc(3, 3, 0, 1));
+    assert_eq!((f.events.resends, f.events.conflicts), (0, 1));
     assert_eq!(f.per_force.len(), 1);
     assert_eq!(
         f.outcomes.dismissed + f.outcomes.failed + f.outcomes.waiting,
@@ -506,8 +541,8 @@ fn text_json_and_csv_hold_the_same_numbers() {
     let t = render::text(&f);
     for line in [
         "received: 6 notifications, 7 children",
-        "  force kent                       3 notifications       4 children",
-        "  day   2026-11-05                 2 notifications       2 children",
+        "  force kent                       3 notifications       4 children     2 re-sends     0 conflicts",
+        "  day   2026-11-05                 2 notifications       2 children     0 re-sends     0 conflicts",
         "  matched automatically         4",
         "  sent to review                3",
         "  matched after review          1",
@@ -525,7 +560,9 @@ fn text_json_and_csv_hold_the_same_numbers() {
         "escalations                   1",
         "withdrawals (police)          2",
         "withdrawal notices sent       1",
-        "re-sends                not audited",
+        "re-sends (police)             2",
+        "conflicts (police)            1",
+        "  force met                        3 notifications       3 children     0 re-sends     1 conflicts",
     ] {
         assert!(t.lines().any(|l| l == line), "{line:?} not in\n{t}");
     }
