@@ -14,20 +14,20 @@ use serde_json::{json, Value};
 use crate::report_page;
 use crate::support::{post_accepted, rt, simple, Env};
 
-const SCHOOLS: &str = "urn,name,dsl_name,dsl_email,deputy_email,phone\n\
+pub(crate) const SCHOOLS: &str = "urn,name,dsl_name,dsl_email,deputy_email,phone\n\
 118765,Maidstone Primary,Ms Dee,dsl@maidstone.example,,\n\
 118766,Oakwood School,Mr Oak,dsl@oakwood.example,,\n";
 
 /// Amelia Khan (matched); two Jack Smiths born the same day at two
 /// schools, so a police Jack Smith of that date goes to review.
-const ROLL: &str =
+pub(crate) const ROLL: &str =
     "pupil_id,given_name,family_name,other_names,date_of_birth,postcode,school_urn\n\
 KCC-1,Amelia,Khan,,2014-03-09,ME14 1XX,118765\n\
 KCC-2,Jack,Smith,,2015-05-05,ME1 1AA,118765\n\
 KCC-3,Jack,Smith,,2015-05-05,ME2 2BB,118766\n";
 
 /// What the children sent are: none may appear in a report.
-const PERSONAL: &[&str] = &[
+pub(crate) const PERSONAL: &[&str] = &[
     "Amelia",
     "Khan",
     "Jack",
@@ -39,7 +39,7 @@ const PERSONAL: &[&str] = &[
     "9ZZ",
 ];
 
-fn namesake(reference: &str) -> Vec<u8> {
+pub(crate) fn namesake(reference: &str) -> Vec<u8> {
     let occurred = (jiff::Timestamp::now() - jiff::SignedDuration::from_hours(3)).to_string();
     serde_json::to_vec(&json!({
         "police_reference": reference,
@@ -50,7 +50,7 @@ fn namesake(reference: &str) -> Vec<u8> {
     .unwrap()
 }
 
-fn wait_state(env: &Env, addr: SocketAddr, receipt: &str, state: &str) {
+pub(crate) fn wait_state(env: &Env, addr: SocketAddr, receipt: &str, state: &str) {
     let start = Instant::now();
     loop {
         let a = rt()
@@ -74,7 +74,7 @@ fn wait_state(env: &Env, addr: SocketAddr, receipt: &str, state: &str) {
 }
 
 /// `kim report` over yesterday..tomorrow (UK), in `format` ("--json", …).
-fn report(env: &Env, format: &str) -> (i32, String, String) {
+pub(crate) fn report(env: &Env, format: &str) -> (i32, String, String) {
     if format.is_empty() {
         report_to(env, &[])
     } else {
@@ -83,7 +83,7 @@ fn report(env: &Env, format: &str) -> (i32, String, String) {
 }
 
 /// `kim report` over yesterday..tomorrow (UK) with `more` flags.
-fn report_to(env: &Env, more: &[&str]) -> (i32, String, String) {
+pub(crate) fn report_to(env: &Env, more: &[&str]) -> (i32, String, String) {
     let today = jiff::Timestamp::now()
         .to_zoned(kim::calendar::school_tz())
         .date();
@@ -94,7 +94,7 @@ fn report_to(env: &Env, more: &[&str]) -> (i32, String, String) {
     env.kim(&args)
 }
 
-fn no_personal_data(what: &str, text: &str) {
+pub(crate) fn no_personal_data(what: &str, text: &str) {
     for p in PERSONAL {
         assert!(!text.contains(p), "{p} in the {what} report:\n{text}");
     }
