@@ -5,6 +5,7 @@
 mod actor;
 pub mod checkpoint;
 pub mod export;
+pub mod raw;
 
 pub use actor::Actor;
 

@@ -10,7 +10,9 @@ use std::collections::HashMap;
 
 use crate::admin::ctx::Ctx;
 use crate::admin::outcome::{CliResult, Failure};
-use crate::audit::{verify_chain, Head};
+use crate::audit::raw::check_link;
+use crate::audit::Head;
+use crate::report::scan::Scan;
 use crate::report::{self, Period, Verified};
 use crate::store::Store;
 
@@ -83,8 +85,10 @@ fn refuse(why: String) -> Failure {
 
 /// Streams the audit from the period's first event to the head read
 /// first (inside the daemon events may be added meanwhile; every append
-/// moves the head in the same transaction), checking each link as it
-/// counts it: the figures, the verified head, and the first event checked.
+/// moves the head in the same transaction), checking each link from the
+/// stored bytes as it counts it ([`Scan`] parses only the events the
+/// figures need): the figures, the verified head, and the first event
+/// checked. Nothing is held but the tally's per-receipt and per-child state.
 fn stream(
     store: &Store,
     period: &Period,
@@ -92,26 +96,26 @@ fn stream(
     calendar: crate::calendar::SchoolCalendar,
 ) -> Result<(report::Figures, Head, u64), Failure> {
     let stored = store.audit_head().map_err(Failure::failed)?;
-    let mut tally = report::Tally::new(period, force).with_calendar(calendar);
+    let mut scan = Scan::new(report::Tally::new(period, force).with_calendar(calendar));
     let mut head: Option<Head> = None;
     let mut first = stored.seq + 1;
-    for ev in store
-        .audit_events_from(period.start)
+    for item in store
+        .audit_raw_from(period.start)
         .map_err(Failure::failed)?
     {
-        let ev = ev.map_err(Failure::failed)?;
-        if ev.seq > stored.seq {
+        let (seq, bytes) = item.map_err(Failure::failed)?;
+        if seq > stored.seq {
             break;
         }
         let prev = match head.take() {
             Some(h) => h,
             None => {
-                first = ev.seq;
-                start_of(store, ev.seq)?
+                first = seq;
+                start_of(store, seq)?
             }
         };
-        head = Some(verify_chain(&prev, std::iter::once(&ev)).map_err(|e| refuse(e.to_string()))?);
-        tally.add(&ev);
+        head = Some(check_link(&prev, &bytes).map_err(|e| refuse(e.to_string()))?);
+        scan.push(seq, &bytes).map_err(Failure::failed)?;
     }
     let head = head.unwrap_or_else(|| stored.clone());
     if head != stored {
@@ -126,7 +130,7 @@ fn stream(
         .into_iter()
         .map(|s| (s.urn, s.name))
         .collect();
-    Ok((tally.finish(&names), head, first))
+    Ok((scan.finish(&names), head, first))
 }
 
 /// The link before event `seq`: the genesis, or event `seq - 1`'s hash.
