@@ -52,7 +52,7 @@ fn fast(prev: &Head, bytes: &[u8]) -> Option<Head> {
     ctx.update(b"\"}");
     let got = ctx.finish();
     let hex = super::hex(got.as_ref());
-    (hex.as_bytes() == hash).then(|| Head { seq, hash: hex })
+    (hex.as_bytes() == hash).then_some(Head { seq, hash: hex })
 }
 
 /// Checks the stored event `bytes` as the next link after `prev` and
