@@ -99,24 +99,27 @@ fn stream(
     let mut scan = Scan::new(report::Tally::new(period, force).with_calendar(calendar));
     let mut head: Option<Head> = None;
     let mut first = stored.seq + 1;
-    for item in store
-        .audit_raw_from(period.start)
-        .map_err(Failure::failed)?
-    {
-        let (seq, bytes) = item.map_err(Failure::failed)?;
-        if seq > stored.seq {
-            break;
-        }
-        let prev = match head.take() {
-            Some(h) => h,
-            None => {
-                first = seq;
-                start_of(store, seq)?
+    // Reading sled is as costly as checking and counting: a thread reads
+    // batches of events ahead (at most BATCHES of them waiting) while this
+    // one checks and counts.
+    std::thread::scope(|s| -> Result<(), Failure> {
+        let (tx, rx) = std::sync::mpsc::sync_channel(BATCHES);
+        s.spawn(move || read_ahead(store, period.start, stored.seq, &tx));
+        for batch in rx {
+            for (seq, bytes) in batch.map_err(Failure::failed)? {
+                let prev = match head.take() {
+                    Some(h) => h,
+                    None => {
+                        first = seq;
+                        start_of(store, seq)?
+                    }
+                };
+                head = Some(check_link(&prev, &bytes).map_err(|e| refuse(e.to_string()))?);
+                scan.push(seq, &bytes).map_err(Failure::failed)?;
             }
-        };
-        head = Some(check_link(&prev, &bytes).map_err(|e| refuse(e.to_string()))?);
-        scan.push(seq, &bytes).map_err(Failure::failed)?;
-    }
+        }
+        Ok(())
+    })?;
     let head = head.unwrap_or_else(|| stored.clone());
     if head != stored {
         return Err(refuse(format!(
@@ -131,6 +134,51 @@ fn stream(
         .map(|s| (s.urn, s.name))
         .collect();
     Ok((scan.finish(&names), head, first))
+}
+
+/// Events per batch read ahead, and batches waiting at most.
+const BATCH: usize = 1024;
+const BATCHES: usize = 4;
+
+type Batch = Result<Vec<(u64, sled::IVec)>, crate::store::StoreError>;
+
+/// Sends the stored events from the first at or after `since` up to
+/// `last` in batches; stops at the first error (sent) or when the reader
+/// hangs up (it refused the chain).
+fn read_ahead(
+    store: &Store,
+    since: jiff::Timestamp,
+    last: u64,
+    tx: &std::sync::mpsc::SyncSender<Batch>,
+) {
+    let events = match store.audit_raw_from(since) {
+        Ok(it) => it,
+        Err(e) => {
+            let _ = tx.send(Err(e));
+            return;
+        }
+    };
+    let mut batch = Vec::with_capacity(BATCH);
+    for item in events {
+        match item {
+            Ok((seq, _)) if seq > last => break,
+            Ok(ev) => batch.push(ev),
+            Err(e) => {
+                let _ = tx.send(Err(e));
+                return;
+            }
+        }
+        if batch.len() == BATCH
+            && tx
+                .send(Ok(std::mem::replace(&mut batch, Vec::with_capacity(BATCH))))
+                .is_err()
+        {
+            return;
+        }
+    }
+    if !batch.is_empty() {
+        let _ = tx.send(Ok(batch));
+    }
 }
 
 /// The link before event `seq`: the genesis, or event `seq - 1`'s hash.
