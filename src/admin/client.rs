@@ -192,7 +192,14 @@ fn run_with(
         }
         // No socket, or nobody listening: the daemon is not running.
         Err(_) => {
-            let store = open_store_for(cfg, socket)?;
+            // A report streams the whole audit once: a page cache would
+            // only hold what it has read (64 MiB, not 512: England's year
+            // in 256 MiB of memory).
+            let cache = match req {
+                Request::Report { .. } => Some(64 * 1024 * 1024),
+                _ => None,
+            };
+            let store = open_store_for(cfg, socket, cache)?;
             let mut ctx = Ctx {
                 store: &store,
                 cfg,
@@ -264,10 +271,18 @@ fn ask(
 /// Opens the store for an admin command when no daemon answered on
 /// `socket`: a locked store then means the daemon runs but its socket
 /// cannot be reached.
-fn open_store_for(cfg: &Config, socket: &Path) -> Result<crate::store::Store, Failure> {
+fn open_store_for(
+    cfg: &Config,
+    socket: &Path,
+    cache: Option<u64>,
+) -> Result<crate::store::Store, Failure> {
     let key = cfg.master_key_path().map_err(Failure::usage)?;
     let master = crate::store::crypto::MasterKey::load(&key).map_err(Failure::usage)?;
-    match crate::store::Store::open(&cfg.store.path, &master) {
+    let opened = match cache {
+        Some(bytes) => crate::store::Store::open_with_cache(&cfg.store.path, &master, bytes),
+        None => crate::store::Store::open(&cfg.store.path, &master),
+    };
+    match opened {
         Ok(s) => {
             s.set_calendar(cfg.delivery.calendar());
             Ok(s)

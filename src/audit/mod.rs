@@ -5,6 +5,7 @@
 mod actor;
 pub mod checkpoint;
 pub mod export;
+pub mod raw;
 
 pub use actor::Actor;
 
@@ -53,6 +54,13 @@ pub enum EventKind {
     /// `kim restore` put a backup in place (details: the backup's sequence
     /// and time, and how far the checkpoint file reached then).
     Restored,
+    /// The police re-sent a notification they had sent before, same
+    /// reference and content (answered 200 with the original receipt;
+    /// refs: the original's receipt; details: the police reference).
+    Resent,
+    /// The police re-sent a reference with different content (answered
+    /// 409; refs: the original's receipt; details: the police reference).
+    ReferenceConflict,
 }
 
 /// An event before it joins the chain.
@@ -106,13 +114,14 @@ impl Default for Head {
 }
 
 pub(crate) fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    bytes
-        .iter()
-        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-            let _ = write!(s, "{b:02x}");
-            s
-        })
+    // A table, not `write!("{b:02x}")`: a report hashes millions of events.
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = Vec::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(DIGITS[usize::from(b >> 4)]);
+        s.push(DIGITS[usize::from(b & 15)]);
+    }
+    String::from_utf8(s).expect("hex digits are ASCII")
 }
 
 impl AuditEvent {

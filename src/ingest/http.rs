@@ -362,17 +362,23 @@ async fn post_notification(
             state.metrics.store_errors.inc();
             unavailable()
         }
-        Ok(AcceptOutcome::Conflict) => problem(
-            StatusCode::CONFLICT,
-            "reference-conflict",
-            "Conflict",
-            "This force already sent this police_reference with different content.",
-            &[],
-        ),
-        Ok(AcceptOutcome::Duplicate(rec)) => with_location(
-            json_response(StatusCode::OK, &receipt_body(&rec)),
-            &rec.receipt_id,
-        ),
+        Ok(AcceptOutcome::Conflict(rec)) => match audit_resend(state, &rec, true).await {
+            Err(r) => r,
+            Ok(()) => problem(
+                StatusCode::CONFLICT,
+                "reference-conflict",
+                "Conflict",
+                "This force already sent this police_reference with different content.",
+                &[],
+            ),
+        },
+        Ok(AcceptOutcome::Duplicate(rec)) => match audit_resend(state, &rec, false).await {
+            Err(r) => r,
+            Ok(()) => with_location(
+                json_response(StatusCode::OK, &receipt_body(&rec)),
+                &rec.receipt_id,
+            ),
+        },
         Ok(AcceptOutcome::Accepted(rec)) => {
             state.metrics.accepted.inc();
             with_location(
@@ -381,6 +387,37 @@ async fn post_notification(
             )
         }
     }
+}
+
+/// Audits a re-send (`resent`) or a conflict (`reference_conflict`) of
+/// `original` durably before the answer; 503 if it cannot (the police
+/// re-send, nothing is lost). The original is waited for in the trees
+/// first, so its `received` precedes in the chain. A first-time 202 never
+/// comes here.
+async fn audit_resend(
+    state: &AppState,
+    original: &NotificationRecord,
+    conflict: bool,
+) -> Result<(), Response<Body>> {
+    let store = &state.store;
+    let rid = original.receipt_id.as_str();
+    let force = original.force.as_str();
+    if !crate::store::writer::settled(store, rid, Duration::from_secs(10)).await {
+        tracing::error!(
+            force,
+            "re-send waited too long for its original to be applied"
+        );
+        return Err(unavailable());
+    }
+    let audited = match store.audit_resend(original, conflict) {
+        Ok(t) => store.durable(t).await,
+        Err(e) => Err(e),
+    };
+    audited.map_err(|e| {
+        crate::lograte::error!("http.resend", force, error = %e, "re-send not audited; answering 503");
+        state.metrics.store_errors.inc();
+        unavailable()
+    })
 }
 
 fn with_location(mut r: Response<Body>, id: &ReceiptId) -> Response<Body> {

@@ -360,10 +360,6 @@ fn schools(o: &mut String, f: &Figures) {
 
 fn counts(o: &mut String, f: &Figures) {
     let n = |v: u64| v.to_string();
-    let na = |v: Option<u64>| {
-        v.map(|x| x.to_string())
-            .unwrap_or_else(|| "not audited".into())
-    };
     o.push_str(r#"<section><h2>All figures</h2><div class="figs">"#);
     let forces: Vec<(String, String)> = f
         .per_force
@@ -371,7 +367,10 @@ fn counts(o: &mut String, f: &Figures) {
         .map(|(k, c)| {
             (
                 k.clone(),
-                format!("{} notifications, {} children", c.notifications, c.children),
+                format!(
+                    "{} notifications, {} children, {} re-sends, {} conflicts",
+                    c.notifications, c.children, c.resends, c.conflicts
+                ),
             )
         })
         .collect();
@@ -407,8 +406,8 @@ fn counts(o: &mut String, f: &Figures) {
                 "withdrawal notices delivered".into(),
                 n(e.withdrawal_notices_delivered),
             ),
-            ("re-sends (police)".into(), na(e.resends)),
-            ("conflicts (police)".into(), na(e.conflicts)),
+            ("re-sends (police)".into(), n(e.resends)),
+            ("conflicts (police)".into(), n(e.conflicts)),
         ],
     );
     o.push_str("</div></section>");

@@ -31,6 +31,8 @@ pub fn rows(f: &Figures) -> Vec<Row> {
         f.received.notifications.to_string(),
     );
     one("received.children", "", f.received.children.to_string());
+    one("received.resends", "", f.received.resends.to_string());
+    one("received.conflicts", "", f.received.conflicts.to_string());
     let mut counts = |name: &str, m: &std::collections::BTreeMap<String, Count>| {
         for (k, c) in m {
             one(
@@ -39,6 +41,8 @@ pub fn rows(f: &Figures) -> Vec<Row> {
                 c.notifications.to_string(),
             );
             one(&format!("{name}.children"), k, c.children.to_string());
+            one(&format!("{name}.resends"), k, c.resends.to_string());
+            one(&format!("{name}.conflicts"), k, c.conflicts.to_string());
         }
     };
     counts("per_force", &f.per_force);
@@ -105,8 +109,8 @@ pub fn rows(f: &Figures) -> Vec<Row> {
         "",
         e.withdrawal_notices_delivered.to_string(),
     );
-    one("events.resends", "", opt(e.resends));
-    one("events.conflicts", "", opt(e.conflicts));
+    one("events.resends", "", e.resends.to_string());
+    one("events.conflicts", "", e.conflicts.to_string());
     more_rows(f, &mut one);
     r
 }
@@ -221,17 +225,13 @@ pub fn text(f: &Figures) -> String {
         "received: {} notifications, {} children",
         f.received.notifications, f.received.children
     ));
-    for (k, c) in &f.per_force {
-        w(format!(
-            "  force {k:<20} {:>7} notifications {:>7} children",
-            c.notifications, c.children
-        ));
-    }
-    for (k, c) in &f.per_day {
-        w(format!(
-            "  day   {k:<20} {:>7} notifications {:>7} children",
-            c.notifications, c.children
-        ));
+    for (what, m) in [("force", &f.per_force), ("day  ", &f.per_day)] {
+        for (k, c) in m {
+            w(format!(
+                "  {what} {k:<20} {:>7} notifications {:>7} children {:>5} re-sends {:>5} conflicts",
+                c.notifications, c.children, c.resends, c.conflicts
+            ));
+        }
     }
     let m = &f.matching;
     w(String::new());
@@ -310,11 +310,7 @@ pub fn text(f: &Figures) -> String {
         "withdrawal notices sent {:>7}",
         e.withdrawal_notices_delivered
     ));
-    let na = |v: Option<u64>| {
-        v.map(|n| n.to_string())
-            .unwrap_or_else(|| "not audited".into())
-    };
-    w(format!("re-sends                {:>7}", na(e.resends)));
-    w(format!("conflicts               {:>7}", na(e.conflicts)));
+    w(format!("re-sends (police)       {:>7}", e.resends));
+    w(format!("conflicts (police)      {:>7}", e.conflicts));
     s
 }

@@ -106,6 +106,19 @@ impl Log {
         );
     }
 
+    /// A police re-send (`resent`) or conflict (`reference_conflict`) of
+    /// `receipt`, as the daemon audits it.
+    fn resent(&mut self, at: &str, force: &str, receipt: &str, conflict: bool) {
+        let kind = if conflict {
+            EventKind::ReferenceConflict
+        } else {
+            EventKind::Resent
+        };
+        let actor = format!("force:{force}");
+        let detail = json!({"police_reference": "X/1"});
+        self.push(at, kind, &actor, receipt, None, None, None, detail);
+    }
+
     fn review(&mut self, at: &str, receipt: &str, child: u32, reason: &str) {
         self.push(
             at,
@@ -150,6 +163,38 @@ fn month() -> Vec<AuditEvent> {
     l.received("2026-11-03T10:00:00Z", "kent", "R1", 2);
     l.placed("R1", 0, "100001", None, "2026-11-03T10:00:01Z");
     l.review("2026-11-03T10:00:01Z", "R1", 1, "namesake");
+    // Events the stored-bytes scan skips unread (and one it cannot skip):
+    // the figures are the same either way.
+    l.push(
+        "2026-11-03T10:00:59Z",
+        EventKind::AlertQueued,
+        "system",
+        "R1",
+        Some(0),
+        Some("100001"),
+        Some("R1.0"),
+        json!({"deadline": "2026-11-04T08:00:00Z"}),
+    );
+    l.push(
+        "2026-11-03T10:00:59Z",
+        EventKind::DeliveryAttempt,
+        "system",
+        "R1",
+        Some(0),
+        Some("100001"),
+        Some("R1.0"),
+        json!({"attempt": 1, "code": 250, "result": "accepted"}),
+    );
+    l.push(
+        "2026-11-03T10:00:59Z",
+        EventKind::Delivered,
+        "system",
+        "R0",
+        Some(0),
+        Some("100001"),
+        Some("R0.0.deputy"),
+        json!({"kind": "deputy"}),
+    );
     l.received("2026-11-03T11:00:00Z", "met", "R2", 1);
     l.review("2026-11-03T11:00:01Z", "R2", 0, "no_match");
     l.delivered("2026-11-03T10:01:00Z", "R1", 0, "100001", true);
@@ -257,6 +302,12 @@ fn month() -> Vec<AuditEvent> {
 
     l.received("2026-12-01T00:00:00Z", "kent", "R9", 1);
     l.placed("R9", 0, "100001", None, "2026-12-01T00:00:01Z");
+
+    // The police's re-sends: counted by when they were made.
+    l.resent("2026-11-04T10:00:00Z", "kent", "R1", false);
+    l.resent("2026-11-06T10:00:00Z", "met", "R2", true);
+    l.resent("2026-11-10T10:00:00Z", "kent", "R0", false);
+    l.resent("2026-12-01T01:00:00Z", "kent", "R9", true);
     l.events
 }
 
@@ -274,28 +325,66 @@ fn count(n: u64, c: u64) -> Count {
     Count {
         notifications: n,
         children: c,
+        ..Count::default()
     }
+}
+
+/// With re-sends and conflicts.
+fn count_rc(n: u64, c: u64, resends: u64, conflicts: u64) -> Count {
+    Count {
+        resends,
+        conflicts,
+        ..count(n, c)
+    }
+}
+
+/// The figures as `kim report` computes them from the stored bytes: each
+/// event checked as a link ([`crate::audit::raw::check_link`]) and fed to a
+/// [`scan::Scan`], which skips what it need not parse.
+fn via_bytes(period: &Period, force: Option<&str>, events: &[AuditEvent]) -> Figures {
+    let mut scan = scan::Scan::new(Tally::new(period, force));
+    let mut head = Head::default();
+    for ev in events {
+        let bytes = serde_json::to_vec(ev).unwrap();
+        head = crate::audit::raw::check_link(&head, &bytes).unwrap();
+        scan.push(ev.seq, &bytes).unwrap();
+    }
+    scan.finish(&names())
 }
 
 #[test]
 fn every_figure_of_a_known_month() {
     let f = compute(&november(), None, &month(), &names());
     assert_eq!(
+        via_bytes(&november(), None, &month()),
+        f,
+        "from the stored bytes"
+    );
+    assert_eq!(
+        via_bytes(&november(), Some("met"), &month()),
+        compute(&november(), Some("met"), &month(), &names())
+    );
+    assert_eq!(
         (f.from.as_str(), f.to.as_str()),
         ("2026-11-01", "2026-11-30")
     );
-    assert_eq!(f.received, count(6, 7));
+    assert_eq!(f.received, count_rc(6, 7, 2, 1));
     assert_eq!(
         f.per_force,
-        [("kent".into(), count(3, 4)), ("met".into(), count(3, 3))].into()
+        [
+            ("kent".into(), count_rc(3, 4, 2, 0)),
+            ("met".into(), count_rc(3, 3, 0, 1))
+        ]
+        .into()
     );
     assert_eq!(
         f.per_day,
         [
             ("2026-11-03".into(), count(2, 3)),
-            ("2026-11-04".into(), count(1, 1)),
+            ("2026-11-04".into(), count_rc(1, 1, 1, 0)),
             ("2026-11-05".into(), count(2, 2)),
-            ("2026-11-06".into(), count(1, 1)),
+            ("2026-11-06".into(), count_rc(1, 1, 0, 1)),
+            ("2026-11-10".into(), count_rc(0, 0, 1, 0)),
         ]
         .into()
     );
@@ -364,8 +453,8 @@ fn every_figure_of_a_known_month() {
             deputy_copies_delivered: 1,
             withdrawals: 2,
             withdrawal_notices_delivered: 1,
-            resends: None,
-            conflicts: None,
+            resends: 2,
+            conflicts: 1,
         }
     );
 }
@@ -373,7 +462,8 @@ fn every_figure_of_a_known_month() {
 #[test]
 fn a_force_filter_and_an_empty_period() {
     let f = compute(&november(), Some("met"), &month(), &names());
-    assert_eq!(f.received, count(3, 3));
+    assert_eq!(f.received, count_rc(3, 3, 0, 1));
+    assert_eq!((f.events.resends, f.events.conflicts), (0, 1));
     assert_eq!(f.per_force.len(), 1);
     assert_eq!(
         f.outcomes.dismissed + f.outcomes.failed + f.outcomes.waiting,
@@ -506,8 +596,8 @@ fn text_json_and_csv_hold_the_same_numbers() {
     let t = render::text(&f);
     for line in [
         "received: 6 notifications, 7 children",
-        "  force kent                       3 notifications       4 children",
-        "  day   2026-11-05                 2 notifications       2 children",
+        "  force kent                       3 notifications       4 children     2 re-sends     0 conflicts",
+        "  day   2026-11-05                 2 notifications       2 children     0 re-sends     0 conflicts",
         "  matched automatically         4",
         "  sent to review                3",
         "  matched after review          1",
@@ -525,7 +615,9 @@ fn text_json_and_csv_hold_the_same_numbers() {
         "escalations                   1",
         "withdrawals (police)          2",
         "withdrawal notices sent       1",
-        "re-sends                not audited",
+        "re-sends (police)             2",
+        "conflicts (police)            1",
+        "  force met                        3 notifications       3 children     0 re-sends     1 conflicts",
     ] {
         assert!(t.lines().any(|l| l == line), "{line:?} not in\n{t}");
     }
@@ -696,6 +788,9 @@ fn each_deadline_miss_gets_its_cause() {
     l.placed("E", 0, "100001", None, "2026-11-05T20:00:01Z");
     l.delivered("2026-11-05T20:00:02Z", "E", 0, "100001", true);
     let f = compute(&november(), None, &l.events, &names());
+    // `stopped` is skipped unread by the stored-bytes scan: its time still
+    // counts for the `started` after it.
+    assert_eq!(via_bytes(&november(), None, &l.events), f);
     assert_eq!(
         f.misses_by_cause,
         MissCauses {

@@ -22,19 +22,38 @@ impl Store {
         })
     }
 
-    /// Audit events from the first one at or after `since` (found by a
-    /// binary search over sequence numbers: events are appended in time
-    /// order), so a reader of recent history skips the old chain.
-    pub fn audit_events_from(
+    /// The stored bytes of the audit events from the first one at or
+    /// after `since` (as [`audit_events_from`](Self::audit_events_from)),
+    /// unparsed: for readers that check each with
+    /// [`crate::audit::raw::check_link`] and parse only what they need.
+    /// Each comes with the sequence number it is stored under.
+    pub fn audit_raw_from(
         &self,
         since: jiff::Timestamp,
-    ) -> Result<impl Iterator<Item = Result<AuditEvent, StoreError>> + '_, StoreError> {
+    ) -> Result<impl Iterator<Item = Result<(u64, sled::IVec), StoreError>> + '_, StoreError> {
+        let lo = self.audit_first_at(since)?;
+        Ok(self.t.audit.range(lo.to_be_bytes()..).map(|kv| {
+            let (k, v) = kv?;
+            let seq = <[u8; 8]>::try_from(k.as_ref())
+                .map_err(|_| StoreError::Corrupt("audit key".into()))?;
+            Ok((u64::from_be_bytes(seq), v))
+        }))
+    }
+
+    /// The sequence number of the first event at or after `since` (a
+    /// binary search: events are appended in time order); past the head
+    /// if there is none.
+    fn audit_first_at(&self, since: jiff::Timestamp) -> Result<u64, StoreError> {
+        #[derive(serde::Deserialize)]
+        struct Time {
+            time: jiff::Timestamp,
+        }
         let (mut lo, mut hi) = (1u64, self.audit_head()?.seq + 1);
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
             let before = match self.t.audit.get(mid.to_be_bytes())? {
                 Some(v) => {
-                    let ev: AuditEvent = serde_json::from_slice(&v)
+                    let ev: Time = serde_json::from_slice(&v)
                         .map_err(|e| StoreError::Corrupt(format!("audit event: {e}")))?;
                     ev.time < since
                 }
@@ -46,6 +65,17 @@ impl Store {
                 hi = mid;
             }
         }
+        Ok(lo)
+    }
+
+    /// Audit events from the first one at or after `since` (found by a
+    /// binary search over sequence numbers: events are appended in time
+    /// order), so a reader of recent history skips the old chain.
+    pub fn audit_events_from(
+        &self,
+        since: jiff::Timestamp,
+    ) -> Result<impl Iterator<Item = Result<AuditEvent, StoreError>> + '_, StoreError> {
+        let lo = self.audit_first_at(since)?;
         Ok(self.t.audit.range(lo.to_be_bytes()..).values().map(|v| {
             let v = v?;
             serde_json::from_slice(&v).map_err(|e| StoreError::Corrupt(format!("audit event: {e}")))

@@ -205,8 +205,9 @@ pub enum AcceptOutcome {
     Accepted(NotificationRecord),
     /// The same force sent the same reference with the same content before.
     Duplicate(NotificationRecord),
-    /// The same force sent the same reference with different content.
-    Conflict,
+    /// The same force sent the same reference with different content:
+    /// the original's record (its receipt is what the audit refers to).
+    Conflict(NotificationRecord),
 }
 
 /// The `refs` key of a force's reference. Test-mode references have their

@@ -64,7 +64,7 @@ fn journaled_notifications_answer_resends_and_status_and_are_applied_at_the_next
         let conflict = s.prepare("kent", &changed, now).unwrap();
         assert!(matches!(
             s.admit(vec![conflict]).unwrap().0[0],
-            Some(AcceptOutcome::Conflict)
+            Some(AcceptOutcome::Conflict(_))
         ));
         // A receipt id made twice (48 random bits apart within a second):
         // refused before its 202, in the same batch or after the first.

@@ -32,6 +32,7 @@ mod reload_live;
 mod reload_pki;
 mod report;
 mod report_page;
+mod report_purge;
 mod retention;
 mod review;
 mod review_deadline;

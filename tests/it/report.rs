@@ -14,20 +14,20 @@ use serde_json::{json, Value};
 use crate::report_page;
 use crate::support::{post_accepted, rt, simple, Env};
 
-const SCHOOLS: &str = "urn,name,dsl_name,dsl_email,deputy_email,phone\n\
+pub(crate) const SCHOOLS: &str = "urn,name,dsl_name,dsl_email,deputy_email,phone\n\
 118765,Maidstone Primary,Ms Dee,dsl@maidstone.example,,\n\
 118766,Oakwood School,Mr Oak,dsl@oakwood.example,,\n";
 
 /// Amelia Khan (matched); two Jack Smiths born the same day at two
 /// schools, so a police Jack Smith of that date goes to review.
-const ROLL: &str =
+pub(crate) const ROLL: &str =
     "pupil_id,given_name,family_name,other_names,date_of_birth,postcode,school_urn\n\
 KCC-1,Amelia,Khan,,2014-03-09,ME14 1XX,118765\n\
 KCC-2,Jack,Smith,,2015-05-05,ME1 1AA,118765\n\
 KCC-3,Jack,Smith,,2015-05-05,ME2 2BB,118766\n";
 
 /// What the children sent are: none may appear in a report.
-const PERSONAL: &[&str] = &[
+pub(crate) const PERSONAL: &[&str] = &[
     "Amelia",
     "Khan",
     "Jack",
@@ -39,7 +39,7 @@ const PERSONAL: &[&str] = &[
     "9ZZ",
 ];
 
-fn namesake(reference: &str) -> Vec<u8> {
+pub(crate) fn namesake(reference: &str) -> Vec<u8> {
     let occurred = (jiff::Timestamp::now() - jiff::SignedDuration::from_hours(3)).to_string();
     serde_json::to_vec(&json!({
         "police_reference": reference,
@@ -50,7 +50,7 @@ fn namesake(reference: &str) -> Vec<u8> {
     .unwrap()
 }
 
-fn wait_state(env: &Env, addr: SocketAddr, receipt: &str, state: &str) {
+pub(crate) fn wait_state(env: &Env, addr: SocketAddr, receipt: &str, state: &str) {
     let start = Instant::now();
     loop {
         let a = rt()
@@ -74,7 +74,7 @@ fn wait_state(env: &Env, addr: SocketAddr, receipt: &str, state: &str) {
 }
 
 /// `kim report` over yesterday..tomorrow (UK), in `format` ("--json", …).
-fn report(env: &Env, format: &str) -> (i32, String, String) {
+pub(crate) fn report(env: &Env, format: &str) -> (i32, String, String) {
     if format.is_empty() {
         report_to(env, &[])
     } else {
@@ -83,7 +83,7 @@ fn report(env: &Env, format: &str) -> (i32, String, String) {
 }
 
 /// `kim report` over yesterday..tomorrow (UK) with `more` flags.
-fn report_to(env: &Env, more: &[&str]) -> (i32, String, String) {
+pub(crate) fn report_to(env: &Env, more: &[&str]) -> (i32, String, String) {
     let today = jiff::Timestamp::now()
         .to_zoned(kim::calendar::school_tz())
         .date();
@@ -94,7 +94,7 @@ fn report_to(env: &Env, more: &[&str]) -> (i32, String, String) {
     env.kim(&args)
 }
 
-fn no_personal_data(what: &str, text: &str) {
+pub(crate) fn no_personal_data(what: &str, text: &str) {
     for p in PERSONAL {
         assert!(!text.contains(p), "{p} in the {what} report:\n{text}");
     }
@@ -104,10 +104,14 @@ fn no_personal_data(what: &str, text: &str) {
 fn check(j: &Value) {
     assert_eq!(
         j["received"],
-        json!({"notifications": 3, "children": 3}),
+        json!({"notifications": 3, "children": 3, "resends": 1, "conflicts": 1}),
         "{j:#}"
     );
     assert_eq!(j["per_force"]["kent"]["children"], 3);
+    assert_eq!(j["per_force"]["kent"]["resends"], 1);
+    assert_eq!(j["per_force"]["kent"]["conflicts"], 1);
+    assert_eq!(j["events"]["resends"], 1, "{j:#}");
+    assert_eq!(j["events"]["conflicts"], 1, "{j:#}");
     let per_day: u64 = j["per_day"]
         .as_object()
         .unwrap()
@@ -157,7 +161,40 @@ fn report_counts_a_known_mix_through_the_daemon_and_on_the_store_and_refuses_a_t
     let env = Env::new();
     env.import(SCHOOLS, ROLL);
     let k = env.start();
-    let matched = post_accepted(&env, k.addr, &simple("KNT/REP/1"));
+    let first = simple("KNT/REP/1");
+    let matched = post_accepted(&env, k.addr, &first);
+    // The police re-send it (200, the original receipt), then send the
+    // same reference with other content (409): each audited, counted once.
+    let post = |body: &[u8]| {
+        rt().block_on(
+            env.kent()
+                .once(k.addr, Method::POST, "/v1/notifications", Some(body)),
+        )
+        .unwrap()
+    };
+    let again = post(&first);
+    assert_eq!(again.status, 200, "{}", again.text());
+    assert_eq!(again.json()["receipt_id"], matched.as_str());
+    let other = simple("KNT/REP/1");
+    assert_ne!(other, first, "other content (another occurred_at)");
+    let conflict = post(&other);
+    assert_eq!(conflict.status, 409, "{}", conflict.text());
+    let (code, out, err) = env.kim(&["audit", "list", "--receipt", &matched, "--json"]);
+    assert_eq!(code, 0, "{err}");
+    no_personal_data("audit list", &out);
+    let events: Value = serde_json::from_str(&out).unwrap();
+    for kind in ["resent", "reference_conflict"] {
+        let ev: Vec<&Value> = events
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["kind"] == kind)
+            .collect();
+        assert_eq!(ev.len(), 1, "one {kind} event: {out}");
+        assert_eq!(ev[0]["actor"], "force:kent", "{out}");
+        assert_eq!(ev[0]["receipt"], matched.as_str(), "{out}");
+        assert_eq!(ev[0]["detail"]["police_reference"], "KNT/REP/1", "{out}");
+    }
     let reviewed = post_accepted(&env, k.addr, &namesake("KNT/REP/2"));
     let withdrawn = post_accepted(&env, k.addr, &namesake("KNT/REP/3"));
     wait_state(&env, k.addr, &matched, "delivered");
@@ -196,6 +233,12 @@ fn report_counts_a_known_mix_through_the_daemon_and_on_the_store_and_refuses_a_t
         "{text}"
     );
     assert!(text.contains("deadline met 2, missed 0"), "{text}");
+    for line in [
+        "re-sends (police)             1",
+        "conflicts (police)            1",
+    ] {
+        assert!(text.lines().any(|l| l == line), "{line:?} not in\n{text}");
+    }
     let (code, csv, err) = report(&env, "--csv");
     assert_eq!(code, 0, "{err}");
     no_personal_data("CSV", &csv);
@@ -204,6 +247,10 @@ fn report_counts_a_known_mix_through_the_daemon_and_on_the_store_and_refuses_a_t
         "outcomes.delivered,,2",
         "outcomes.withdrawn,,1",
         "schools.alerts_delivered,118766,1",
+        "events.resends,,1",
+        "events.conflicts,,1",
+        "per_force.resends,kent,1",
+        "per_force.conflicts,kent,1",
     ] {
         assert!(csv.lines().any(|l| l == row), "{row} not in\n{csv}");
     }
@@ -227,6 +274,8 @@ fn report_counts_a_known_mix_through_the_daemon_and_on_the_store_and_refuses_a_t
         "<b>100%</b>before the school day",
         r#"<td>118766</td><td>Oakwood School</td><td class="n">1</td><td class="n">1</td><td class="n">0</td>"#,
         r#"<td>withdrawn by the police</td><td class="n">1</td>"#,
+        r#"<td>re-sends (police)</td><td class="n">1</td>"#,
+        r#"<td>conflicts (police)</td><td class="n">1</td>"#,
     ] {
         assert!(html.contains(same), "{same} not in the page");
     }
@@ -263,7 +312,7 @@ fn report_counts_a_known_mix_through_the_daemon_and_on_the_store_and_refuses_a_t
     let empty: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(
         empty["received"],
-        json!({"notifications": 0, "children": 0})
+        json!({"notifications": 0, "children": 0, "resends": 0, "conflicts": 0})
     );
     assert_eq!(empty["schools"], json!([]));
 

@@ -10,7 +10,9 @@ use std::collections::HashMap;
 
 use crate::admin::ctx::Ctx;
 use crate::admin::outcome::{CliResult, Failure};
-use crate::audit::{verify_chain, Head};
+use crate::audit::raw::check_link;
+use crate::audit::Head;
+use crate::report::scan::Scan;
 use crate::report::{self, Period, Verified};
 use crate::store::Store;
 
@@ -83,8 +85,10 @@ fn refuse(why: String) -> Failure {
 
 /// Streams the audit from the period's first event to the head read
 /// first (inside the daemon events may be added meanwhile; every append
-/// moves the head in the same transaction), checking each link as it
-/// counts it: the figures, the verified head, and the first event checked.
+/// moves the head in the same transaction), checking each link from the
+/// stored bytes as it counts it ([`Scan`] parses only the events the
+/// figures need): the figures, the verified head, and the first event
+/// checked. Nothing is held but the tally's per-receipt and per-child state.
 fn stream(
     store: &Store,
     period: &Period,
@@ -92,27 +96,30 @@ fn stream(
     calendar: crate::calendar::SchoolCalendar,
 ) -> Result<(report::Figures, Head, u64), Failure> {
     let stored = store.audit_head().map_err(Failure::failed)?;
-    let mut tally = report::Tally::new(period, force).with_calendar(calendar);
+    let mut scan = Scan::new(report::Tally::new(period, force).with_calendar(calendar));
     let mut head: Option<Head> = None;
     let mut first = stored.seq + 1;
-    for ev in store
-        .audit_events_from(period.start)
-        .map_err(Failure::failed)?
-    {
-        let ev = ev.map_err(Failure::failed)?;
-        if ev.seq > stored.seq {
-            break;
-        }
-        let prev = match head.take() {
-            Some(h) => h,
-            None => {
-                first = ev.seq;
-                start_of(store, ev.seq)?
+    // Reading sled is as costly as checking and counting: a thread reads
+    // batches of events ahead (at most BATCHES of them waiting) while this
+    // one checks and counts.
+    std::thread::scope(|s| -> Result<(), Failure> {
+        let (tx, rx) = std::sync::mpsc::sync_channel(BATCHES);
+        s.spawn(move || read_ahead(store, period.start, stored.seq, &tx));
+        for batch in rx {
+            for (seq, bytes) in batch.map_err(Failure::failed)? {
+                let prev = match head.take() {
+                    Some(h) => h,
+                    None => {
+                        first = seq;
+                        start_of(store, seq)?
+                    }
+                };
+                head = Some(check_link(&prev, &bytes).map_err(|e| refuse(e.to_string()))?);
+                scan.push(seq, &bytes).map_err(Failure::failed)?;
             }
-        };
-        head = Some(verify_chain(&prev, std::iter::once(&ev)).map_err(|e| refuse(e.to_string()))?);
-        tally.add(&ev);
-    }
+        }
+        Ok(())
+    })?;
     let head = head.unwrap_or_else(|| stored.clone());
     if head != stored {
         return Err(refuse(format!(
@@ -126,7 +133,52 @@ fn stream(
         .into_iter()
         .map(|s| (s.urn, s.name))
         .collect();
-    Ok((tally.finish(&names), head, first))
+    Ok((scan.finish(&names), head, first))
+}
+
+/// Events per batch read ahead, and batches waiting at most.
+const BATCH: usize = 1024;
+const BATCHES: usize = 4;
+
+type Batch = Result<Vec<(u64, sled::IVec)>, crate::store::StoreError>;
+
+/// Sends the stored events from the first at or after `since` up to
+/// `last` in batches; stops at the first error (sent) or when the reader
+/// hangs up (it refused the chain).
+fn read_ahead(
+    store: &Store,
+    since: jiff::Timestamp,
+    last: u64,
+    tx: &std::sync::mpsc::SyncSender<Batch>,
+) {
+    let events = match store.audit_raw_from(since) {
+        Ok(it) => it,
+        Err(e) => {
+            let _ = tx.send(Err(e));
+            return;
+        }
+    };
+    let mut batch = Vec::with_capacity(BATCH);
+    for item in events {
+        match item {
+            Ok((seq, _)) if seq > last => break,
+            Ok(ev) => batch.push(ev),
+            Err(e) => {
+                let _ = tx.send(Err(e));
+                return;
+            }
+        }
+        if batch.len() == BATCH
+            && tx
+                .send(Ok(std::mem::replace(&mut batch, Vec::with_capacity(BATCH))))
+                .is_err()
+        {
+            return;
+        }
+    }
+    if !batch.is_empty() {
+        let _ = tx.send(Ok(batch));
+    }
 }
 
 /// The link before event `seq`: the genesis, or event `seq - 1`'s hash.

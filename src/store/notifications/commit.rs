@@ -1,6 +1,7 @@
 //! Committing prepared notifications in one transaction (records, sealed
 //! payloads and data keys, per-force references, matching work items,
-//! `received` audit events), re-sends answered from the original.
+//! `received` audit events), re-sends answered from the original and
+//! audited (`resent`, `reference_conflict`).
 
 use super::*;
 
@@ -43,7 +44,7 @@ impl Store {
                 outcomes.push(if rec.fingerprint == p.fingerprint {
                     AcceptOutcome::Duplicate(rec)
                 } else {
-                    AcceptOutcome::Conflict
+                    AcceptOutcome::Conflict(rec)
                 });
                 continue;
             } else if self.t.notifications.contains_key(p.receipt.as_str())? {
@@ -144,5 +145,41 @@ impl Store {
             }
             None => Ok(None),
         }
+    }
+
+    /// Audits a police re-send of `original` (the record the answer came
+    /// from): `resent` (same content, answered 200) or `reference_conflict`
+    /// (other content, answered 409). Identifiers only, as `received`
+    /// records them: the force, the original's receipt, the police
+    /// reference (and `test`). The caller waits for the ticket before
+    /// answering, and for the original to be in the trees before calling,
+    /// so the event follows the original's `received` in the chain.
+    pub fn audit_resend(
+        &self,
+        original: &NotificationRecord,
+        conflict: bool,
+    ) -> Result<FlushTicket, StoreError> {
+        let mut detail = serde_json::Map::new();
+        detail.insert(
+            "police_reference".into(),
+            original.police_reference.clone().into(),
+        );
+        if original.test {
+            detail.insert("test".into(), true.into());
+        }
+        let kind = if conflict {
+            EventKind::ReferenceConflict
+        } else {
+            EventKind::Resent
+        };
+        self.audit_append(
+            kind,
+            &Actor::force(&original.force).to_string(),
+            Refs {
+                receipt: Some(original.receipt_id.to_string()),
+                ..Refs::default()
+            },
+            detail,
+        )
     }
 }

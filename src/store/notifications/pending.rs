@@ -101,7 +101,7 @@ impl Store {
                 outcomes.push(Some(if rec.fingerprint == p.fingerprint {
                     AcceptOutcome::Duplicate(rec)
                 } else {
-                    AcceptOutcome::Conflict
+                    AcceptOutcome::Conflict(rec)
                 }));
                 continue;
             }

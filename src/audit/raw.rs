@@ -1,0 +1,74 @@
+//! Checking an audit event's link in the chain from its stored bytes, for
+//! readers that stream millions of events (`kim report`). An event is
+//! stored as the JSON its hash was computed over, with the `hash` field
+//! filled in last: so the hash is checked over the stored bytes with that
+//! field blanked, without parsing the event or serialising it again. Any
+//! event that does not have that layout, or does not check, goes through
+//! [`super::verify_chain`] (parse and re-serialise), which names the fault
+//! exactly as `kim audit verify` does.
+
+use ring::digest;
+
+use super::{verify_chain, AuditEvent, ChainError, Head};
+
+const HASH_TAIL: &[u8] = b"\",\"hash\":\"";
+const PREV_TAIL: &[u8] = b",\"prev_hash\":\"";
+const HEX: usize = 64;
+
+/// `(prev_hash, hash)` from the stored layout `…,"prev_hash":"P","hash":"H"}`.
+fn tail(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
+    let n = bytes.len();
+    let body = bytes.strip_suffix(b"\"}")?;
+    let hash = body.get(body.len().checked_sub(HEX)?..)?;
+    let rest = body[..body.len() - HEX].strip_suffix(HASH_TAIL)?;
+    let prev = rest.get(rest.len().checked_sub(HEX)?..)?;
+    rest[..rest.len() - HEX].strip_suffix(PREV_TAIL)?;
+    let hex = |h: &[u8]| h.iter().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+    (hex(hash) && hex(prev) && n > 2 + HEX).then_some((prev, hash))
+}
+
+/// The `seq` the stored layout `{"seq":N,…` begins with.
+fn leading_seq(bytes: &[u8]) -> Option<u64> {
+    let rest = bytes.strip_prefix(b"{\"seq\":")?;
+    let end = rest.iter().position(|b| !b.is_ascii_digit())?;
+    if end == 0 || rest[end] != b',' {
+        return None;
+    }
+    std::str::from_utf8(&rest[..end]).ok()?.parse().ok()
+}
+
+fn fast(prev: &Head, bytes: &[u8]) -> Option<Head> {
+    let seq = leading_seq(bytes)?;
+    if seq != prev.seq + 1 {
+        return None;
+    }
+    let (prev_hash, hash) = tail(bytes)?;
+    if prev_hash != prev.hash.as_bytes() {
+        return None;
+    }
+    // The hashed form: the stored bytes up to `"hash":"`, then `"}`.
+    let mut ctx = digest::Context::new(&digest::SHA256);
+    ctx.update(&bytes[..bytes.len() - HEX - 2]);
+    ctx.update(b"\"}");
+    let got = ctx.finish();
+    let hex = super::hex(got.as_ref());
+    (hex.as_bytes() == hash).then_some(Head { seq, hash: hex })
+}
+
+/// Checks the stored event `bytes` as the next link after `prev` and
+/// returns the new head: the same verdict (and fault) as
+/// [`verify_chain`] over the parsed event.
+pub fn check_link(prev: &Head, bytes: &[u8]) -> Result<Head, ChainError> {
+    if let Some(head) = fast(prev, bytes) {
+        return Ok(head);
+    }
+    let ev: AuditEvent = serde_json::from_slice(bytes).map_err(|e| ChainError {
+        seq: prev.seq + 1,
+        why: format!("not an audit event ({e})"),
+    })?;
+    verify_chain(prev, std::iter::once(&ev))
+}
+
+#[cfg(test)]
+#[path = "raw_tests.rs"]
+mod tests;

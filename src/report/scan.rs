@@ -1,0 +1,82 @@
+//! A report's pass over the stored audit (issue 15): each event's bytes,
+//! already checked as a link of the chain ([`crate::audit::raw`]), are
+//! counted by the [`Tally`], parsed only when the tally needs them: an
+//! `alert_queued`, a `delivery_attempt` the relay accepted, and an event of
+//! a notification outside the cohort are skipped unread.
+
+use std::collections::HashMap;
+
+use super::event::{self, Ev};
+use super::{Figures, Tally};
+use crate::audit::EventKind;
+
+/// An event the report cannot read (it checked as a link of the chain:
+/// written by a newer kim, or not by kim).
+#[derive(Debug, thiserror::Error)]
+#[error("audit event {seq}: cannot be read: {why}")]
+pub struct Unreadable {
+    pub seq: u64,
+    pub why: serde_json::Error,
+}
+
+/// The tally, fed stored bytes.
+pub struct Scan {
+    tally: Tally,
+    /// The last event skipped unread: its time counts if a `started`
+    /// follows (kim was down from then).
+    skipped: Vec<u8>,
+    has_skipped: bool,
+}
+
+#[derive(serde::Deserialize)]
+struct Time {
+    time: jiff::Timestamp,
+}
+
+impl Scan {
+    pub fn new(tally: Tally) -> Self {
+        Self {
+            tally,
+            skipped: Vec::new(),
+            has_skipped: false,
+        }
+    }
+
+    /// Counts the stored event `seq` (the next of the chain).
+    pub fn push(&mut self, seq: u64, bytes: &[u8]) -> Result<(), Unreadable> {
+        let unreadable = |why| Unreadable { seq, why };
+        if self.skips(bytes) {
+            self.skipped.clear();
+            self.skipped.extend_from_slice(bytes);
+            self.has_skipped = true;
+            return Ok(());
+        }
+        let ev: Ev<'_> = serde_json::from_slice(bytes).map_err(unreadable)?;
+        if std::mem::take(&mut self.has_skipped) && ev.kind == EventKind::Started {
+            let t: Time = serde_json::from_slice(&self.skipped).map_err(unreadable)?;
+            self.tally.saw(t.time);
+        }
+        self.tally.add_ev(&ev);
+        Ok(())
+    }
+
+    /// Whether the tally would do nothing with the event in `bytes`, as far
+    /// as its kind and receipt tell unparsed (if they cannot be read, it is
+    /// parsed).
+    fn skips(&self, bytes: &[u8]) -> bool {
+        let Some(kind) = event::peek_kind(bytes) else {
+            return false;
+        };
+        match kind {
+            b"received" | b"resent" | b"reference_conflict" | b"started" => false,
+            b"alert_queued" => true,
+            b"delivery_attempt" if event::accepted_attempt(bytes) => true,
+            _ => event::peek_receipt(bytes).is_some_and(|r| !self.tally.follows(r)),
+        }
+    }
+
+    /// The figures; `names` maps URNs to school names.
+    pub fn finish(self, names: &HashMap<String, String>) -> Figures {
+        self.tally.finish(names)
+    }
+}
