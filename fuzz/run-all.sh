@@ -13,11 +13,18 @@
 #
 # FUZZ_RUNS stops a target after that many executions (libFuzzer -runs);
 # FUZZ_NICE sets the priority (default 15).
+#
+# FUZZ_PLAIN=1 builds without cargo-fuzz and without a sanitizer: `cargo
+# +nightly build` of the targets with libFuzzer's coverage flags (what
+# cargo-fuzz passes), debug profile (debug assertions and overflow checks
+# on), into ../target/fuzz-plain. No `cargo install`, and about half the
+# build: what .ci/run does. Rust's memory safety stands in for ASan there;
+# the long runs use the sanitizer build.
 set -uo pipefail
 cd "$(dirname "$0")"
 secs=${1:-60}
 shift || true
-if [ $# -gt 0 ]; then targets=("$@"); else mapfile -t targets < <(cargo +nightly fuzz list); fi
+if [ $# -gt 0 ]; then targets=("$@"); else mapfile -t targets < <(ls fuzz_targets | sed -n 's/\.rs$//p'); fi
 
 # kim's build script names the git commit: fixed here, or every commit
 # would rebuild kim (an hour on a busy 2-core machine).
@@ -25,10 +32,22 @@ export KIM_GIT_COMMIT=${KIM_GIT_COMMIT:-fuzz}
 mkdir -p target/logs
 # FUZZ_NO_BUILD=1 runs the binaries already built (after a change to kim
 # that should not cost a rebuild of the sanitizer build mid-campaign).
-if [ "${FUZZ_NO_BUILD:-0}" != 1 ]; then
-  nice -n 15 cargo +nightly fuzz build -O >target/logs/build.log 2>&1 || { tail -30 target/logs/build.log; exit 2; }
+triple=$(rustc +nightly -vV | sed -n 's/^host: //p')
+if [ "${FUZZ_PLAIN:-0}" = 1 ]; then
+  bin=../target/fuzz-plain/$triple/debug
+  if [ "${FUZZ_NO_BUILD:-0}" != 1 ]; then
+    RUSTFLAGS="--cfg fuzzing -Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-level=4 \
+-Cllvm-args=-sanitizer-coverage-inline-8bit-counters -Cllvm-args=-sanitizer-coverage-pc-table \
+-Cllvm-args=-sanitizer-coverage-trace-compares" \
+      nice -n 15 cargo +nightly build --locked --bins --target "$triple" --target-dir ../target/fuzz-plain \
+      >target/logs/build.log 2>&1 || { tail -30 target/logs/build.log; exit 2; }
+  fi
+else
+  bin=target/$triple/release
+  if [ "${FUZZ_NO_BUILD:-0}" != 1 ]; then
+    nice -n 15 cargo +nightly fuzz build -O >target/logs/build.log 2>&1 || { tail -30 target/logs/build.log; exit 2; }
+  fi
 fi
-bin=target/x86_64-unknown-linux-gnu/release
 
 dict_for() {
   case "$1" in
@@ -47,7 +66,7 @@ for t in "${targets[@]}"; do
   mkdir -p "$work" "corpus/$t" "artifacts/$t"
   before=$(find "artifacts/$t" -type f | wc -l)
   # shellcheck disable=SC2046
-  # What `cargo fuzz run -O` runs, without its rebuild check.
+  # What `cargo fuzz run` runs, without its rebuild check.
   nice -n "${FUZZ_NICE:-15}" "$bin/$t" -artifact_prefix="artifacts/$t/" \
     -max_total_time="$secs" ${FUZZ_RUNS:+-runs=$FUZZ_RUNS} -print_final_stats=1 -timeout=10 -rss_limit_mb=2048 \
     $(dict_for "$t") "$work" "corpus/$t" >"$log" 2>&1
