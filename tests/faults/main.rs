@@ -89,26 +89,18 @@ impl Knobs {
     }
 }
 
-/// SplitMix64: the campaign's only source of randomness, so a seed replays
-/// the same schedule.
-pub struct Rng(u64);
+/// The campaign's only source of randomness (the evaluation set's
+/// SplitMix64), so a seed replays the same schedule.
+pub struct Rng(kim::matching::evalset::Rng);
 
 impl Rng {
     pub fn new(seed: u64) -> Self {
-        Self(seed)
-    }
-
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        Self(kim::matching::evalset::Rng::new(seed))
     }
 
     /// Uniform in `lo..=hi`.
     pub fn range(&mut self, lo: u64, hi: u64) -> u64 {
-        lo + self.next_u64() % (hi - lo + 1)
+        lo + self.0.next_u64() % (hi - lo + 1)
     }
 
     pub fn millis(&mut self, lo: u64, hi: u64) -> Duration {
