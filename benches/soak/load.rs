@@ -35,22 +35,11 @@ pub fn mix(seed: u64, i: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-fn alpha(mut i: u64) -> String {
-    let mut s = String::new();
-    loop {
-        s.push((b'a' + (i % 26) as u8) as char);
-        i /= 26;
-        if i == 0 {
-            return s;
-        }
-    }
-}
-
 /// Pupil `p` of the roll: (given, family, date of birth, URN).
 fn pupil(p: u64) -> (String, String, String, &'static str) {
     (
-        format!("Ann{}", alpha(p)),
-        format!("Soak{}", alpha(p * 7 + 3)),
+        format!("Ann{}", crate::common::alpha(p)),
+        format!("Soak{}", crate::common::alpha(p * 7 + 3)),
         format!("201{}-{:02}-{:02}", 2 + p % 7, 1 + p % 12, 1 + p % 28),
         URNS[(p % 3) as usize],
     )
@@ -77,8 +66,8 @@ pub fn notification(seed: u64, i: u64) -> (String, Vec<u8>) {
     let reference = format!("KNT/SOAK/{seed}/{i}");
     let (g, f, d) = if goes_to_review(seed, i) {
         (
-            format!("Nobody{}", alpha(i)),
-            format!("Unlisted{}", alpha(i)),
+            format!("Nobody{}", crate::common::alpha(i)),
+            format!("Unlisted{}", crate::common::alpha(i)),
             "2016-01-01".to_owned(),
         )
     } else {
