@@ -24,20 +24,9 @@ use kim::police_client::PoliceClient;
 const SCHOOLS: &str = "urn,name,dsl_name,dsl_email,deputy_email,phone\n\
 118765,Maidstone Primary,Ms Dee,dsl@maidstone.example,deputy@maidstone.example,\n";
 
-fn alpha(mut i: usize) -> String {
-    let mut s = String::new();
-    loop {
-        s.push((b'a' + (i % 26) as u8) as char);
-        i /= 26;
-        if i == 0 {
-            return s;
-        }
-    }
-}
-
 fn pupil(i: usize) -> (String, String, String) {
-    let given = format!("Ann{}", alpha(i));
-    let family = format!("Smith{}", alpha(i * 7 + 3));
+    let given = format!("Ann{}", common::alpha(i as u64));
+    let family = format!("Smith{}", common::alpha(i as u64 * 7 + 3));
     let dob = format!("201{}-{:02}-{:02}", i % 8, 1 + i % 12, 1 + i % 28);
     (given, family, dob)
 }

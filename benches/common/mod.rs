@@ -17,6 +17,18 @@ pub fn env_num<T: std::str::FromStr>(name: &str, default: T) -> T {
     }
 }
 
+/// `i` in base 26 as lowercase letters: distinct names for generated pupils.
+pub fn alpha(mut i: u64) -> String {
+    let mut s = String::new();
+    loop {
+        s.push((b'a' + (i % 26) as u8) as char);
+        i /= 26;
+        if i == 0 {
+            return s;
+        }
+    }
+}
+
 pub fn machine() -> String {
     let cpus = std::thread::available_parallelism()
         .map(|n| n.get())
