@@ -5,7 +5,7 @@
 //! STARTTLS — while the daemon's RSS, open file descriptors, store size,
 //! CPU and the police POST p50/p99 are sampled every 10 s.
 //!
-//! Load: first KIM_SOAK_PRELOAD (4000) notifications back to back on 4
+//! Load: first KIM_SOAK_PRELOAD (12000) notifications back to back on 4
 //! connections (a force catching up after an outage; it fills sled's cache,
 //! `[store] cache_mb` = KIM_SOAK_CACHE_MB, 64, so that a cache still
 //! filling up is not taken for a leak); then KIM_SOAK_RATE (2)
@@ -90,7 +90,7 @@ impl Settings {
                 .map(PathBuf::from)
                 .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/soak")),
             cache_mb: common::env_num("KIM_SOAK_CACHE_MB", 64),
-            preload: common::env_num("KIM_SOAK_PRELOAD", 4000),
+            preload: common::env_num("KIM_SOAK_PRELOAD", 12000),
         }
     }
 
