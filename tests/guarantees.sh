@@ -63,10 +63,14 @@ for part in "$@"; do
       { echo '```'; grep -E '^(kills|relay|disk|clock):|^fault campaign|^BROKEN|broken promise' "$out.log"; echo '```'; } >"$out.table"
       echo "The per-kill lines and what each part checks: [faults.md](faults.md)." >>"$out.table" ;;
     soak)
-      cmd="KIM_SOAK_SECS=${KIM_SOAK_SECS:-3600} cargo bench --bench soak"
-      KIM_SOAK_SECS=${KIM_SOAK_SECS:-3600} KIM_SOAK_SUMMARY="$out.table" \
-        cargo bench --bench soak >"$out.log" 2>&1
-      rc=$? ;;
+      secs=${KIM_SOAK_SECS:-3600}
+      cmd="KIM_SOAK_SECS=$secs cargo bench --bench soak"
+      KIM_SOAK_SECS=$secs KIM_SOAK_OUT="$out.soak" cargo bench --bench soak >"$out.log" 2>&1
+      rc=$?
+      cp "$out.soak/soak-figures.md" "$out.table" 2>/dev/null
+      [ -f "$out.soak/soak.svg" ] && cp "$out.soak/soak.svg" docs/soak.svg && cp "$out.soak/soak.csv" docs/soak.csv
+      echo "The plot: [soak.svg](soak.svg); the load and how to read it: [soak.md](soak.md)." >>"$out.table"
+      rm -rf "$out.soak" ;;
     *) echo "unknown part: $part (fuzz, faults, soak)" >&2; exit 2 ;;
   esac
   {
