@@ -159,12 +159,12 @@ check "$WORK/m1.txt" "Message-ID: <$RID.0@council.example>"
 check "$WORK/m1.txt" "Zebediah Quixotic-Marsh"
 check "$WORK/m1.txt" "17 May 2013"
 check "$WORK/m1.txt" "with ESMTPS"           # Postfix's Received header: TLS was used
-refuse "$WORK/m1.txt" "QX9"                  # never the postcode
+refuse "$WORK/m1.txt" "QX9 7ZZ"              # never the postcode (not "QX9": a random MIME boundary may hold it)
 refuse "$WORK/m1.txt" "Philippa"             # never the other child
 check "$WORK/m2.txt" "Message-ID: <$RID.1@council.example>"
 check "$WORK/m2.txt" "Philippa Wyndham-Thorne"
 refuse "$WORK/m2.txt" "Zebediah"
-refuse "$WORK/m2.txt" "QX9"
+refuse "$WORK/m2.txt" "QX9 7ZZ"
 echo "   maidstone.example/dsl and oakwood.example/dsl each got their own child only"
 
 STATUS=$(curl --silent --fail --cacert "$WORK/certs/ca.crt" \
