@@ -9,11 +9,10 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use hyper::Method;
 use serde_json::{json, Value};
 
 use crate::support::smtp::{free_port, mail_config, Received, SmtpServer};
-use crate::support::{rt, Env, Options};
+use crate::support::{Env, Options};
 
 const SCHOOLS: &str = "urn,name,dsl_name,dsl_email,deputy_email,phone\n\
 118765,Maidstone Primary,Ms Dee,dsl@maidstone.example,,01622 111111\n";
@@ -156,15 +155,7 @@ fn a_refused_alert_is_listed_and_after_the_directory_is_fixed_retry_delivers_it_
         &gone_id,
         Duration::from_secs(20),
     );
-    let r = rt()
-        .block_on(env.kent().once(
-            k.addr,
-            Method::POST,
-            &format!("/v1/notifications/{gone}/withdraw"),
-            Some(br#"{"reason": "entered in error"}"#),
-        ))
-        .unwrap();
-    assert_eq!(r.status, 200, "{}", r.text());
+    crate::support::withdraw_ok(&env, k.addr, &gone, "entered in error");
 
     let out = import_schools(&env, SCHOOLS_FIXED);
     assert!(out.contains("imported 1 schools"), "{out}");

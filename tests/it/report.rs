@@ -203,15 +203,7 @@ fn report_counts_a_known_mix_through_the_daemon_and_on_the_store_and_refuses_a_t
     let (code, _, err) = env.kim(&["review", "assign", &reviewed, "0", "118766"]);
     assert_eq!(code, 0, "{err}");
     wait_state(&env, k.addr, &reviewed, "delivered");
-    let a = rt()
-        .block_on(env.kent().once(
-            k.addr,
-            Method::POST,
-            &format!("/v1/notifications/{withdrawn}/withdraw"),
-            Some(br#"{"reason": "sent in error"}"#),
-        ))
-        .unwrap();
-    assert_eq!(a.status, 200, "{}", a.text());
+    crate::support::withdraw_ok(&env, k.addr, &withdrawn, "sent in error");
 
     // Through the admin socket, while the daemon runs.
     let (code, out, err) = report(&env, "--json");

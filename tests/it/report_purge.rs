@@ -53,15 +53,7 @@ fn report_figures_are_the_same_after_a_purge_and_after_a_restart() {
     assert_eq!(code, 0, "{err}");
     let (code, _, err) = env.kim(&["review", "dismiss", &dismissed, "0", "--reason", "not ours"]);
     assert_eq!(code, 0, "{err}");
-    let a = rt()
-        .block_on(env.kent().once(
-            k.addr,
-            Method::POST,
-            &format!("/v1/notifications/{withdrawn}/withdraw"),
-            Some(br#"{"reason": "sent in error"}"#),
-        ))
-        .unwrap();
-    assert_eq!(a.status, 200, "{}", a.text());
+    crate::support::withdraw_ok(&env, k.addr, &withdrawn, "sent in error");
     wait_state(&env, k.addr, &assigned, "delivered");
 
     let before = figures(&env);

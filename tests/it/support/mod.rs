@@ -343,6 +343,20 @@ pub fn post_accepted(env: &Env, addr: SocketAddr, body: &[u8]) -> String {
     a.json()["receipt_id"].as_str().unwrap().to_owned()
 }
 
+/// Kent withdraws `receipt` with `reason`; the force's answer must be 200.
+pub fn withdraw_ok(env: &Env, addr: SocketAddr, receipt: &str, reason: &str) {
+    let body = serde_json::to_vec(&serde_json::json!({ "reason": reason })).unwrap();
+    let a = rt()
+        .block_on(env.kent().once(
+            addr,
+            hyper::Method::POST,
+            &format!("/v1/notifications/{receipt}/withdraw"),
+            Some(&body),
+        ))
+        .unwrap();
+    assert_eq!(a.status, 200, "{}", String::from_utf8_lossy(&a.body));
+}
+
 /// A valid notification body with the given reference and child details.
 pub fn notification(
     reference: &str,
