@@ -7,9 +7,9 @@ use hyper::header::{HeaderValue, RETRY_AFTER};
 use hyper::{Response, StatusCode};
 use serde_json::json;
 
-use super::http::{json_response, problem, unavailable, Body};
+use super::http::{json_response, problem, Body};
 use crate::metrics::Metrics;
-use crate::store::Store;
+use crate::store::{Store, Unready};
 
 /// `GET /healthz`: the process answers (on the police and the metrics
 /// listener).
@@ -22,8 +22,10 @@ pub fn healthz() -> Response<Body> {
 /// `Retry-After`) and the reason otherwise, e.g. "store cannot write: disk
 /// full?" or "CRL FILE expired at …: no force can connect".
 pub fn readyz(store: &Store, metrics: &Metrics) -> Response<Body> {
-    if let Some(b) = store.broken() {
-        return not_ready(b.reason(), "30");
+    let unready = store.unready();
+    if let Some(u @ Unready::Broken(_)) = unready {
+        let (reason, retry_after) = u.reason();
+        return not_ready(reason, retry_after);
     }
     if store.stats.journal_failing() {
         return not_ready("accept journal cannot write: disk full?", "10");
@@ -44,14 +46,13 @@ pub fn readyz(store: &Store, metrics: &Metrics) -> Response<Body> {
             .join("; ");
         return not_ready(&reason, "60");
     }
-    if store.flush_failing() {
-        // Before the store is declared broken: still say why.
-        return not_ready("store cannot write: a flush failed (disk full?)", "10");
-    }
-    if store.ready() {
-        json_response(StatusCode::OK, &json!({"status": "ready"}))
-    } else {
-        unavailable()
+    match unready {
+        // A flush failing before the store is declared broken: still say why.
+        Some(u) => {
+            let (reason, retry_after) = u.reason();
+            not_ready(reason, retry_after)
+        }
+        None => json_response(StatusCode::OK, &json!({"status": "ready"})),
     }
 }
 

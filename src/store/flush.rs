@@ -136,16 +136,20 @@ impl Store {
         self.health.broken()
     }
 
-    /// Whether the store answers reads and writes (for `/readyz`).
-    pub fn ready(&self) -> bool {
-        self.health.broken().is_none()
-            && self
-                .t
-                .meta
-                .get(KEY_CHECK)
-                .map(|v| v.is_some())
-                .unwrap_or(false)
-            && self.flushed.borrow().failed_upto <= self.flushed.borrow().done
+    /// Why the store cannot answer reads and writes now, if it cannot (for
+    /// `/readyz`): each condition is read once, so the reason given is the
+    /// one that made the answer.
+    pub fn unready(&self) -> Option<Unready> {
+        if let Some(b) = self.health.broken() {
+            return Some(Unready::Broken(b));
+        }
+        if self.flush_failing() {
+            return Some(Unready::FlushFailing);
+        }
+        match self.t.meta.get(KEY_CHECK) {
+            Ok(Some(_)) => None,
+            _ => Some(Unready::KeyCheck),
+        }
     }
 
     /// A flush failed and none has succeeded since: the store cannot write

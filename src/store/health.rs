@@ -49,6 +49,28 @@ impl Broken {
     }
 }
 
+/// Why the store is not ready (see `Store::unready`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unready {
+    /// It stopped writing for good.
+    Broken(Broken),
+    /// A flush failed and none has succeeded since (not yet broken).
+    FlushFailing,
+    /// Its key check cannot be read.
+    KeyCheck,
+}
+
+impl Unready {
+    /// For `/readyz`: the reason, and when to ask again (seconds).
+    pub fn reason(&self) -> (&'static str, &'static str) {
+        match self {
+            Unready::Broken(b) => (b.reason(), "30"),
+            Unready::FlushFailing => ("store cannot write: a flush failed (disk full?)", "10"),
+            Unready::KeyCheck => ("store cannot read its key check", "10"),
+        }
+    }
+}
+
 fn is_disk_full(e: &StoreError) -> bool {
     let StoreError::Sled(sled::Error::Io(io)) = e else {
         return false;

@@ -49,7 +49,7 @@ use crypto::{CryptoError, Keyring, MasterKey};
 
 pub use alerts_index::IndexEntry;
 pub(crate) use audit_log::{append_event_in_tx, append_in_tx};
-pub use health::{Broken, Health, CANNOT_WRITE};
+pub use health::{Broken, Health, Unready, CANNOT_WRITE};
 pub use notifications::{AcceptOutcome, ChildState, ChildStatus, NotificationRecord, ReceiptId};
 pub use replay::{JournalLoss, Replay, Replayed};
 
