@@ -1,10 +1,12 @@
-//! The store fixture of today's format (issue 14 item 6):
-//! `tests/fixtures/store-v1/` holds a small store written by the real
-//! binary, its (test-only) master key and audit signing key, the checkpoint
-//! file and `expected.json`. The test opens a copy with today's code and
-//! asserts what must survive any later migration: receipts, states, payload
-//! content, an audit chain that verifies. The ignored generator re-makes
-//! the fixture (`cargo test --test it generate_store_v1_fixture -- --ignored`).
+//! The store fixtures, one per format kim has written (issue 14 item 6):
+//! `tests/fixtures/store-vN/` holds a small store written by the real
+//! binary at format N, its (test-only) master key and audit signing key, the
+//! checkpoint file and `expected.json`. The tests open a copy of each with
+//! today's code (migrating it) and assert what must survive any migration:
+//! receipts, states, payload content, an audit chain that verifies. The
+//! ignored generator makes the fixture of today's format
+//! (`cargo test --test it generate_store_fixture -- --ignored`): run it
+//! before a change of format, so the old format stays tested.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -27,8 +29,8 @@ FX-2,Orrin,Vell,,2015-06-21,ZZ2 2BB,118765\n\
 FX-3,Orrin,Vell,,2015-06-21,ZZ3 3CC,118766\n\
 FX-4,Juniper,Lark,,2016-09-30,ZZ4 4DD,118766\n";
 
-pub fn fixture_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/store-v1")
+pub fn fixture_dir(format: u32) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/fixtures/store-v{format}"))
 }
 
 /// A notification about one fictional child.
@@ -88,14 +90,14 @@ fn audit_section(dir: &Path) -> String {
     )
 }
 
-/// Re-makes `tests/fixtures/store-v1/` with the real binary: a delivered
+/// Makes `tests/fixtures/store-vN/` (N: today's format) with the real binary: a delivered
 /// notification (file transport), one in review (namesakes), one whose
 /// alert is queued for retry (SMTP to a closed loopback port), a roll of
 /// four fictional pupils, two schools, the audit events of all that and a
 /// signed checkpoint at each clean stop.
 #[test]
 #[ignore = "re-makes the committed fixture; run by hand after a format change"]
-fn generate_store_v1_fixture() {
+fn generate_store_fixture() {
     let env = Env::with(Options::default());
     let (code, _, err) = env.kim(&[
         "keys",
@@ -147,7 +149,8 @@ fn generate_store_v1_fixture() {
     wait_state(&env, &k, &queued, "matched");
     assert!(k.terminate(Duration::from_secs(20)).success());
 
-    let out = fixture_dir();
+    let format = kim::store::format::FORMAT_VERSION;
+    let out = fixture_dir(format);
     if out.exists() {
         for name in [
             "store",
@@ -176,7 +179,7 @@ fn generate_store_v1_fixture() {
         std::fs::copy(env.path(f), out.join(f)).unwrap();
     }
     let expected = json!({
-        "format": 1,
+        "format": format,
         "notifications": [
             {"receipt": delivered, "reference": "FX/DELIVERED/1", "state": "delivered",
              "school_urn": "118765", "given_name": "Wren", "family_name": "Ashdown"},
@@ -211,8 +214,8 @@ pub fn copy_tree(from: &Path, to: &Path) {
 
 /// Copies the fixture into a fresh installation (its store, keys and
 /// checkpoint file in place of the new ones).
-fn installed_fixture() -> (Env, Value) {
-    let fx = fixture_dir();
+fn installed_fixture(format: u32) -> (Env, Value) {
+    let fx = fixture_dir(format);
     let env = Env::new();
     copy_tree(&fx.join("store"), &env.path("store"));
     std::fs::remove_file(env.path("master.key")).unwrap();
@@ -240,7 +243,17 @@ fn installed_fixture() -> (Env, Value) {
 
 #[test]
 fn the_store_fixture_of_format_1_opens_with_todays_code() {
-    let (env, expected) = installed_fixture();
+    opens_with_todays_code(1);
+}
+
+#[test]
+fn the_store_fixture_of_format_2_opens_with_todays_code() {
+    opens_with_todays_code(2);
+}
+
+fn opens_with_todays_code(format: u32) {
+    let (env, expected) = installed_fixture(format);
+    assert_eq!(expected["format"], format, "{expected}");
     let (code, out, err) = env.kim(&["audit", "verify"]);
     assert_eq!(code, 0, "audit verify on the fixture: {out}{err}");
     assert!(out.contains("verifies"), "{out}");
