@@ -4,10 +4,13 @@
 //! CLI with the daemon stopped (it opens the store, verifies the chain over
 //! the year and counts), in the three formats. The audit is filled
 //! directly (`Store::bench_put_audit`: a real hash chain, the events kim
-//! writes for each notification), as kim would have appended it.
+//! writes for each notification), as kim would have appended it, then
+//! archived as the daemon does while it runs (`Store::audit_compact`: all
+//! but the newest `KEEP_LOOSE` events into files under `<store>/audit/`).
 //!
 //! Knobs: KIM_BENCH_NOTIFICATIONS (10,000), KIM_BENCH_SCHOOLS (600),
-//! KIM_BENCH_RUNS (3), KIM_BENCH_PAGE (a path: keep a copy of the
+//! KIM_BENCH_RUNS (3), KIM_BENCH_LOOSE=1 (leave every event in sled, as a
+//! store of format 2 holds them: the reference), KIM_BENCH_PAGE (a path: keep a copy of the
 //! `--html` page there, e.g. for docs/report.png), KIM_BENCH_DIR (an
 //! empty or absent folder: the installation and its filled store are kept
 //! there, and a later run with the same folder reuses them instead of
@@ -172,6 +175,26 @@ fn main() {
         events += c.buf.len() as u64;
         store.bench_put_audit(&c.buf).unwrap();
         store.flush_now().unwrap();
+        if std::env::var_os("KIM_BENCH_LOOSE").is_none() {
+            let t = Instant::now();
+            let mut chunks = 0;
+            loop {
+                let made = store
+                    .audit_compact(kim::store::audit_archive::KEEP_LOOSE, 64)
+                    .unwrap();
+                chunks += made;
+                if made == 0 {
+                    break;
+                }
+            }
+            store.flush_now().unwrap();
+            println!(
+                "archived {chunks} chunks of audit events in {:.1} s (as the daemon does while it runs)",
+                t.elapsed().as_secs_f64()
+            );
+        } else {
+            println!("every audit event left in sled (KIM_BENCH_LOOSE)");
+        }
         let (alloc, _, _) = common::du(&cfg.store.path);
         println!(
             "filled {n} notifications ({events} audit events) in {:.1} s; store {:.0} MiB on disk",

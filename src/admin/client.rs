@@ -196,7 +196,7 @@ fn run_with(
             // only hold what it has read (64 MiB, not 512: England's year
             // in 256 MiB of memory).
             let cache = match req {
-                Request::Report { .. } => Some(64 * 1024 * 1024),
+                Request::Report { .. } => Some(report_cache_mb() * 1024 * 1024),
                 _ => None,
             };
             let store = open_store_for(cfg, socket, cache)?;
@@ -293,4 +293,12 @@ fn open_store_for(
         ))),
         Err(e) => Err(store_failure(e)),
     }
+}
+
+/// Experiment: the report's sled cache in MiB (KIM_REPORT_CACHE_MB, 64).
+fn report_cache_mb() -> u64 {
+    std::env::var("KIM_REPORT_CACHE_MB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(64)
 }

@@ -27,6 +27,14 @@ fn tail(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
     (hex(hash) && hex(prev) && n > 2 + HEX).then_some((prev, hash))
 }
 
+/// The stored event before its `,"prev_hash":"P","hash":"H"}` tail (for a
+/// reader that needs neither: the rest is a JSON object once `}` is put
+/// back), or `None` if it does not have the stored layout.
+pub fn without_hashes(bytes: &[u8]) -> Option<&[u8]> {
+    tail(bytes)?;
+    Some(&bytes[..bytes.len() - 2 - HEX - HASH_TAIL.len() - HEX - PREV_TAIL.len()])
+}
+
 /// The `seq` the stored layout `{"seq":N,…` begins with.
 fn leading_seq(bytes: &[u8]) -> Option<u64> {
     let rest = bytes.strip_prefix(b"{\"seq\":")?;

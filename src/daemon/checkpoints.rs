@@ -1,6 +1,8 @@
 //! Signed audit checkpoints while the daemon runs: the checkpointer (every
-//! `[audit] checkpoint_every` events or `checkpoint_interval`) and the
-//! shipper that keeps `[audit] checkpoint_file` holding every one.
+//! `[audit] checkpoint_every` events or `checkpoint_interval`), the
+//! shipper that keeps `[audit] checkpoint_file` holding every one, and, on
+//! the same tick, the archiving of older audit events into files
+//! (`store::audit_archive`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -221,6 +223,23 @@ pub(super) async fn run(
             if due || s.failing() {
                 s.ship(&store);
             }
+        }
+        archive(&store).await;
+    }
+}
+
+/// One bounded pass of [`Store::audit_compact`], off the async threads.
+async fn archive(store: &Arc<Store>) {
+    use crate::store::audit_archive::{CHUNKS_PER_PASS, KEEP_LOOSE};
+    if store.broken().is_some() {
+        return;
+    }
+    let s = store.clone();
+    match tokio::task::spawn_blocking(move || s.audit_compact(KEEP_LOOSE, CHUNKS_PER_PASS)).await {
+        Ok(Ok(0)) | Err(_) => {}
+        Ok(Ok(chunks)) => tracing::debug!(chunks, "older audit events archived"),
+        Ok(Err(e)) => {
+            crate::lograte::error!("audit.archive", error = %e, "archiving older audit events failed; retrying (they stay in sled meanwhile)")
         }
     }
 }

@@ -16,10 +16,7 @@ impl Store {
 
     /// Every audit event in order (for verification and listing).
     pub fn audit_events(&self) -> impl Iterator<Item = Result<AuditEvent, StoreError>> + '_ {
-        self.t.audit.iter().values().map(|v| {
-            let v = v?;
-            serde_json::from_slice(&v).map_err(|e| StoreError::Corrupt(format!("audit event: {e}")))
-        })
+        self.audit_cursor(1).map(parse)
     }
 
     /// The stored bytes of the audit events from the first one at or
@@ -30,14 +27,9 @@ impl Store {
     pub fn audit_raw_from(
         &self,
         since: jiff::Timestamp,
-    ) -> Result<impl Iterator<Item = Result<(u64, sled::IVec), StoreError>> + '_, StoreError> {
+    ) -> Result<audit_archive::Cursor<'_>, StoreError> {
         let lo = self.audit_first_at(since)?;
-        Ok(self.t.audit.range(lo.to_be_bytes()..).map(|kv| {
-            let (k, v) = kv?;
-            let seq = <[u8; 8]>::try_from(k.as_ref())
-                .map_err(|_| StoreError::Corrupt("audit key".into()))?;
-            Ok((u64::from_be_bytes(seq), v))
-        }))
+        Ok(self.audit_cursor(lo))
     }
 
     /// The sequence number of the first event at or after `since` (a
@@ -51,7 +43,7 @@ impl Store {
         let (mut lo, mut hi) = (1u64, self.audit_head()?.seq + 1);
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
-            let before = match self.t.audit.get(mid.to_be_bytes())? {
+            let before = match self.audit_raw_at(mid)? {
                 Some(v) => {
                     let ev: Time = serde_json::from_slice(&v)
                         .map_err(|e| StoreError::Corrupt(format!("audit event: {e}")))?;
@@ -76,15 +68,12 @@ impl Store {
         since: jiff::Timestamp,
     ) -> Result<impl Iterator<Item = Result<AuditEvent, StoreError>> + '_, StoreError> {
         let lo = self.audit_first_at(since)?;
-        Ok(self.t.audit.range(lo.to_be_bytes()..).values().map(|v| {
-            let v = v?;
-            serde_json::from_slice(&v).map_err(|e| StoreError::Corrupt(format!("audit event: {e}")))
-        }))
+        Ok(self.audit_cursor(lo).map(parse))
     }
 
     /// The hash of audit event `seq`, if it is stored.
     pub fn audit_hash_at(&self, seq: u64) -> Result<Option<String>, StoreError> {
-        match self.t.audit.get(seq.to_be_bytes())? {
+        match self.audit_raw_at(seq)? {
             None => Ok(None),
             Some(v) => {
                 let ev: AuditEvent = serde_json::from_slice(&v)
@@ -174,6 +163,14 @@ impl Store {
         (&self.t.audit, &self.t.meta).transaction(|(ta, tm)| append_in_tx(ta, tm, &ev))?;
         Ok(self.ticket())
     }
+}
+
+/// An event from its stored bytes.
+fn parse(
+    item: Result<(u64, audit_archive::RawEvent), StoreError>,
+) -> Result<AuditEvent, StoreError> {
+    let (_, v) = item?;
+    serde_json::from_slice(&v).map_err(|e| StoreError::Corrupt(format!("audit event: {e}")))
 }
 
 /// Writes `ev` only; the caller moves the head (once per batch).

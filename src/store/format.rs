@@ -5,7 +5,12 @@
 //! - 2: as 1, with a child's details (data keys, review candidates,
 //!   dismissal notes, withdrawal reasons) sealed by the key of their
 //!   receipt's day under `<store>/keys/` (`super::kek`), so retention can
-//!   shred them.
+//!   shred them;
+//! - 3: as 2, with older audit events archived in files under
+//!   `<store>/audit/` and indexed in the `audit_archive` tree
+//!   (`super::audit_archive`), which a kim of format 2 would not read (it
+//!   would find the chain cut). Migrating a store of format 2 changes
+//!   nothing in it: the daemon archives its older events as it runs.
 //!
 //! A new store is stamped at creation; a store from before the stamp (no
 //! key, but a key check) is version 1. A store written by a newer kim is
@@ -21,7 +26,7 @@ use super::{EventKind, Refs, Store, StoreError, KEY_CHECK};
 pub(crate) const FORMAT_VERSION_KEY: &[u8] = b"format_version";
 
 /// The format this kim reads and writes.
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
 
 /// The `meta` key of the kim version that last opened the store for
 /// writing (UTF-8, e.g. `0.1.0`).
@@ -127,7 +132,9 @@ fn parse(v: &[u8]) -> Option<u32> {
 
 impl Store {
     /// Migrates a store of format `found` to this kim's, once: the values
-    /// of format 1 move under their day keys. Audited (`store_migrated`).
+    /// of format 1 move under their day keys (format 2 to 3 moves nothing:
+    /// the daemon archives older audit events as it runs). Audited
+    /// (`store_migrated`).
     pub(crate) fn migrate(&self, found: u32) -> Result<(), StoreError> {
         if found >= FORMAT_VERSION {
             return Ok(());
@@ -139,7 +146,11 @@ impl Store {
             "migrating the store to a newer format, in place; keep the backup you took before upgrading \
              (`kim backup`) until kim has run well on the new format"
         );
-        let moved = self.migrate_to_day_keys()?;
+        let moved = if found < 2 {
+            self.migrate_to_day_keys()?
+        } else {
+            0
+        };
         let mut detail = serde_json::Map::new();
         detail.insert("from".into(), found.into());
         detail.insert("to".into(), FORMAT_VERSION.into());

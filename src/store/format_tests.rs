@@ -41,7 +41,7 @@ fn a_store_without_the_stamp_is_version_1_and_is_migrated_to_this_format() {
 fn a_store_of_a_newer_format_is_refused_and_left_as_it_is() {
     let dir = tempfile::tempdir().unwrap();
     let s = Store::open(dir.path(), &key()).unwrap();
-    s.t.meta.insert(FORMAT_VERSION_KEY, &b"3"[..]).unwrap();
+    s.t.meta.insert(FORMAT_VERSION_KEY, &b"9"[..]).unwrap();
     s.flush_now().unwrap();
     drop(s);
     let err = Store::open(dir.path(), &key())
@@ -51,7 +51,7 @@ fn a_store_of_a_newer_format_is_refused_and_left_as_it_is() {
         matches!(
             err,
             StoreError::FormatTooNew {
-                found: 3,
+                found: 9,
                 supported: FORMAT_VERSION,
                 ..
             }
@@ -59,14 +59,14 @@ fn a_store_of_a_newer_format_is_refused_and_left_as_it_is() {
         "{err:?}"
     );
     let msg = err.to_string();
-    assert!(msg.contains("format version 3"), "{msg}");
+    assert!(msg.contains("format version 9"), "{msg}");
     assert!(msg.contains(env!("CARGO_PKG_VERSION")), "{msg}");
-    // Refusing changed nothing: still version 3.
+    // Refusing changed nothing: still version 9.
     let db = sled::open(dir.path()).unwrap();
     let meta = db.open_tree(crate::store::trees::META).unwrap();
     assert_eq!(
         meta.get(FORMAT_VERSION_KEY).unwrap().as_deref(),
-        Some(&b"3"[..])
+        Some(&b"9"[..])
     );
 }
 

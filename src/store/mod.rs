@@ -6,6 +6,7 @@
 
 mod alert_record;
 mod alerts_index;
+pub mod audit_archive;
 mod audit_log;
 pub mod backup;
 pub mod batch;
@@ -63,6 +64,8 @@ pub mod trees {
     pub const REFS: &str = "refs";
     pub const WORK_MATCH: &str = "work_match";
     pub const AUDIT: &str = "audit";
+    /// Where older audit events are in the archive files (`audit_archive`).
+    pub const AUDIT_ARCHIVE: &str = "audit_archive";
     pub const SCHOOLS: &str = "schools";
     pub const ROLL: &str = "roll";
     pub const ROLL_IDX: &str = "roll_idx";
@@ -162,6 +165,7 @@ pub(crate) struct Trees {
     pub refs: sled::Tree,
     pub work_match: sled::Tree,
     pub audit: sled::Tree,
+    pub audit_archive: sled::Tree,
     pub schools: sled::Tree,
     pub roll: sled::Tree,
     pub roll_idx: sled::Tree,

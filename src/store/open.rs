@@ -66,6 +66,7 @@ impl Store {
             refs: db.open_tree(trees::REFS)?,
             work_match: db.open_tree(trees::WORK_MATCH)?,
             audit: db.open_tree(trees::AUDIT)?,
+            audit_archive: db.open_tree(trees::AUDIT_ARCHIVE)?,
             schools: db.open_tree(trees::SCHOOLS)?,
             roll: db.open_tree(trees::ROLL)?,
             roll_idx: db.open_tree(trees::ROLL_IDX)?,

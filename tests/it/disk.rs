@@ -501,3 +501,111 @@ fn a_broken_store_stops_the_watchdog_pings_and_exits_non_zero() {
     let kim = env.start();
     all_there_and_moving(&env, &kim, &accepted);
 }
+
+/// A police re-send while the disk is full (issue 15): its `resent` event
+/// cannot be made durable, so the answer is 503 with Retry-After — never a
+/// 200 the audit does not hold. Once kim has space again, the same re-send
+/// gets its 200 and every 200 given has its `resent` event.
+#[test]
+fn a_resend_that_cannot_be_audited_is_a_503_never_an_unaudited_200() {
+    let Some((env, disk)) = on_small_disk("") else {
+        return;
+    };
+    let kim = env.start();
+    let client = env.kent();
+    // The same bytes each time: a re-send, not a conflict.
+    let body = simple("KNT/RESEND/0");
+    let send = |addr: SocketAddr| {
+        let (client, body) = (&client, &body);
+        async move {
+            match client
+                .once(addr, Method::POST, "/v1/notifications", Some(body))
+                .await
+            {
+                Ok(a) => {
+                    if a.status == 503 {
+                        assert!(
+                            a.headers.contains_key("retry-after"),
+                            "503 without Retry-After"
+                        );
+                    }
+                    (a.status, a.json()["receipt_id"].as_str().map(str::to_owned))
+                }
+                Err(_) => (0, None),
+            }
+        }
+    };
+    let (status, first) = rt().block_on(send(kim.addr));
+    assert_eq!(status, 202);
+    let first = first.unwrap();
+    all_applied(&client, &kim, &first);
+
+    disk.fill();
+    let started = Instant::now();
+    let mut answers = Vec::new();
+    rt().block_on(async {
+        loop {
+            let (status, _) = send(kim.addr).await;
+            answers.push(status);
+            // 0: kim exited (its store broke); 503: refused, as it must be.
+            if status == 503 || status == 0 {
+                return;
+            }
+            assert_eq!(status, 200, "a re-send answered {status}: {answers:?}");
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "re-sends on a full disk kept getting 200s: {answers:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    });
+    let ok = answers.iter().filter(|s| **s == 200).count();
+    eprintln!("re-sends on a full disk: {answers:?}");
+    assert!(answers.contains(&503), "never refused: {answers:?}");
+    let _ = kim.terminate(Duration::from_secs(30));
+    disk.free();
+
+    let kim = env.start();
+    let (status, receipt) = rt().block_on(send(kim.addr));
+    assert_eq!(status, 200, "the re-send once there is space");
+    assert_eq!(receipt.as_deref(), Some(first.as_str()));
+    assert!(kim.terminate(Duration::from_secs(30)).success());
+    let (code, out, err) = env.kim(&["audit", "list", "--receipt", &first, "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let events: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let resent = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "resent")
+        .count();
+    assert!(
+        resent > ok,
+        "{ok} × 200 on the full disk and one after, but {resent} `resent` events"
+    );
+    let (code, out, err) = env.kim(&["audit", "verify"]);
+    assert_eq!(code, 0, "{out}{err}");
+}
+
+/// Waits (15 s at most) until `receipt` is past `queued`.
+fn all_applied(client: &PoliceClient, kim: &Kim, receipt: &str) {
+    rt().block_on(async {
+        let until = Instant::now() + Duration::from_secs(15);
+        loop {
+            let a = client
+                .once(
+                    kim.addr,
+                    Method::GET,
+                    &format!("/v1/notifications/{receipt}"),
+                    None,
+                )
+                .await
+                .unwrap();
+            if a.status == 200 && a.json()["children"][0]["state"] != "queued" {
+                return;
+            }
+            assert!(Instant::now() < until, "{receipt} stays queued");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    });
+}

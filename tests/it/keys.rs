@@ -147,7 +147,7 @@ fn set_meta(env: &Env, key: &str, value: &str) {
 fn a_store_of_a_newer_format_is_refused_with_exit_2_by_serve_status_and_check_config() {
     let env = Env::new();
     let receipt = populated(&env);
-    set_meta(&env, "format_version", "3");
+    set_meta(&env, "format_version", "9");
     let version = env!("CARGO_PKG_VERSION");
     for args in [
         vec!["serve"],
@@ -157,17 +157,18 @@ fn a_store_of_a_newer_format_is_refused_with_exit_2_by_serve_status_and_check_co
         let (code, out, err) = env.kim(&args);
         assert_eq!(code, 2, "{args:?}: {out}{err}");
         assert!(
-            err.contains("format version 3")
+            err.contains("format version 9")
                 && err.contains(&format!(
-                    "this kim ({version}) reads format version 2 at most"
+                    "this kim ({version}) reads format version {} at most",
+                    kim::store::format::FORMAT_VERSION
                 )),
             "{args:?}: {err}"
         );
     }
-    // Nothing was changed: still format 3.
+    // Nothing was changed: still format 9.
     let db = sled::open(env.path("store")).unwrap();
     let v = db.open_tree("meta").unwrap().get("format_version").unwrap();
-    assert_eq!(v.as_deref(), Some(&b"3"[..]));
+    assert_eq!(v.as_deref(), Some(&b"9"[..]));
 }
 
 #[test]

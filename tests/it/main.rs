@@ -8,6 +8,7 @@ mod admin_socket;
 mod alerts;
 mod api;
 mod audit;
+mod audit_archive;
 mod backup;
 mod candidates;
 mod cli;

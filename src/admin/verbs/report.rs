@@ -14,6 +14,7 @@ use crate::audit::raw::check_link;
 use crate::audit::Head;
 use crate::report::scan::Scan;
 use crate::report::{self, Period, Verified};
+use crate::store::audit_archive::RawEvent;
 use crate::store::Store;
 
 /// How the figures are printed.
@@ -86,7 +87,7 @@ fn refuse(why: String) -> Failure {
 /// Streams the audit from the period's first event to the head read
 /// first (inside the daemon events may be added meanwhile; every append
 /// moves the head in the same transaction), checking each link from the
-/// stored bytes as it counts it ([`Scan`] parses only the events the
+/// stored bytes and counting it ([`Scan`] parses only the events the
 /// figures need): the figures, the verified head, and the first event
 /// checked. Nothing is held but the tally's per-receipt and per-child state.
 fn stream(
@@ -97,30 +98,26 @@ fn stream(
 ) -> Result<(report::Figures, Head, u64), Failure> {
     let stored = store.audit_head().map_err(Failure::failed)?;
     let mut scan = Scan::new(report::Tally::new(period, force).with_calendar(calendar));
-    let mut head: Option<Head> = None;
-    let mut first = stored.seq + 1;
-    // Reading sled is as costly as checking and counting: a thread reads
-    // batches of events ahead (at most BATCHES of them waiting) while this
-    // one checks and counts.
-    std::thread::scope(|s| -> Result<(), Failure> {
+    // Two threads, about even: one reads sled and checks each link (the
+    // chain is one sequence), the other counts what it checked.
+    let checked = std::thread::scope(|s| -> Result<Checked, Failure> {
         let (tx, rx) = std::sync::mpsc::sync_channel(BATCHES);
-        s.spawn(move || read_ahead(store, period.start, stored.seq, &tx));
+        let reader = s.spawn(move || read_and_check(store, period.start, stored.seq, &tx));
         for batch in rx {
-            for (seq, bytes) in batch.map_err(Failure::failed)? {
-                let prev = match head.take() {
-                    Some(h) => h,
-                    None => {
-                        first = seq;
-                        start_of(store, seq)?
-                    }
-                };
-                head = Some(check_link(&prev, &bytes).map_err(|e| refuse(e.to_string()))?);
+            for (seq, bytes) in batch {
                 scan.push(seq, &bytes).map_err(Failure::failed)?;
             }
         }
-        Ok(())
+        reader.join().unwrap_or_else(|_| {
+            Err(Failure::failed(anyhow::anyhow!(
+                "the audit reader stopped unexpectedly"
+            )))
+        })
     })?;
-    let head = head.unwrap_or_else(|| stored.clone());
+    let (head, first) = match checked {
+        Some(c) => c,
+        None => (stored.clone(), stored.seq + 1),
+    };
     if head != stored {
         return Err(refuse(format!(
             "the recorded head is event {} but the chain ends at event {} (events removed from the tail?)",
@@ -136,49 +133,52 @@ fn stream(
     Ok((scan.finish(&names), head, first))
 }
 
-/// Events per batch read ahead, and batches waiting at most.
+/// Events per batch handed on, and batches waiting at most.
 const BATCH: usize = 1024;
 const BATCHES: usize = 4;
 
-type Batch = Result<Vec<(u64, sled::IVec)>, crate::store::StoreError>;
+/// The head of the events checked and the first of them (`None`: none).
+type Checked = Option<(Head, u64)>;
 
-/// Sends the stored events from the first at or after `since` up to
-/// `last` in batches; stops at the first error (sent) or when the reader
-/// hangs up (it refused the chain).
-fn read_ahead(
+/// Reads the stored events from the first at or after `since` up to
+/// `last`, checks each as the next link of the chain, and sends them on in
+/// batches; stops at the first fault (returned) or when the counter hangs
+/// up (it could not read an event).
+fn read_and_check(
     store: &Store,
     since: jiff::Timestamp,
     last: u64,
-    tx: &std::sync::mpsc::SyncSender<Batch>,
-) {
-    let events = match store.audit_raw_from(since) {
-        Ok(it) => it,
-        Err(e) => {
-            let _ = tx.send(Err(e));
-            return;
-        }
-    };
+    tx: &std::sync::mpsc::SyncSender<Vec<(u64, RawEvent)>>,
+) -> Result<Checked, Failure> {
+    let mut head: Option<Head> = None;
+    let mut first = 0;
     let mut batch = Vec::with_capacity(BATCH);
-    for item in events {
-        match item {
-            Ok((seq, _)) if seq > last => break,
-            Ok(ev) => batch.push(ev),
-            Err(e) => {
-                let _ = tx.send(Err(e));
-                return;
-            }
+    for item in store.audit_raw_from(since).map_err(Failure::failed)? {
+        let (seq, bytes) = item.map_err(Failure::failed)?;
+        if seq > last {
+            break;
         }
+        let prev = match head.take() {
+            Some(h) => h,
+            None => {
+                first = seq;
+                start_of(store, seq)?
+            }
+        };
+        head = Some(check_link(&prev, &bytes).map_err(|e| refuse(e.to_string()))?);
+        batch.push((seq, bytes));
         if batch.len() == BATCH
             && tx
-                .send(Ok(std::mem::replace(&mut batch, Vec::with_capacity(BATCH))))
+                .send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)))
                 .is_err()
         {
-            return;
+            return Ok(None);
         }
     }
     if !batch.is_empty() {
-        let _ = tx.send(Ok(batch));
+        let _ = tx.send(batch);
     }
+    Ok(head.map(|h| (h, first)))
 }
 
 /// The link before event `seq`: the genesis, or event `seq - 1`'s hash.
