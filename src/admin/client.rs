@@ -192,11 +192,11 @@ fn run_with(
         }
         // No socket, or nobody listening: the daemon is not running.
         Err(_) => {
-            // A report streams the whole audit once: a page cache would
-            // only hold what it has read (64 MiB, not 512: England's year
-            // in 256 MiB of memory).
+            // A report streams the whole audit once, mostly from the
+            // archive files: a page cache would only hold what it has read
+            // (16 MiB, not 512: England's year in 256 MiB of memory).
             let cache = match req {
-                Request::Report { .. } => Some(report_cache_mb() * 1024 * 1024),
+                Request::Report { .. } => Some(16 * 1024 * 1024),
                 _ => None,
             };
             let store = open_store_for(cfg, socket, cache)?;
@@ -293,12 +293,4 @@ fn open_store_for(
         ))),
         Err(e) => Err(store_failure(e)),
     }
-}
-
-/// Experiment: the report's sled cache in MiB (KIM_REPORT_CACHE_MB, 64).
-fn report_cache_mb() -> u64 {
-    std::env::var("KIM_REPORT_CACHE_MB")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(64)
 }

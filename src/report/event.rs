@@ -161,7 +161,7 @@ impl<'a> Ev<'a> {
 /// if it is an unescaped string.
 fn peek_str<'b>(bytes: &'b [u8], key: &[u8]) -> Option<&'b [u8]> {
     let head = &bytes[..bytes.len().min(256)];
-    let at = head.windows(key.len()).position(|w| w == key)? + key.len();
+    let at = memchr::memmem::find(head, key)? + key.len();
     let rest = &head[at..];
     let end = rest.iter().position(|b| *b == b'"' || *b == b'\\')?;
     (rest[end] == b'"').then_some(&rest[..end])
@@ -182,5 +182,5 @@ pub fn peek_receipt(bytes: &[u8]) -> Option<&str> {
 /// bytes tell (`false`: parse it).
 pub fn accepted_attempt(bytes: &[u8]) -> bool {
     const ACCEPTED: &[u8] = b"\"result\":\"accepted\"";
-    bytes.windows(ACCEPTED.len()).any(|w| w == ACCEPTED)
+    memchr::memmem::find(bytes, ACCEPTED).is_some()
 }

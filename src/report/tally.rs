@@ -5,6 +5,8 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use rustc_hash::FxHashMap;
+
 use jiff::Timestamp;
 
 use super::event::Ev;
@@ -152,11 +154,11 @@ pub struct Tally {
     period: Period,
     force: Option<String>,
     f: Figures,
-    index: HashMap<Box<str>, u32>,
+    index: FxHashMap<Box<str>, u32>,
     receipts: Vec<Receipt>,
     children: Vec<Child>,
     urns: Vec<String>,
-    urn_index: HashMap<String, u32>,
+    urn_index: FxHashMap<String, u32>,
     calendar: SchoolCalendar,
     days: Days,
     /// The time of the last event seen, and when kim was down (from its
@@ -177,11 +179,11 @@ impl Tally {
                 force: force.map(str::to_owned),
                 ..Figures::default()
             },
-            index: HashMap::new(),
+            index: FxHashMap::default(),
             receipts: Vec::new(),
             children: Vec::new(),
             urns: Vec::new(),
-            urn_index: HashMap::new(),
+            urn_index: FxHashMap::default(),
             calendar: SchoolCalendar::default(),
             days: Days::new(),
             last_time: None,

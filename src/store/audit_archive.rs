@@ -1,24 +1,27 @@
-//! Where the audit chain's events live (store format 3): the newest ones
-//! one per key in sled's `audit` tree, where every change appends them
-//! inside its own transaction; older ones archived in plain files under
-//! `<store>/audit/`, in chunks of [`CHUNK_EVENTS`] events indexed in the
-//! `audit_archive` tree. A reader of millions of events (`kim report`,
-//! `kim audit verify`, a restore's check) then reads files front to back
-//! instead of paying sled's per-item cost and the memory its page cache
-//! holds on to while a long scan runs.
+//! Where the audit chain's events are read from (store format 3): every
+//! event is appended to sled's `audit` tree inside the transaction of the
+//! change it records; older ones are also copied, in chunks of
+//! [`CHUNK_EVENTS`], into plain files under `<store>/audit/` indexed in the
+//! `audit_archive` tree, and read from there. A reader of millions of
+//! events (`kim report`, `kim audit verify`, a restore's check) then reads
+//! files front to back instead of paying sled's per-item cost and the
+//! memory its page cache holds on to while a long scan runs.
+//!
+//! Why a copy and not a move: sled 0.34 overwrites every free segment of
+//! its file at each open, so taking gigabytes out of it would make every
+//! later open (the daemon's, each offline admin command's) write them
+//! again; the copy costs the archive's size on disk (about 25 MiB for a
+//! county's year).
 //!
 //! An event's bytes are the same in a file as in sled (the JSON its hash
 //! covers), so a file holds nothing a reader must trust: every link is
-//! still checked. [`Store::audit_compact`] appends a run of events to the
-//! current file and `fdatasync`s it, then, in one sled transaction, indexes
-//! the chunks and removes the events from `audit`. A crash between the two
-//! leaves bytes past the indexed end of the file, which no reader reads and
-//! the next pass cuts off; the events are still in sled. The only move is
-//! from sled into a file, so a reader that looks for the event it needs
-//! next first in `audit`, then in the index, finds it wherever a concurrent
-//! pass left it ([`Cursor`]). The newest events stay in sled
-//! ([`KEEP_LOOSE`] behind the head): the recent history an admin reads is
-//! where it always was.
+//! still checked. What is indexed is read from the archive only (sled's
+//! copy of it is not read again). [`Store::audit_compact`] appends a run of
+//! events to the current file and `fdatasync`s it, then indexes the chunks
+//! in one sled transaction. A crash between the two leaves bytes past the
+//! indexed end of the file, which no reader reads and the next pass cuts
+//! off. The newest events are only in sled ([`KEEP_LOOSE`] behind the
+//! head): the recent history an admin reads is where it always was.
 
 use std::collections::VecDeque;
 use std::fs::File;
@@ -276,7 +279,7 @@ impl<'a> Cursor<'a> {
                                 ));
                                 self.next += 1;
                             }
-                            // Archived meanwhile, or a gap: look up.
+                            // A gap (or the end): look up.
                             _ => {
                                 self.from = Source::Lookup;
                                 break;
@@ -299,12 +302,10 @@ impl<'a> Cursor<'a> {
                 },
                 Source::Lookup => {
                     let key = self.next.to_be_bytes();
-                    // Loose first: an event only ever moves from there into
-                    // the archive, so if it is not loose now, it is archived.
-                    if t.audit.contains_key(key)? {
-                        self.from = Source::Loose(t.audit.range(key..));
-                        continue;
-                    }
+                    // Archived: read from the archive. Otherwise from sled
+                    // (every event is there; the archive only grows at its
+                    // end, so what sled gives from here on is not indexed
+                    // or is the same bytes).
                     if let Some((k, v)) = t.audit_archive.range(..=key).next_back().transpose()? {
                         let c = Chunk::from_kv(&k, &v)?;
                         if c.end() > self.next && self.take_chunk(&c)? {
@@ -312,6 +313,10 @@ impl<'a> Cursor<'a> {
                                 Source::Archive(t.audit_archive.range(self.next.to_be_bytes()..));
                             return Ok(());
                         }
+                    }
+                    if t.audit.contains_key(key)? {
+                        self.from = Source::Loose(t.audit.range(key..));
+                        continue;
                     }
                     // Not stored: go on from the next one that is, if any.
                     let loose = t.audit.range(key..).keys().next().transpose()?;
@@ -354,29 +359,25 @@ impl Store {
         Cursor::new(self, from)
     }
 
-    /// The stored bytes of audit event `seq`, wherever it is.
+    /// The stored bytes of audit event `seq`, from where readers read it.
     pub fn audit_raw_at(&self, seq: u64) -> Result<Option<RawEvent>, StoreError> {
         let key = seq.to_be_bytes();
-        if let Some(v) = self.t.audit.get(key)? {
-            let range = 0..v.len();
-            return Ok(Some(RawEvent {
-                buf: Buf::Sled(v),
-                range,
-            }));
-        }
-        match self.t.audit_archive.range(..=key).next_back().transpose()? {
-            Some((k, v)) => {
-                let c = Chunk::from_kv(&k, &v)?;
-                if c.end() <= seq {
-                    return Ok(None);
-                }
-                Ok(read_chunk(&self.dir, &c, seq, &mut None)?
+        if let Some((k, v)) = self.t.audit_archive.range(..=key).next_back().transpose()? {
+            let c = Chunk::from_kv(&k, &v)?;
+            if c.end() > seq {
+                return Ok(read_chunk(&self.dir, &c, seq, &mut None)?
                     .into_iter()
                     .next()
-                    .map(|(_, e)| e))
+                    .map(|(_, e)| e));
             }
-            None => Ok(None),
         }
+        Ok(self.t.audit.get(key)?.map(|v| {
+            let range = 0..v.len();
+            RawEvent {
+                buf: Buf::Sled(v),
+                range,
+            }
+        }))
     }
 
     /// Every archive chunk, oldest first (for copying the archive).
@@ -391,13 +392,13 @@ impl Store {
             .collect()
     }
 
-    /// Archives loose audit events: whole chunks of [`CHUNK_EVENTS`]
-    /// consecutive events that lie more than `keep_loose` behind the head,
-    /// oldest first, at most `max_chunks` of them (fewer at the end of a
-    /// file). Returns the chunks archived. Holds the writer lock, so a
-    /// backup or a key rotation never sees a pass half done. A gap among
-    /// the loose events stops it (nothing is moved across it; the chain
-    /// check names the gap).
+    /// Archives audit events: whole chunks of [`CHUNK_EVENTS`] consecutive
+    /// events after the archive's end that lie more than `keep_loose`
+    /// behind the head, oldest first, at most `max_chunks` of them (fewer
+    /// at the end of a file). Returns the chunks archived. Holds the
+    /// writer lock, so a backup or a key rotation never sees a pass half
+    /// done. A gap in sled stops it (nothing is archived across it; the
+    /// chain check names the gap).
     pub fn audit_compact(&self, keep_loose: u64, max_chunks: usize) -> Result<usize, StoreError> {
         self.archive_pass(keep_loose, max_chunks, FILE_EVENTS)
     }
@@ -408,33 +409,19 @@ impl Store {
         max_chunks: usize,
         file_events: u64,
     ) -> Result<usize, StoreError> {
-        use sled::Transactional;
         let _w = self.lock_writer();
         let head = self.audit_head()?.seq;
-        let Some((k, _)) = self.t.audit.first()? else {
-            return Ok(0);
-        };
-        let first = seq_of(&k)?;
-        let last = self.t.audit_archive.last()?;
-        let (file, mut offset) = match last {
+        let (first, file, mut offset) = match self.t.audit_archive.last()? {
             Some((k, v)) => {
                 let c = Chunk::from_kv(&k, &v)?;
-                if c.end() != first {
-                    crate::lograte::warning!(
-                        "audit.archive.gap",
-                        archived_to = c.end() - 1,
-                        loose_from = first,
-                        "the loose audit events do not follow the archived ones; not archiving (run `kim audit verify`)"
-                    );
-                    return Ok(0);
-                }
+                let first = c.end();
                 if first - c.file >= file_events {
-                    (first, 0)
+                    (first, first, 0)
                 } else {
-                    (c.file, c.offset + u64::from(c.len))
+                    (first, c.file, c.offset + u64::from(c.len))
                 }
             }
-            None => (first, 0),
+            None => (1, 1, 0),
         };
         let room = ((file + file_events - first) / CHUNK_EVENTS) as usize;
         let fits = (head.saturating_sub(keep_loose) + 1).saturating_sub(first) / CHUNK_EVENTS;
@@ -457,13 +444,13 @@ impl Store {
             crate::lograte::warning!(
                 "audit.archive.gap",
                 missing = first + run.len() as u64,
-                "audit events missing among the loose ones; not archiving past them (run `kim audit verify`)"
+                "audit events missing from the store; not archiving past them (run `kim audit verify`)"
             );
             return Ok(0);
         }
         run.truncate(n * CHUNK_EVENTS as usize);
 
-        // The file first, synced; then the index and the removal at once.
+        // The file first, synced; then the index.
         let dir = self.dir.join(ARCHIVE_DIR);
         crate::fsmode::create_dir_all(&dir).map_err(io)?;
         let path = file_path(&self.dir, file);
@@ -500,32 +487,24 @@ impl Store {
         if new {
             File::open(&dir).and_then(|d| d.sync_all()).map_err(io)?;
         }
-        (&self.t.audit, &self.t.audit_archive)
-            .transaction(|(ta, tx)| {
-                for c in &chunks {
-                    tx.insert(&c.first.to_be_bytes(), &c.to_bytes())?;
-                }
-                for (k, _) in &run {
-                    ta.remove(k)?;
-                }
-                Ok::<_, sled::transaction::ConflictableTransactionError<StoreError>>(())
-            })
-            .map_err(|e| {
-                let e = StoreError::from(e);
-                self.write_failed(&e);
-                e
-            })?;
+        let mut index = sled::Batch::default();
+        for c in &chunks {
+            index.insert(&c.first.to_be_bytes(), &c.to_bytes());
+        }
+        self.t.audit_archive.apply_batch(index).map_err(|e| {
+            let e = StoreError::from(e);
+            self.write_failed(&e);
+            e
+        })?;
         Ok(n)
     }
 
     /// Copies the archive files and index into `new` (a key rotation's
     /// fresh store; the caller holds the writer lock).
-    pub(crate) fn copy_archive_into(&self, new: &Store) -> Result<u64, StoreError> {
-        let mut events = 0;
+    pub(crate) fn copy_archive_into(&self, new: &Store) -> Result<(), StoreError> {
         let mut files = std::collections::BTreeSet::new();
         for c in self.audit_chunks()? {
             files.insert(c.file);
-            events += u64::from(c.count);
             new.t
                 .audit_archive
                 .insert(c.first.to_be_bytes(), &c.to_bytes())?;
@@ -538,7 +517,7 @@ impl Store {
             std::fs::copy(file_path(&self.dir, file), &to).map_err(io)?;
             File::open(&to).and_then(|f| f.sync_all()).map_err(io)?;
         }
-        Ok(events)
+        Ok(())
     }
 }
 

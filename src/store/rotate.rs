@@ -96,7 +96,7 @@ impl Store {
             copy(from, to)?;
         }
         out.audit_events = copy(&self.t.audit, &new.t.audit)?;
-        out.audit_events += self.copy_archive_into(new)?;
+        self.copy_archive_into(new)?;
         if let Some(head) = self.t.meta.get(AUDIT_HEAD)? {
             new.t.meta.insert(AUDIT_HEAD, head)?;
         }

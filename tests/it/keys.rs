@@ -178,9 +178,10 @@ fn the_kim_version_that_last_wrote_the_store_is_recorded_and_shown() {
     let version = env!("CARGO_PKG_VERSION");
     let (code, out, err) = env.kim(&["check-config", "--store"]);
     assert_eq!(code, 0, "{err}");
+    let format = kim::store::format::FORMAT_VERSION;
     assert!(
         out.contains(&format!(
-            "store: format 2 (this kim {version} reads up to 2), last written by kim {version}"
+            "store: format {format} (this kim {version} reads up to {format}), last written by kim {version}"
         )),
         "{out}"
     );

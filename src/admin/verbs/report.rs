@@ -152,6 +152,7 @@ fn read_and_check(
 ) -> Result<Checked, Failure> {
     let mut head: Option<Head> = None;
     let mut first = 0;
+    let mut thin = crate::report::scan::Thinner::default();
     let mut batch = Vec::with_capacity(BATCH);
     for item in store.audit_raw_from(since).map_err(Failure::failed)? {
         let (seq, bytes) = item.map_err(Failure::failed)?;
@@ -166,8 +167,8 @@ fn read_and_check(
             }
         };
         head = Some(check_link(&prev, &bytes).map_err(|e| refuse(e.to_string()))?);
-        batch.push((seq, bytes));
-        if batch.len() == BATCH
+        thin.next(seq, bytes, &mut batch);
+        if batch.len() >= BATCH
             && tx
                 .send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)))
                 .is_err()
