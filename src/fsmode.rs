@@ -39,6 +39,17 @@ pub fn append_private(path: &Path) -> io::Result<File> {
         .open(path)
 }
 
+/// Opens `path` for writing at any offset (not truncated), creating it
+/// 0600.
+pub fn write_private(path: &Path) -> io::Result<File> {
+    OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .mode(FILE)
+        .open(path)
+}
+
 /// Creates `path` (never an existing file) for writing, 0600.
 pub fn create_new_private(path: &Path) -> io::Result<File> {
     OpenOptions::new()

@@ -93,10 +93,14 @@ impl Scan {
         };
         match kind {
             b"received" | b"resent" | b"reference_conflict" | b"started" => false,
-            b"alert_queued" => true,
-            b"delivery_attempt" if event::accepted_attempt(bytes) => true,
+            _ if never_counted(bytes) => true,
             _ => event::peek_receipt(bytes).is_some_and(|r| !self.tally.follows(r)),
         }
+    }
+
+    /// The figures; `names` maps URNs to school names.
+    pub fn finish(self, names: &HashMap<String, String>) -> Figures {
+        self.tally.finish(names)
     }
 }
 
@@ -136,12 +140,5 @@ fn never_counted(bytes: &[u8]) -> bool {
         Some(b"alert_queued") => true,
         Some(b"delivery_attempt") => event::accepted_attempt(bytes),
         _ => false,
-    }
-}
-
-impl Scan {
-    /// The figures; `names` maps URNs to school names.
-    pub fn finish(self, names: &HashMap<String, String>) -> Figures {
-        self.tally.finish(names)
     }
 }

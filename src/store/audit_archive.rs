@@ -455,13 +455,7 @@ impl Store {
         crate::fsmode::create_dir_all(&dir).map_err(io)?;
         let path = file_path(&self.dir, file);
         let new = offset == 0;
-        let f = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .mode_private()
-            .open(&path)
-            .map_err(io)?;
+        let f = crate::fsmode::write_private(&path).map_err(io)?;
         // Bytes past the indexed end are from a pass that did not finish.
         f.set_len(offset).map_err(io)?;
         let mut chunks = Vec::with_capacity(n);
@@ -518,17 +512,6 @@ impl Store {
             File::open(&to).and_then(|f| f.sync_all()).map_err(io)?;
         }
         Ok(())
-    }
-}
-
-/// `OpenOptions` for a file of the archive: 0600 when created.
-trait ModePrivate {
-    fn mode_private(&mut self) -> &mut Self;
-}
-
-impl ModePrivate for std::fs::OpenOptions {
-    fn mode_private(&mut self) -> &mut Self {
-        std::os::unix::fs::OpenOptionsExt::mode(self, crate::fsmode::FILE)
     }
 }
 

@@ -526,7 +526,7 @@ fn a_resend_that_cannot_be_audited_is_a_503_never_an_unaudited_200() {
     let (status, first) = rt().block_on(post_body(&client, kim.addr, &body));
     assert_eq!(status, 202);
     let first = first.unwrap();
-    all_applied(&client, &kim, &first);
+    all_there_and_moving(&env, &kim, std::slice::from_ref(&first));
 
     disk.fill();
     let started = Instant::now();
@@ -573,27 +573,4 @@ fn a_resend_that_cannot_be_audited_is_a_503_never_an_unaudited_200() {
     );
     let (code, out, err) = env.kim(&["audit", "verify"]);
     assert_eq!(code, 0, "{out}{err}");
-}
-
-/// Waits (15 s at most) until `receipt` is past `queued`.
-fn all_applied(client: &PoliceClient, kim: &Kim, receipt: &str) {
-    rt().block_on(async {
-        let until = Instant::now() + Duration::from_secs(15);
-        loop {
-            let a = client
-                .once(
-                    kim.addr,
-                    Method::GET,
-                    &format!("/v1/notifications/{receipt}"),
-                    None,
-                )
-                .await
-                .unwrap();
-            if a.status == 200 && a.json()["children"][0]["state"] != "queued" {
-                return;
-            }
-            assert!(Instant::now() < until, "{receipt} stays queued");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    });
 }
