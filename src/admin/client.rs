@@ -200,15 +200,25 @@ fn run_with(
                 _ => None,
             };
             let store = open_store_for(cfg, socket, cache)?;
-            let mut ctx = Ctx {
-                store: &store,
-                cfg,
-                actor: Actor::current_user(),
-                out: String::new(),
-                file,
+            let answered = match req.report_args() {
+                // The report closes the store itself, as soon as it can.
+                Some(a) => {
+                    let (out, res) = super::verbs::report::offline(store, cfg, file, &a);
+                    super::answer_of(out, res)
+                }
+                None => {
+                    let mut ctx = Ctx {
+                        store: &store,
+                        cfg,
+                        actor: Actor::current_user(),
+                        out: String::new(),
+                        file,
+                    };
+                    let answered = answer(&mut ctx, req);
+                    drop(store);
+                    answered
+                }
             };
-            let answered = answer(&mut ctx, req);
-            drop(store);
             // Run as root, sled and the roll may have made files: they
             // stay the store owner's (the daemon's user).
             if let Err(e) = crate::store::ownership::keep_store_owner(&cfg.store.path) {

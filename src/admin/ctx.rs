@@ -53,11 +53,14 @@ impl Ctx<'_> {
 
     /// The file the CLI opened for this request.
     pub fn take_file(&mut self, path: &std::path::Path) -> Result<std::fs::File, Failure> {
-        self.file.take().ok_or_else(|| {
-            Failure::usage(anyhow::anyhow!(
-                "no open file came with the request for {} (is the CLI the same version as the daemon?)",
-                path.display()
-            ))
-        })
+        self.file.take().ok_or_else(|| no_file(path))
     }
+}
+
+/// No open file came with a request that names `path`.
+pub fn no_file(path: &std::path::Path) -> Failure {
+    Failure::usage(anyhow::anyhow!(
+        "no open file came with the request for {} (is the CLI the same version as the daemon?)",
+        path.display()
+    ))
 }

@@ -20,7 +20,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use ctx::Ctx;
-use outcome::Failure;
+use outcome::{CliResult, Failure};
 
 /// An admin verb and its arguments. File paths are absolute (the client
 /// resolves them against its own working directory).
@@ -167,6 +167,32 @@ pub enum FileUse<'a> {
 }
 
 impl Request {
+    /// A report's arguments (`None`: not a report).
+    pub fn report_args(&self) -> Option<verbs::report::Args<'_>> {
+        let Self::Report {
+            from,
+            to,
+            force,
+            json,
+            csv,
+            html,
+        } = self
+        else {
+            return None;
+        };
+        Some(verbs::report::Args {
+            from: from.as_deref(),
+            to: to.as_deref(),
+            force: force.as_deref(),
+            html: html.as_deref(),
+            format: match (json, csv) {
+                (true, _) => verbs::report::Format::Json,
+                (_, true) => verbs::report::Format::Csv,
+                _ => verbs::report::Format::Text,
+            },
+        })
+    }
+
     /// The file this request reads or writes, if any.
     pub fn file_use(&self) -> Option<FileUse<'_>> {
         match self {
@@ -310,27 +336,9 @@ pub fn dispatch(ctx: &mut Ctx<'_>, req: &Request) -> Result<(), Failure> {
             dob,
             json,
         } => verbs::roll_find::find(ctx, family, given.as_deref(), dob.as_deref(), *json),
-        Request::Report {
-            from,
-            to,
-            force,
-            json,
-            csv,
-            html,
-        } => verbs::report::main(
-            ctx,
-            &verbs::report::Args {
-                from: from.as_deref(),
-                to: to.as_deref(),
-                force: force.as_deref(),
-                html: html.as_deref(),
-                format: match (json, csv) {
-                    (true, _) => verbs::report::Format::Json,
-                    (_, true) => verbs::report::Format::Csv,
-                    _ => verbs::report::Format::Text,
-                },
-            },
-        ),
+        Request::Report { .. } => req
+            .report_args()
+            .map_or(Ok(()), |a| verbs::report::main(ctx, &a)),
         Request::RetentionRun {
             dry_run,
             older_than,
@@ -343,7 +351,11 @@ pub fn dispatch(ctx: &mut Ctx<'_>, req: &Request) -> Result<(), Failure> {
 /// Runs `req` and packs the outcome as an [`Answer`].
 pub fn answer(ctx: &mut Ctx<'_>, req: &Request) -> Answer {
     let res = dispatch(ctx, req);
-    let stdout = std::mem::take(&mut ctx.out);
+    answer_of(std::mem::take(&mut ctx.out), res)
+}
+
+/// The answer of a verb that printed `stdout` and ended with `res`.
+pub fn answer_of(stdout: String, res: CliResult) -> Answer {
     match res {
         Ok(()) => Answer {
             code: 0,

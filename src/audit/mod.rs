@@ -113,6 +113,17 @@ impl Default for Head {
     }
 }
 
+/// A SHA-256 digest's hex digits, on the stack.
+pub(crate) fn hex32(bytes: &[u8; 32]) -> [u8; 64] {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = [0u8; 64];
+    for (i, b) in bytes.iter().enumerate() {
+        out[2 * i] = DIGITS[usize::from(b >> 4)];
+        out[2 * i + 1] = DIGITS[usize::from(b & 15)];
+    }
+    out
+}
+
 pub(crate) fn hex(bytes: &[u8]) -> String {
     // A table, not `write!("{b:02x}")`: a report hashes millions of events.
     const DIGITS: &[u8; 16] = b"0123456789abcdef";

@@ -45,31 +45,73 @@ fn leading_seq(bytes: &[u8]) -> Option<u64> {
     std::str::from_utf8(&rest[..end]).ok()?.parse().ok()
 }
 
-fn fast(prev: &Head, bytes: &[u8]) -> Option<Head> {
+/// A link of the chain as a streaming reader keeps it: the sequence
+/// number and the hash's hex digits, with nothing allocated per event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Link {
+    pub seq: u64,
+    pub hash: [u8; HEX],
+}
+
+impl Link {
+    /// `head` as a link (`None`: its hash is not 64 bytes long).
+    pub fn of(head: &Head) -> Option<Self> {
+        Some(Self {
+            seq: head.seq,
+            hash: head.hash.as_bytes().try_into().ok()?,
+        })
+    }
+
+    pub fn head(&self) -> Head {
+        Head {
+            seq: self.seq,
+            hash: String::from_utf8_lossy(&self.hash).into_owned(),
+        }
+    }
+}
+
+fn fast(prev: &Link, bytes: &[u8]) -> Option<Link> {
     let seq = leading_seq(bytes)?;
     if seq != prev.seq + 1 {
         return None;
     }
     let (prev_hash, hash) = tail(bytes)?;
-    if prev_hash != prev.hash.as_bytes() {
+    if prev_hash != prev.hash {
         return None;
     }
     // The hashed form: the stored bytes up to `"hash":"`, then `"}`.
     let mut ctx = digest::Context::new(&digest::SHA256);
     ctx.update(&bytes[..bytes.len() - HEX - 2]);
     ctx.update(b"\"}");
-    let got = ctx.finish();
-    let hex = super::hex(got.as_ref());
-    (hex.as_bytes() == hash).then_some(Head { seq, hash: hex })
+    let digest = ctx.finish();
+    let hex = super::hex32(digest.as_ref().try_into().ok()?);
+    (hex == hash).then_some(Link { seq, hash: hex })
+}
+
+/// [`check_link`] for a streaming reader: the same verdict and fault.
+pub fn next_link(prev: &Link, bytes: &[u8]) -> Result<Link, ChainError> {
+    if let Some(link) = fast(prev, bytes) {
+        return Ok(link);
+    }
+    let head = slow(&prev.head(), bytes)?;
+    Link::of(&head).ok_or_else(|| ChainError {
+        seq: head.seq,
+        why: "its hash is not 64 hex digits".to_owned(),
+    })
 }
 
 /// Checks the stored event `bytes` as the next link after `prev` and
 /// returns the new head: the same verdict (and fault) as
 /// [`verify_chain`] over the parsed event.
 pub fn check_link(prev: &Head, bytes: &[u8]) -> Result<Head, ChainError> {
-    if let Some(head) = fast(prev, bytes) {
-        return Ok(head);
+    if let Some(link) = Link::of(prev).and_then(|p| fast(&p, bytes)) {
+        return Ok(link.head());
     }
+    slow(prev, bytes)
+}
+
+/// Parses the event and checks it as [`verify_chain`] does.
+fn slow(prev: &Head, bytes: &[u8]) -> Result<Head, ChainError> {
     let ev: AuditEvent = serde_json::from_slice(bytes).map_err(|e| ChainError {
         seq: prev.seq + 1,
         why: format!("not an audit event ({e})"),

@@ -25,7 +25,14 @@ fn the_stored_bytes_check_as_the_parsed_event_does() {
         serde_json::to_vec(&a).unwrap(),
         serde_json::to_vec(&b).unwrap(),
     );
-    assert_eq!(fast(&Head::default(), &ba), Some(a.head()), "the fast path");
+    let genesis = Link::of(&Head::default()).unwrap();
+    assert_eq!(
+        fast(&genesis, &ba).map(|l| l.head()),
+        Some(a.head()),
+        "the fast path"
+    );
+    let la = next_link(&genesis, &ba).unwrap();
+    assert_eq!(next_link(&la, &bb).unwrap().head(), b.head());
     let h = check_link(&Head::default(), &ba).unwrap();
     assert_eq!(check_link(&h, &bb).unwrap(), b.head());
 
@@ -39,6 +46,11 @@ fn the_stored_bytes_check_as_the_parsed_event_does() {
         verify_chain(&h, [&serde_json::from_str(&altered).unwrap()]).unwrap_err()
     );
     assert_eq!((e.seq, e.why.contains("altered")), (2, true), "{e}");
+    assert_eq!(
+        next_link(&Link::of(&h).unwrap(), altered.as_bytes()).unwrap_err(),
+        e,
+        "the streaming check names the same fault"
+    );
     let e = check_link(&Head::default(), &bb).unwrap_err();
     assert_eq!(e.seq, 1, "{e}");
     let wrong_prev = Head {
@@ -49,7 +61,13 @@ fn the_stored_bytes_check_as_the_parsed_event_does() {
     assert!(e.why.contains("prev_hash"), "{e}");
     // Not the stored layout (pretty-printed): checked the slow way, same verdict.
     let pretty = serde_json::to_vec_pretty(&a).unwrap();
-    assert_eq!(fast(&Head::default(), &pretty), None);
+    let genesis = Link::of(&Head::default()).unwrap();
+    assert_eq!(fast(&genesis, &pretty), None);
+    assert_eq!(
+        next_link(&genesis, &pretty).unwrap().head(),
+        a.head(),
+        "the slow path, as a link"
+    );
     assert_eq!(check_link(&Head::default(), &pretty).unwrap(), a.head());
     let e = check_link(&Head::default(), b"{\"seq\":1,").unwrap_err();
     assert!(e.why.contains("not an audit event"), "{e}");

@@ -1,8 +1,6 @@
 //! What the tally reads of one audit event, borrowed from its stored
-//! bytes (no map of details, no copies of identifiers), and the peeks that
-//! let a streaming report skip an event without parsing it: its kind and
-//! receipt, read from the stored JSON's fixed layout. A peek that finds
-//! nothing means "parse it": skipping is only ever an optimisation.
+//! bytes (no map of details, no copies of identifiers), as serde_json
+//! reads it ([`super::layout`] reads kim's own layout faster, the same).
 
 use std::borrow::Cow;
 
@@ -96,7 +94,7 @@ impl<'de: 'a, 'a> Deserialize<'de> for Loose<'a> {
 }
 
 /// The details the tally reads; the others are skipped unread.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, PartialEq, Deserialize)]
 pub struct Detail<'a> {
     #[serde(default, borrow)]
     pub children: Loose<'a>,
@@ -113,7 +111,7 @@ pub struct Detail<'a> {
 }
 
 /// One audit event as the tally reads it.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, PartialEq, Deserialize)]
 pub struct Ev<'a> {
     pub time: Timestamp,
     pub kind: EventKind,
@@ -154,33 +152,4 @@ impl<'a> Ev<'a> {
             },
         }
     }
-}
-
-/// The string value of the first top-level `"key":"…"` member (kim writes
-/// `seq`, `time`, `kind`, `actor`, then the references, before `detail`),
-/// if it is an unescaped string.
-fn peek_str<'b>(bytes: &'b [u8], key: &[u8]) -> Option<&'b [u8]> {
-    let head = &bytes[..bytes.len().min(256)];
-    let at = memchr::memmem::find(head, key)? + key.len();
-    let rest = &head[at..];
-    let end = rest.iter().position(|b| *b == b'"' || *b == b'\\')?;
-    (rest[end] == b'"').then_some(&rest[..end])
-}
-
-/// The event's kind as written (`alert_queued`, …), read without parsing it.
-pub fn peek_kind(bytes: &[u8]) -> Option<&[u8]> {
-    peek_str(bytes, b",\"kind\":\"")
-}
-
-/// The event's receipt, read without parsing it (`None`: it has none, or
-/// the peek could not tell; parse it then).
-pub fn peek_receipt(bytes: &[u8]) -> Option<&str> {
-    std::str::from_utf8(peek_str(bytes, b",\"receipt\":\"")?).ok()
-}
-
-/// Whether a `delivery_attempt` was accepted by the relay, as far as the
-/// bytes tell (`false`: parse it).
-pub fn accepted_attempt(bytes: &[u8]) -> bool {
-    const ACCEPTED: &[u8] = b"\"result\":\"accepted\"";
-    memchr::memmem::find(bytes, ACCEPTED).is_some()
 }

@@ -12,6 +12,7 @@
 pub mod derived;
 pub mod event;
 pub mod html;
+pub mod layout;
 pub mod render;
 pub mod scan;
 mod svg;

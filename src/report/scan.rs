@@ -6,7 +6,8 @@
 
 use std::collections::HashMap;
 
-use super::event::{self, Ev};
+use super::event::Ev;
+use super::layout::{accepted_attempt, Peek, Peeked};
 use super::{Figures, Tally};
 use crate::audit::EventKind;
 
@@ -45,36 +46,25 @@ impl Scan {
         }
     }
 
-    /// Counts the stored event `seq` (the next of the chain).
-    pub fn push(&mut self, seq: u64, bytes: &[u8]) -> Result<(), Unreadable> {
+    /// Counts the stored event `seq` (the next of the chain), `peeked` as
+    /// [`Peeked::of`] its bytes.
+    pub fn push(&mut self, seq: u64, bytes: &[u8], peeked: Peeked) -> Result<(), Unreadable> {
         let unreadable = |why| Unreadable { seq, why };
-        if self.skips(bytes) {
+        if self.skips(bytes, peeked.get(bytes)) {
             self.skipped.clear();
             self.skipped.extend_from_slice(bytes);
             self.has_skipped = true;
             return Ok(());
         }
-        // The tally reads neither hash: parse the event without them (two
-        // fifths of its bytes), as text checked once (serde_json then
+        // The tally reads neither hash: kim's layout is read without them
+        // (two fifths of its bytes) and without a JSON parser; another
+        // layout is parsed by serde_json, as text checked once (it then
         // skips checking each string).
-        let text = match crate::audit::raw::without_hashes(bytes) {
-            Some(head) => {
-                self.scratch.clear();
-                self.scratch.extend_from_slice(head);
-                self.scratch.push(b'}');
-                &self.scratch[..]
-            }
-            None => bytes,
-        };
-        let parsed: Result<Ev<'_>, _> = match std::str::from_utf8(text) {
-            Ok(s) => serde_json::from_str(s),
-            Err(_) => serde_json::from_slice(text),
-        };
-        // (Cut where kim's layout puts the hashes, an event a link check
-        // let through in another layout may not parse: read it whole.)
-        let ev = match parsed {
-            Ok(ev) => ev,
-            Err(_) => serde_json::from_slice(bytes).map_err(unreadable)?,
+        let head = crate::audit::raw::without_hashes(bytes);
+        let fast = head.and_then(super::layout::parse);
+        let ev = match fast {
+            Some(ev) => ev,
+            None => serde_parse(bytes, head, &mut self.scratch).map_err(unreadable)?,
         };
         if std::mem::take(&mut self.has_skipped) && ev.kind == EventKind::Started {
             let t: Time = serde_json::from_slice(&self.skipped).map_err(unreadable)?;
@@ -87,14 +77,17 @@ impl Scan {
     /// Whether the tally would do nothing with the event in `bytes`, as far
     /// as its kind and receipt tell unparsed (if they cannot be read, it is
     /// parsed).
-    fn skips(&self, bytes: &[u8]) -> bool {
-        let Some(kind) = event::peek_kind(bytes) else {
+    fn skips(&self, bytes: &[u8], p: Peek<'_>) -> bool {
+        let Some(kind) = p.kind else {
             return false;
         };
         match kind {
             b"received" | b"resent" | b"reference_conflict" | b"started" => false,
-            _ if never_counted(bytes) => true,
-            _ => event::peek_receipt(bytes).is_some_and(|r| !self.tally.follows(r)),
+            _ if never_counted(&p, bytes) => true,
+            _ => p
+                .receipt
+                .and_then(|r| std::str::from_utf8(r).ok())
+                .is_some_and(|r| !self.tally.follows(r)),
         }
     }
 
@@ -104,12 +97,37 @@ impl Scan {
     }
 }
 
+/// `bytes` parsed by serde_json: without its hashes if `head` is the part
+/// before them (the copy made in `scratch`), else whole. (Cut where kim's
+/// layout puts the hashes, an event a link check let through in another
+/// layout may not parse: it is read whole then.)
+fn serde_parse<'a>(
+    bytes: &'a [u8],
+    head: Option<&[u8]>,
+    scratch: &'a mut Vec<u8>,
+) -> Result<Ev<'a>, serde_json::Error> {
+    if let Some(head) = head {
+        scratch.clear();
+        scratch.extend_from_slice(head);
+        scratch.push(b'}');
+        let parsed = match std::str::from_utf8(scratch) {
+            Ok(s) => serde_json::from_str(s),
+            Err(_) => serde_json::from_slice(scratch),
+        };
+        if let Ok(ev) = parsed {
+            return Ok(ev);
+        }
+    }
+    serde_json::from_slice(bytes)
+}
+
 /// Leaves out the events the tally never reads whatever came before (an
 /// `alert_queued`, a `delivery_attempt` the relay accepted: two in five),
 /// so a reader need not hand them on — all but such an event right before
-/// a `started`, whose time the tally reads (kim was down from then).
+/// a `started`, whose time the tally reads (kim was down from then). What
+/// it hands on goes with its [`Peeked`].
 pub struct Thinner<T> {
-    held: Option<(u64, T)>,
+    held: Option<(u64, T, Peeked)>,
 }
 
 impl<T: AsRef<[u8]>> Default for Thinner<T> {
@@ -121,24 +139,27 @@ impl<T: AsRef<[u8]>> Default for Thinner<T> {
 impl<T: AsRef<[u8]>> Thinner<T> {
     /// Takes event `seq` (the next of the chain) and pushes onto `out`
     /// what the tally must see of it, in order.
-    pub fn next(&mut self, seq: u64, ev: T, out: &mut Vec<(u64, T)>) {
-        if never_counted(ev.as_ref()) {
-            self.held = Some((seq, ev));
+    pub fn next(&mut self, seq: u64, ev: T, out: &mut Vec<(u64, T, Peeked)>) {
+        let peeked = Peeked::of(ev.as_ref());
+        let p = peeked.get(ev.as_ref());
+        if never_counted(&p, ev.as_ref()) {
+            self.held = Some((seq, ev, peeked));
             return;
         }
+        let started = p.kind == Some(b"started");
         if let Some(h) = self.held.take() {
-            if event::peek_kind(ev.as_ref()) == Some(b"started") {
+            if started {
                 out.push(h);
             }
         }
-        out.push((seq, ev));
+        out.push((seq, ev, peeked));
     }
 }
 
-fn never_counted(bytes: &[u8]) -> bool {
-    match event::peek_kind(bytes) {
+fn never_counted(p: &Peek<'_>, bytes: &[u8]) -> bool {
+    match p.kind {
         Some(b"alert_queued") => true,
-        Some(b"delivery_attempt") => event::accepted_attempt(bytes),
+        Some(b"delivery_attempt") => accepted_attempt(bytes),
         _ => false,
     }
 }

@@ -352,8 +352,8 @@ fn via_bytes(period: &Period, force: Option<&str>, events: &[AuditEvent]) -> Fig
         head = crate::audit::raw::check_link(&head, &bytes).unwrap();
         thin.next(ev.seq, bytes, &mut passed);
     }
-    for (seq, bytes) in passed {
-        scan.push(seq, &bytes).unwrap();
+    for (seq, bytes, peeked) in passed {
+        scan.push(seq, &bytes, peeked).unwrap();
     }
     scan.finish(&names())
 }

@@ -25,6 +25,7 @@
 
 use std::collections::VecDeque;
 use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
 use std::ops::Range;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
@@ -59,6 +60,16 @@ pub struct RawEvent {
 enum Buf {
     Sled(sled::IVec),
     Chunk(Arc<Vec<u8>>),
+}
+
+impl RawEvent {
+    pub(super) fn sled(v: sled::IVec) -> Self {
+        let range = 0..v.len();
+        Self {
+            buf: Buf::Sled(v),
+            range,
+        }
+    }
 }
 
 impl AsRef<[u8]> for RawEvent {
@@ -128,7 +139,7 @@ impl Chunk {
         b
     }
 
-    fn from_kv(k: &[u8], v: &[u8]) -> Result<Self, StoreError> {
+    pub(super) fn from_kv(k: &[u8], v: &[u8]) -> Result<Self, StoreError> {
         let bad = || StoreError::Corrupt("an audit archive index entry".into());
         let u64_at = |r: Range<usize>| -> Result<u64, StoreError> {
             Ok(u64::from_le_bytes(
@@ -152,12 +163,12 @@ impl Chunk {
         })
     }
 
-    fn end(&self) -> u64 {
+    pub(super) fn end(&self) -> u64 {
         self.first + u64::from(self.count)
     }
 }
 
-fn seq_of(key: &[u8]) -> Result<u64, StoreError> {
+pub(super) fn seq_of(key: &[u8]) -> Result<u64, StoreError> {
     <[u8; 8]>::try_from(key)
         .map(u64::from_be_bytes)
         .map_err(|_| StoreError::Corrupt("audit key".into()))
@@ -174,7 +185,7 @@ pub fn file_path(store: &Path, first: u64) -> PathBuf {
 
 /// Reads a chunk's events (from `from` on), with `open` the file last
 /// opened, kept for the next chunk of the same file.
-fn read_chunk(
+pub(super) fn read_chunk(
     dir: &Path,
     c: &Chunk,
     from: u64,
@@ -191,10 +202,15 @@ fn read_chunk(
             File::open(file_path(dir, c.file)).map_err(|e| unreadable(&e.kind().to_string()))?;
         *open = Some((c.file, f));
     }
-    let (_, f) = open.as_ref().expect("opened above");
-    let mut buf = vec![0u8; c.len as usize];
-    f.read_exact_at(&mut buf, c.offset)
+    let (_, f) = open.as_mut().expect("opened above");
+    // Read into spare capacity (not zeroed first: a report reads gigabytes).
+    let mut buf = Vec::with_capacity(c.len as usize);
+    f.seek(SeekFrom::Start(c.offset))
+        .and_then(|_| f.take(u64::from(c.len)).read_to_end(&mut buf))
         .map_err(|e| unreadable(&e.kind().to_string()))?;
+    if buf.len() != c.len as usize {
+        return Err(unreadable("the file ends inside it"));
+    }
     let ranges = decode(&buf).ok_or_else(|| unreadable("not framed events"))?;
     if ranges.len() != c.count as usize {
         return Err(unreadable("not the events indexed"));
@@ -269,14 +285,7 @@ impl<'a> Cursor<'a> {
                     while self.ready.len() < BATCH {
                         match it.next().transpose()? {
                             Some((k, v)) if seq_of(&k)? == self.next => {
-                                let range = 0..v.len();
-                                self.ready.push_back((
-                                    self.next,
-                                    RawEvent {
-                                        buf: Buf::Sled(v),
-                                        range,
-                                    },
-                                ));
+                                self.ready.push_back((self.next, RawEvent::sled(v)));
                                 self.next += 1;
                             }
                             // A gap (or the end): look up.
@@ -371,13 +380,7 @@ impl Store {
                     .map(|(_, e)| e));
             }
         }
-        Ok(self.t.audit.get(key)?.map(|v| {
-            let range = 0..v.len();
-            RawEvent {
-                buf: Buf::Sled(v),
-                range,
-            }
-        }))
+        Ok(self.t.audit.get(key)?.map(RawEvent::sled))
     }
 
     /// Every archive chunk, oldest first (for copying the archive).
@@ -517,4 +520,4 @@ impl Store {
 
 #[cfg(test)]
 #[path = "audit_archive_tests.rs"]
-mod tests;
+pub(super) mod tests;

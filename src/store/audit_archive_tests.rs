@@ -10,7 +10,7 @@ fn key() -> MasterKey {
     MasterKey::from_bytes([7; 32])
 }
 
-fn store_with(events: u64) -> (tempfile::TempDir, Store) {
+pub(in crate::store) fn store_with(events: u64) -> (tempfile::TempDir, Store) {
     let dir = tempfile::tempdir().unwrap();
     let s = Store::open(dir.path(), &key()).unwrap();
     let have = s.audit_head().unwrap().seq;

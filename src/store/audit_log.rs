@@ -35,7 +35,7 @@ impl Store {
     /// The sequence number of the first event at or after `since` (a
     /// binary search: events are appended in time order); past the head
     /// if there is none.
-    fn audit_first_at(&self, since: jiff::Timestamp) -> Result<u64, StoreError> {
+    pub fn audit_first_at(&self, since: jiff::Timestamp) -> Result<u64, StoreError> {
         #[derive(serde::Deserialize)]
         struct Time {
             time: jiff::Timestamp,

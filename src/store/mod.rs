@@ -7,6 +7,7 @@
 mod alert_record;
 mod alerts_index;
 pub mod audit_archive;
+pub mod audit_detached;
 mod audit_log;
 pub mod backup;
 pub mod batch;

@@ -10,12 +10,13 @@ use std::collections::HashMap;
 
 use crate::admin::ctx::Ctx;
 use crate::admin::outcome::{CliResult, Failure};
-use crate::audit::raw::check_link;
+use crate::audit::raw::{next_link, Link};
 use crate::audit::Head;
+use crate::report::layout::Peeked;
 use crate::report::scan::Scan;
 use crate::report::{self, Period, Verified};
 use crate::store::audit_archive::RawEvent;
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 
 /// How the figures are printed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,45 +36,91 @@ pub struct Args<'a> {
 }
 
 pub fn main(ctx: &mut Ctx<'_>, a: &Args<'_>) -> CliResult {
-    let period =
-        Period::from_flags(a.from, a.to, jiff::Timestamp::now()).map_err(Failure::usage)?;
-    let store = ctx.store;
-    let calendar = ctx.cfg.delivery.calendar();
-    let (mut figures, head, first) = stream(store, &period, a.force, calendar)?;
-    if let Some(f) = a.force {
-        if figures.received.notifications == 0 && !ctx.cfg.forces.iter().any(|x| x.id == f) {
-            return Err(Failure::usage(anyhow::anyhow!(
-                "--force {f:?}: no such force in the config, and none in the period's audit"
-            )));
+    let plan = Plan::read(ctx.store, ctx.cfg, a)?;
+    let events = ctx.store.audit_cursor(plan.first);
+    let figures = plan.count(events)?;
+    write(&mut ctx.out, &mut ctx.file, a, figures)
+}
+
+/// Events in sled only (past the archive's end) that a report with the
+/// daemon stopped copies before closing sled; with more (a store not
+/// archived yet) it reads through sled instead.
+const MAX_LOOSE: usize = 65_536;
+
+/// `kim report` with the daemon stopped: [`main`], but sled is closed
+/// (on a thread of its own: its close waits for its writes) once what the
+/// report needs of it is read, and the audit is counted from the archive
+/// files meanwhile, so sled's memory is given back while the tally grows.
+/// The store is closed when this returns. The answer's text, and how it
+/// ended.
+pub fn offline(
+    store: Store,
+    cfg: &crate::config::Config,
+    mut file: Option<std::fs::File>,
+    a: &Args<'_>,
+) -> (String, CliResult) {
+    let mut out = String::new();
+    let counted = count_closing(store, cfg, a);
+    let res = counted.and_then(|figures| write(&mut out, &mut file, a, figures));
+    (out, res)
+}
+
+fn count_closing(
+    store: Store,
+    cfg: &crate::config::Config,
+    a: &Args<'_>,
+) -> Result<report::Figures, Failure> {
+    let plan = Plan::read(&store, cfg, a)?;
+    match store
+        .audit_detached(plan.first, MAX_LOOSE)
+        .map_err(Failure::failed)?
+    {
+        Some(events) => {
+            let closing = std::thread::spawn(move || drop(store));
+            let figures = plan.count(events);
+            let _ = closing.join();
+            figures
+        }
+        None => {
+            let events = store.audit_cursor(plan.first);
+            plan.count(events)
         }
     }
-    figures.audit = Verified {
-        events: head.seq,
-        head_hash: head.hash,
-        from_event: first,
-    };
+}
+
+/// The figures printed as asked, and the page written into the file the
+/// CLI created (never an existing one).
+fn write(
+    out: &mut String,
+    file: &mut Option<std::fs::File>,
+    a: &Args<'_>,
+    figures: report::Figures,
+) -> CliResult {
+    use std::fmt::Write as _;
     if let Some(path) = a.html {
-        let mut file = ctx.take_file(path)?;
+        let mut file = file
+            .take()
+            .ok_or_else(|| crate::admin::ctx::no_file(path))?;
         let page = report::html::page(&figures);
         std::io::Write::write_all(&mut file, page.as_bytes())
             .and_then(|_| file.sync_all())
             .map_err(|e| Failure::failed(anyhow::anyhow!("writing {}: {e}", path.display())))?;
         if a.format == Format::Text {
-            say!(ctx, "{}", figures.headline.sentence());
-            say!(ctx, "report page written to {}", path.display());
+            let _ = writeln!(out, "{}", figures.headline.sentence());
+            let _ = writeln!(out, "report page written to {}", path.display());
             return Ok(());
         }
     }
     match a.format {
-        Format::Json => ctx.say_json(&figures)?,
+        Format::Json => {
+            let text = serde_json::to_string_pretty(&figures).map_err(anyhow::Error::from)?;
+            let _ = writeln!(out, "{text}");
+        }
         Format::Csv => {
             let text = report::render::csv(&figures).map_err(Failure::failed)?;
-            say_part!(ctx, "{text}");
+            out.push_str(&text);
         }
-        Format::Text => {
-            let text = report::render::text(&figures);
-            say_part!(ctx, "{text}");
-        }
+        Format::Text => out.push_str(&report::render::text(&figures)),
     }
     Ok(())
 }
@@ -84,89 +131,142 @@ fn refuse(why: String) -> Failure {
     ))
 }
 
-/// Streams the audit from the period's first event to the head read
-/// first (inside the daemon events may be added meanwhile; every append
-/// moves the head in the same transaction), checking each link from the
-/// stored bytes and counting it ([`Scan`] parses only the events the
-/// figures need): the figures, the verified head, and the first event
-/// checked. Nothing is held but the tally's per-receipt and per-child state.
-fn stream(
-    store: &Store,
-    period: &Period,
-    force: Option<&str>,
+/// What a report reads of the store before it counts: the period, the
+/// recorded head (read first; inside the daemon events may be added
+/// meanwhile, and every append moves the head in the same transaction),
+/// the period's first event and the link before it, and the schools'
+/// names.
+struct Plan {
+    period: Period,
+    force: Option<String>,
+    /// Whether `force` is one of the config's.
+    force_known: bool,
     calendar: crate::calendar::SchoolCalendar,
-) -> Result<(report::Figures, Head, u64), Failure> {
-    let stored = store.audit_head().map_err(Failure::failed)?;
-    let mut scan = Scan::new(report::Tally::new(period, force).with_calendar(calendar));
-    // Two threads, about even: one reads sled and checks each link (the
-    // chain is one sequence), the other counts what it checked.
-    let checked = std::thread::scope(|s| -> Result<Checked, Failure> {
-        let (tx, rx) = std::sync::mpsc::sync_channel(BATCHES);
-        let reader = s.spawn(move || read_and_check(store, period.start, stored.seq, &tx));
-        for batch in rx {
-            for (seq, bytes) in batch {
-                scan.push(seq, &bytes).map_err(Failure::failed)?;
+    stored: Head,
+    first: u64,
+    /// The link before `first` (`None`: the period has no event).
+    start: Option<Link>,
+    names: HashMap<String, String>,
+}
+
+impl Plan {
+    fn read(store: &Store, cfg: &crate::config::Config, a: &Args<'_>) -> Result<Self, Failure> {
+        let period =
+            Period::from_flags(a.from, a.to, jiff::Timestamp::now()).map_err(Failure::usage)?;
+        let stored = store.audit_head().map_err(Failure::failed)?;
+        let first = store
+            .audit_first_at(period.start)
+            .map_err(Failure::failed)?;
+        let start = if first <= stored.seq {
+            Some(start_of(store, first)?)
+        } else {
+            None
+        };
+        let names = store
+            .schools()
+            .map_err(Failure::failed)?
+            .into_iter()
+            .map(|s| (s.urn, s.name))
+            .collect();
+        Ok(Self {
+            force_known: a
+                .force
+                .is_some_and(|f| cfg.forces.iter().any(|x| x.id == f)),
+            force: a.force.map(str::to_owned),
+            calendar: cfg.delivery.calendar(),
+            period,
+            stored,
+            first,
+            start,
+            names,
+        })
+    }
+
+    /// Streams `events` (the audit from the period's first event) to the
+    /// recorded head, checking each link from the stored bytes and counting
+    /// it ([`Scan`] parses only the events the figures need). Nothing is
+    /// held but the tally's per-receipt and per-child state.
+    fn count<I>(self, events: I) -> Result<report::Figures, Failure>
+    where
+        I: Iterator<Item = Result<(u64, RawEvent), StoreError>> + Send,
+    {
+        let tally =
+            report::Tally::new(&self.period, self.force.as_deref()).with_calendar(self.calendar);
+        let mut scan = Scan::new(tally);
+        let last = self.stored.seq;
+        // Two threads, about even: one reads and checks each link (the
+        // chain is one sequence), the other counts what it checked.
+        let checked = match self.start {
+            None => None,
+            Some(start) => std::thread::scope(|s| -> Result<Checked, Failure> {
+                let (tx, rx) = std::sync::mpsc::sync_channel(BATCHES);
+                let reader = s.spawn(move || read_and_check(events, start, last, &tx));
+                for batch in rx {
+                    for (seq, bytes, peeked) in batch {
+                        scan.push(seq, &bytes, peeked).map_err(Failure::failed)?;
+                    }
+                }
+                reader.join().unwrap_or_else(|_| {
+                    Err(Failure::failed(anyhow::anyhow!(
+                        "the audit reader stopped unexpectedly"
+                    )))
+                })
+            })?,
+        };
+        let (head, first) = match checked {
+            Some(c) => c,
+            None => (self.stored.clone(), self.stored.seq + 1),
+        };
+        if head != self.stored {
+            return Err(refuse(format!(
+                "the recorded head is event {} but the chain ends at event {} (events removed from the tail?)",
+                self.stored.seq, head.seq
+            )));
+        }
+        let mut figures = scan.finish(&self.names);
+        if let Some(f) = &self.force {
+            if figures.received.notifications == 0 && !self.force_known {
+                return Err(Failure::usage(anyhow::anyhow!(
+                    "--force {f:?}: no such force in the config, and none in the period's audit"
+                )));
             }
         }
-        reader.join().unwrap_or_else(|_| {
-            Err(Failure::failed(anyhow::anyhow!(
-                "the audit reader stopped unexpectedly"
-            )))
-        })
-    })?;
-    let (head, first) = match checked {
-        Some(c) => c,
-        None => (stored.clone(), stored.seq + 1),
-    };
-    if head != stored {
-        return Err(refuse(format!(
-            "the recorded head is event {} but the chain ends at event {} (events removed from the tail?)",
-            stored.seq, head.seq
-        )));
+        figures.audit = Verified {
+            events: head.seq,
+            head_hash: head.hash,
+            from_event: first,
+        };
+        Ok(figures)
     }
-    let names: HashMap<String, String> = store
-        .schools()
-        .map_err(Failure::failed)?
-        .into_iter()
-        .map(|s| (s.urn, s.name))
-        .collect();
-    Ok((scan.finish(&names), head, first))
 }
 
 /// Events per batch handed on, and batches waiting at most.
 const BATCH: usize = 1024;
-const BATCHES: usize = 4;
+const BATCHES: usize = 16;
 
 /// The head of the events checked and the first of them (`None`: none).
 type Checked = Option<(Head, u64)>;
 
-/// Reads the stored events from the first at or after `since` up to
-/// `last`, checks each as the next link of the chain, and sends them on in
-/// batches; stops at the first fault (returned) or when the counter hangs
-/// up (it could not read an event).
+/// Reads `events` up to `last`, checks each as the next link of the chain
+/// after `start`, and sends them on in batches; stops at the first fault
+/// (returned) or when the counter hangs up (it could not read an event).
 fn read_and_check(
-    store: &Store,
-    since: jiff::Timestamp,
+    events: impl Iterator<Item = Result<(u64, RawEvent), StoreError>>,
+    start: Link,
     last: u64,
-    tx: &std::sync::mpsc::SyncSender<Vec<(u64, RawEvent)>>,
+    tx: &std::sync::mpsc::SyncSender<Vec<(u64, RawEvent, Peeked)>>,
 ) -> Result<Checked, Failure> {
-    let mut head: Option<Head> = None;
-    let mut first = 0;
+    let first = start.seq + 1;
+    let mut head: Option<Link> = None;
     let mut thin = crate::report::scan::Thinner::default();
     let mut batch = Vec::with_capacity(BATCH);
-    for item in store.audit_raw_from(since).map_err(Failure::failed)? {
+    for item in events {
         let (seq, bytes) = item.map_err(Failure::failed)?;
         if seq > last {
             break;
         }
-        let prev = match head.take() {
-            Some(h) => h,
-            None => {
-                first = seq;
-                start_of(store, seq)?
-            }
-        };
-        head = Some(check_link(&prev, &bytes).map_err(|e| refuse(e.to_string()))?);
+        let prev = head.unwrap_or(start);
+        head = Some(next_link(&prev, &bytes).map_err(|e| refuse(e.to_string()))?);
         thin.next(seq, bytes, &mut batch);
         if batch.len() >= BATCH
             && tx
@@ -179,16 +279,26 @@ fn read_and_check(
     if !batch.is_empty() {
         let _ = tx.send(batch);
     }
-    Ok(head.map(|h| (h, first)))
+    Ok(Some((head.unwrap_or(start).head(), first)))
 }
 
 /// The link before event `seq`: the genesis, or event `seq - 1`'s hash.
-fn start_of(store: &Store, seq: u64) -> Result<Head, Failure> {
-    if seq <= 1 {
-        return Ok(Head::default());
-    }
-    match store.audit_hash_at(seq - 1).map_err(Failure::failed)? {
-        Some(hash) => Ok(Head { seq: seq - 1, hash }),
+fn start_of(store: &Store, seq: u64) -> Result<Link, Failure> {
+    let head = if seq <= 1 {
+        Some(Head::default())
+    } else {
+        store
+            .audit_hash_at(seq - 1)
+            .map_err(Failure::failed)?
+            .map(|hash| Head { seq: seq - 1, hash })
+    };
+    match head {
+        Some(h) => Link::of(&h).ok_or_else(|| {
+            refuse(format!(
+                "audit event {}: its hash is not 64 hex digits",
+                seq - 1
+            ))
+        }),
         None => Err(refuse(format!(
             "audit event {}: missing (the event before the period)",
             seq - 1
