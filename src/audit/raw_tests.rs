@@ -72,3 +72,21 @@ fn the_stored_bytes_check_as_the_parsed_event_does() {
     let e = check_link(&Head::default(), b"{\"seq\":1,").unwrap_err();
     assert!(e.why.contains("not an audit event"), "{e}");
 }
+
+#[test]
+fn a_head_whose_hash_is_not_64_bytes_is_no_link() {
+    let short = Head {
+        seq: 3,
+        hash: "abc".into(),
+    };
+    assert_eq!(
+        Link::of(&short),
+        None,
+        "the report refuses to start from it"
+    );
+    let head = Head {
+        seq: 3,
+        hash: "f".repeat(64),
+    };
+    assert_eq!(Link::of(&head).unwrap().head(), head, "a link and back");
+}
