@@ -146,11 +146,12 @@ impl<'a> Cur<'a> {
 
     /// Steps over `{"seq":N` and `,"time":"…"` (the stored layout's first
     /// members).
-    fn seq_and_time(&mut self) -> bool {
-        self.lit(b"{\"seq\":")
-            && self.uint().is_some()
-            && self.lit(b",\"time\":")
-            && self.str_bytes().is_some()
+    /// The time's bytes.
+    fn seq_and_time(&mut self) -> Option<&'a [u8]> {
+        if !(self.lit(b"{\"seq\":") && self.uint().is_some() && self.lit(b",\"time\":")) {
+            return None;
+        }
+        self.str_bytes()
     }
 
     fn at_end(&self) -> bool {
@@ -167,12 +168,9 @@ fn kind_of(s: &[u8]) -> Option<EventKind> {
 /// ([`crate::audit::raw::without_hashes`]), if it has kim's layout.
 pub fn parse(head: &[u8]) -> Option<Ev<'_>> {
     let mut c = Cur::text(simdutf8::basic::from_utf8(head).ok()?);
-    if !c.lit(b"{\"seq\":") {
-        return None;
-    }
-    c.uint()?;
-    let time = c.lit(b",\"time\":").then(|| c.str_bytes())??;
-    let time = DateTimeParser::new().parse_timestamp(time).ok()?;
+    let time = DateTimeParser::new()
+        .parse_timestamp(c.seq_and_time()?)
+        .ok()?;
     let kind = kind_of(c.lit(b",\"kind\":").then(|| c.str_bytes())??)?;
     let actor = c.lit(b",\"actor\":").then(|| c.str())??;
     let receipt = c.opt_str(b",\"receipt\":")?;
@@ -262,7 +260,7 @@ impl Peeked {
     pub fn of(bytes: &[u8]) -> Self {
         let mut p = Self::default();
         let mut c = Cur::new(bytes);
-        if !(c.seq_and_time() && c.lit(b",\"kind\":")) {
+        if !(c.seq_and_time().is_some() && c.lit(b",\"kind\":")) {
             return p;
         }
         p.kind = c.str_range().and_then(span);

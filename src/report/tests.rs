@@ -22,6 +22,11 @@ impl Log {
         }
     }
 
+    /// An event of kim itself (started, stopped: no receipt of its own).
+    fn system(&mut self, at: &str, kind: EventKind) {
+        self.push(at, kind, "system", "-", None, None, None, json!({}));
+    }
+
     #[allow(clippy::too_many_arguments)]
     fn push(
         &mut self,
@@ -734,26 +739,8 @@ fn each_deadline_miss_gets_its_cause() {
     // B: kim stopped that evening and started after Tuesday's deadline.
     l.received("2026-11-02T20:00:00Z", "kent", "B", 1);
     l.placed("B", 0, "100001", None, "2026-11-02T20:00:01Z");
-    l.push(
-        "2026-11-02T21:00:00Z",
-        EventKind::Stopped,
-        "system",
-        "-",
-        None,
-        None,
-        None,
-        json!({}),
-    );
-    l.push(
-        "2026-11-03T09:00:00Z",
-        EventKind::Started,
-        "system",
-        "-",
-        None,
-        None,
-        None,
-        json!({}),
-    );
+    l.system("2026-11-02T21:00:00Z", EventKind::Stopped);
+    l.system("2026-11-03T09:00:00Z", EventKind::Started);
     missed(&mut l, "2026-11-03T09:00:05Z", "B");
     // C: in review overnight, assigned after Wednesday's deadline.
     l.received("2026-11-03T20:00:00Z", "kent", "C", 1);
@@ -846,16 +833,7 @@ fn a_kill_right_after_queuing_counts_from_the_queuing_in_the_thinned_bytes() {
         Some("K.0"),
         json!({"deadline": "2026-11-05T08:00:00Z"}),
     );
-    l.push(
-        "2026-11-05T09:00:00Z",
-        EventKind::Started,
-        "system",
-        "-",
-        None,
-        None,
-        None,
-        json!({}),
-    );
+    l.system("2026-11-05T09:00:00Z", EventKind::Started);
     l.delivered("2026-11-05T09:00:05Z", "K", 0, "100001", false);
     let f = compute(&november(), None, &l.events, &names());
     assert_eq!(via_bytes(&november(), None, &l.events), f);
