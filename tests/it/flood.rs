@@ -281,16 +281,39 @@ fn idle_sockets_from_the_police_clients_own_address_do_not_starve_it() {
     police_flood_p99(vec![Ipv4Addr::LOCALHOST], "same source");
 }
 
+/// Sends one notification as a police system does (docs/operations.md: a
+/// connection error is sent again later; the same reference is answered
+/// with its receipt) and waits for its alert. Beyond the descriptor limit
+/// kim cannot tell the police from the flood before the handshake, so a
+/// connection may be closed; the request must get through within 10 s.
 fn delivered(env: &Env, kim: &Kim, reference: &str) -> String {
-    let a = rt()
-        .block_on(env.kent().once(
+    let body = simple(reference);
+    let start = Instant::now();
+    let mut attempts = 0;
+    let a = loop {
+        attempts += 1;
+        match rt().block_on(env.kent().once(
             kim.addr,
             Method::POST,
             "/v1/notifications",
-            Some(&simple(reference)),
-        ))
-        .expect("the police request succeeds under the flood");
-    assert_eq!(a.status, 202, "{}", a.text());
+            Some(&body),
+        )) {
+            Ok(a) => break a,
+            Err(e) if start.elapsed() < Duration::from_secs(10) => {
+                eprintln!("police attempt {attempts} under the flood: {e:?}; sending again");
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            Err(e) => panic!(
+                "the police request failed for 10 s under the flood ({attempts} attempts): {e:?}"
+            ),
+        }
+    };
+    eprintln!("police request answered at attempt {attempts}");
+    assert!(
+        a.status == 202 || (attempts > 1 && a.status == 200),
+        "{}",
+        a.text()
+    );
     let receipt = a.json()["receipt_id"].as_str().unwrap().to_owned();
     let eml = env.path("outbox").join(format!("{receipt}.0.eml"));
     let start = Instant::now();
