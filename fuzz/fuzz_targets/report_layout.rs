@@ -2,8 +2,9 @@
 //! (`kim::report::layout::parse`), held to serde_json's reading: on any
 //! input it never panics, and whatever it reads, serde_json reads the same
 //! (the input is the part of an event before its hashes; serde_json reads
-//! it with the closing `}` put back). Peeking at the kind and receipt
-//! never panics either.
+//! it with the closing `}` put back). Peeking at the kind and receipt,
+//! and what the report's workers read of a stored event (`prepare`: the
+//! same reader, after the kind), never panic either.
 #![no_main]
 
 use kim::report::event::Ev;
@@ -12,6 +13,7 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let p = peek(data);
+    let _ = kim::report::scan::prepare(data);
     let _ = accepted_attempt(data);
     if let Some(fast) = parse(data) {
         // What a peek tells of an event read whole is what the reading says.

@@ -71,21 +71,44 @@ impl Link {
 }
 
 fn fast(prev: &Link, bytes: &[u8]) -> Option<Link> {
+    let seq = self_hashed(bytes)?;
+    linked(prev, seq, bytes)
+}
+
+/// The event's `seq` if it has the stored layout and its hash is the hash
+/// of its bytes: half of a link check, which needs no earlier event (so
+/// it can be done on any thread); [`link_after`] does the rest.
+pub fn self_hashed(bytes: &[u8]) -> Option<u64> {
     let seq = leading_seq(bytes)?;
-    if seq != prev.seq + 1 {
-        return None;
-    }
-    let (prev_hash, hash) = tail(bytes)?;
-    if prev_hash != prev.hash {
-        return None;
-    }
+    let (_, hash) = tail(bytes)?;
     // The hashed form: the stored bytes up to `"hash":"`, then `"}`.
     let mut ctx = digest::Context::new(&digest::SHA256);
     ctx.update(&bytes[..bytes.len() - HEX - 2]);
     ctx.update(b"\"}");
     let digest = ctx.finish();
     let hex = super::hex32(digest.as_ref().try_into().ok()?);
-    (hex == hash).then_some(Link { seq, hash: hex })
+    (hex == hash).then_some(seq)
+}
+
+/// The rest of the check once [`self_hashed`] gave `seq`: the event follows `prev`.
+fn linked(prev: &Link, seq: u64, bytes: &[u8]) -> Option<Link> {
+    if seq != prev.seq + 1 {
+        return None;
+    }
+    let (prev_hash, hash) = tail(bytes)?;
+    (prev_hash == prev.hash).then_some(Link {
+        seq,
+        hash: hash.try_into().ok()?,
+    })
+}
+
+/// [`next_link`] for an event [`self_hashed`] already checked (`hashed`,
+/// its answer): the same verdict and fault.
+pub fn link_after(prev: &Link, bytes: &[u8], hashed: Option<u64>) -> Result<Link, ChainError> {
+    match hashed.and_then(|seq| linked(prev, seq, bytes)) {
+        Some(link) => Ok(link),
+        None => next_link(prev, bytes),
+    }
 }
 
 /// [`check_link`] for a streaming reader: the same verdict and fault.

@@ -43,3 +43,14 @@ fn altered_deleted_and_swapped_events_are_named() {
     c.swap(1, 2);
     assert_eq!(verify_chain(&Head::default(), &c).unwrap_err().seq, 2);
 }
+
+#[test]
+fn digests_are_written_as_lowercase_hex() {
+    // SHA-256("abc"), FIPS 180-2's example.
+    let d = ring::digest::digest(&ring::digest::SHA256, b"abc");
+    let want = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+    let bytes: &[u8; 32] = d.as_ref().try_into().unwrap();
+    assert_eq!(&hex32(bytes), want.as_bytes());
+    assert_eq!(hex(bytes), want);
+    assert_eq!(hex(&[0x00, 0x0f, 0xf0, 0xff]), "000ff0ff");
+}

@@ -102,14 +102,6 @@ impl<'a> Cur<'a> {
         self.text.get(r)
     }
 
-    /// The string member `key` if it comes next (`Some(None)`: it does not).
-    fn opt_str(&mut self, key: &[u8]) -> Option<Option<&'a str>> {
-        if self.lit(key) {
-            return self.str().map(Some);
-        }
-        Some(None)
-    }
-
     /// A JSON integer that is a `u64` (no sign, fraction, exponent or
     /// leading zero).
     fn uint(&mut self) -> Option<u64> {
@@ -134,13 +126,18 @@ impl<'a> Cur<'a> {
     }
 
     /// A detail value: a plain string, a `u64`, `true`, `false` or `null`.
-    fn scalar(&mut self) -> Option<Loose<'a>> {
+    fn scalar(&mut self) -> Option<Val> {
         match self.b.get(self.i)? {
-            b'"' => Some(Loose::Str(Cow::Borrowed(self.str()?))),
-            b't' => self.lit(b"true").then_some(Loose::Bool(true)),
-            b'f' => self.lit(b"false").then_some(Loose::Bool(false)),
-            b'n' => self.lit(b"null").then_some(Loose::Other),
-            _ => self.uint().map(Loose::U64),
+            b'"' => {
+                let r = self.str_range()?;
+                // The bytes were checked as UTF-8 as a whole; a string
+                // ends at a quote, so at a character's end.
+                Some(Val::Str(span(r)?))
+            }
+            b't' => self.lit(b"true").then_some(Val::Bool(true)),
+            b'f' => self.lit(b"false").then_some(Val::Bool(false)),
+            b'n' => self.lit(b"null").then_some(Val::Other),
+            _ => self.uint().map(Val::U64),
         }
     }
 
@@ -157,54 +154,147 @@ impl<'a> Cur<'a> {
     fn at_end(&self) -> bool {
         self.i == self.b.len()
     }
+
+    fn span(&mut self) -> Option<Span> {
+        self.str_range().and_then(span)
+    }
+
+    /// The string member `key` if it comes next (`Some(None)`: it does not).
+    fn opt_span(&mut self, key: &[u8]) -> Option<Option<Span>> {
+        if self.lit(key) {
+            return self.span().map(Some);
+        }
+        Some(None)
+    }
 }
 
-fn kind_of(s: &[u8]) -> Option<EventKind> {
-    let s = std::str::from_utf8(s).ok()?;
+pub(super) fn kind_of(s: &str) -> Option<EventKind> {
     EventKind::deserialize(BorrowedStrDeserializer::<ValueError>::new(s)).ok()
 }
 
-/// Reads `head`, a stored event without its hashes
+/// Where a string is in the text read (bytes `.0...1`).
+type Span = (u32, u32);
+
+/// A detail value as read: a string as where it is.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+enum Val {
+    #[default]
+    Absent,
+    Str(Span),
+    U64(u64),
+    Bool(bool),
+    Other,
+}
+
+impl Val {
+    fn loose(self, text: &str) -> Option<Loose<'_>> {
+        Some(match self {
+            Self::Absent => Loose::Absent,
+            Self::Str((a, b)) => Loose::Str(Cow::Borrowed(text.get(a as usize..b as usize)?)),
+            Self::U64(n) => Loose::U64(n),
+            Self::Bool(b) => Loose::Bool(b),
+            Self::Other => Loose::Other,
+        })
+    }
+}
+
+/// An event in kim's layout as read ([`spans`]): its time and kind, and
+/// where its strings are, so a reader can read events on one thread and
+/// count them on another ([`Spans::ev`] with the same text).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Spans {
+    time: jiff::Timestamp,
+    kind: EventKind,
+    actor: Span,
+    receipt: Option<Span>,
+    child: Option<u32>,
+    school_urn: Option<Span>,
+    alert_id: Option<Span>,
+    /// children, reason, decision, kind, deadline_met, result.
+    detail: [Val; 6],
+}
+
+/// Reads `text`, a stored event without its hashes
 /// ([`crate::audit::raw::without_hashes`]), if it has kim's layout.
-pub fn parse(head: &[u8]) -> Option<Ev<'_>> {
-    let mut c = Cur::text(simdutf8::basic::from_utf8(head).ok()?);
+pub fn spans(text: &str) -> Option<Spans> {
+    let mut c = Cur::text(text);
     let time = DateTimeParser::new()
         .parse_timestamp(c.seq_and_time()?)
         .ok()?;
-    let kind = kind_of(c.lit(b",\"kind\":").then(|| c.str_bytes())??)?;
-    let actor = c.lit(b",\"actor\":").then(|| c.str())??;
-    let receipt = c.opt_str(b",\"receipt\":")?;
+    let kind = kind_of(c.lit(b",\"kind\":").then(|| c.str())??)?;
+    let actor = c.lit(b",\"actor\":").then(|| c.span())??;
+    let receipt = c.opt_span(b",\"receipt\":")?;
     let child = if c.lit(b",\"child\":") {
         Some(u32::try_from(c.uint()?).ok()?)
     } else {
         None
     };
-    let school_urn = c.opt_str(b",\"school_urn\":")?;
-    let alert_id = c.opt_str(b",\"alert_id\":")?;
+    let school_urn = c.opt_span(b",\"school_urn\":")?;
+    let alert_id = c.opt_span(b",\"alert_id\":")?;
     let detail = if c.lit(b",\"detail\":{") {
         detail(&mut c)?
     } else {
-        Detail::default()
+        [Val::Absent; 6]
     };
     if !c.at_end() {
         return None;
     }
-    Some(Ev {
+    Some(Spans {
         time,
         kind,
-        actor: Cow::Borrowed(actor),
-        receipt: receipt.map(Cow::Borrowed),
+        actor,
+        receipt,
         child,
-        school_urn: school_urn.map(Cow::Borrowed),
-        alert_id: alert_id.map(Cow::Borrowed),
+        school_urn,
+        alert_id,
         detail,
     })
 }
 
+impl Spans {
+    pub fn kind(&self) -> EventKind {
+        self.kind
+    }
+
+    /// The event read from `text`, the text [`spans`] read it from.
+    pub fn ev<'a>(&self, text: &'a str) -> Option<Ev<'a>> {
+        let s = |(a, b): Span| text.get(a as usize..b as usize);
+        let opt = |o: Option<Span>| match o {
+            Some(sp) => s(sp).map(|x| Some(Cow::Borrowed(x))),
+            None => Some(None),
+        };
+        let [children, reason, decision, kind, deadline_met, result] = self.detail;
+        Some(Ev {
+            time: self.time,
+            kind: self.kind,
+            actor: Cow::Borrowed(s(self.actor)?),
+            receipt: opt(self.receipt)?,
+            child: self.child,
+            school_urn: opt(self.school_urn)?,
+            alert_id: opt(self.alert_id)?,
+            detail: Detail {
+                children: children.loose(text)?,
+                reason: reason.loose(text)?,
+                decision: decision.loose(text)?,
+                kind: kind.loose(text)?,
+                deadline_met: deadline_met.loose(text)?,
+                result: result.loose(text)?,
+            },
+        })
+    }
+}
+
+/// Reads `head`, a stored event without its hashes
+/// ([`crate::audit::raw::without_hashes`]), if it has kim's layout.
+pub fn parse(head: &[u8]) -> Option<Ev<'_>> {
+    let text = simdutf8::basic::from_utf8(head).ok()?;
+    spans(text)?.ev(text)
+}
+
 /// The members of `detail` after its `{`, through its `}`. A key the tally
 /// reads given twice is refused by serde_json: not read here either.
-fn detail<'a>(c: &mut Cur<'a>) -> Option<Detail<'a>> {
-    let mut d = Detail::default();
+fn detail(c: &mut Cur<'_>) -> Option<[Val; 6]> {
+    let mut d = [Val::Absent; 6];
     if c.lit(b"}") {
         return Some(d);
     }
@@ -216,20 +306,20 @@ fn detail<'a>(c: &mut Cur<'a>) -> Option<Detail<'a>> {
         }
         let value = c.scalar()?;
         let slot = match key {
-            b"children" => Some((0, &mut d.children)),
-            b"reason" => Some((1, &mut d.reason)),
-            b"decision" => Some((2, &mut d.decision)),
-            b"kind" => Some((3, &mut d.kind)),
-            b"deadline_met" => Some((4, &mut d.deadline_met)),
-            b"result" => Some((5, &mut d.result)),
+            b"children" => Some(0),
+            b"reason" => Some(1),
+            b"decision" => Some(2),
+            b"kind" => Some(3),
+            b"deadline_met" => Some(4),
+            b"result" => Some(5),
             _ => None,
         };
-        if let Some((bit, slot)) = slot {
+        if let Some(bit) = slot {
             if seen & (1 << bit) != 0 {
                 return None;
             }
             seen |= 1 << bit;
-            *slot = value;
+            d[bit] = value;
         }
         if c.lit(b",") {
             continue;
@@ -247,50 +337,37 @@ pub struct Peek<'a> {
     pub receipt: Option<&'a [u8]>,
 }
 
-/// A [`Peek`] as places in the event's bytes, to hand on with them (the
-/// reader thread peeks; the counter needs not walk again).
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct Peeked {
-    kind: Option<(u32, u32)>,
-    receipt: Option<(u32, u32)>,
-}
-
-impl Peeked {
-    /// Peeks at the stored event `bytes` (one walk over its first members).
-    pub fn of(bytes: &[u8]) -> Self {
-        let mut p = Self::default();
-        let mut c = Cur::new(bytes);
-        if !(c.seq_and_time().is_some() && c.lit(b",\"kind\":")) {
-            return p;
-        }
-        p.kind = c.str_range().and_then(span);
-        if p.kind.is_some()
-            && c.lit(b",\"actor\":")
-            && c.str_range().is_some()
-            && c.lit(b",\"receipt\":")
-        {
-            p.receipt = c.str_range().and_then(span);
-        }
-        p
-    }
-
-    /// What it found in `bytes`, the event it was made from.
-    pub fn get(self, bytes: &[u8]) -> Peek<'_> {
-        let at = |r: Option<(u32, u32)>| r.and_then(|(a, b)| bytes.get(a as usize..b as usize));
-        Peek {
-            kind: at(self.kind),
-            receipt: at(self.receipt),
-        }
-    }
-}
-
-fn span(r: std::ops::Range<usize>) -> Option<(u32, u32)> {
-    Some((u32::try_from(r.start).ok()?, u32::try_from(r.end).ok()?))
-}
-
-/// Peeks at the stored event `bytes`.
+/// Peeks at the stored event `bytes` (one walk over its first members).
 pub fn peek(bytes: &[u8]) -> Peek<'_> {
-    Peeked::of(bytes).get(bytes)
+    let mut p = Peek::default();
+    let mut c = Cur::new(bytes);
+    p.kind = kind_bytes(&mut c);
+    if p.kind.is_some()
+        && c.lit(b",\"actor\":")
+        && c.str_range().is_some()
+        && c.lit(b",\"receipt\":")
+    {
+        p.receipt = c.str_bytes();
+    }
+    p
+}
+
+/// The kind as written, after the seq and time.
+fn kind_bytes<'a>(c: &mut Cur<'a>) -> Option<&'a [u8]> {
+    if !(c.seq_and_time().is_some() && c.lit(b",\"kind\":")) {
+        return None;
+    }
+    c.str_bytes()
+}
+
+/// The kind of the stored event `bytes` as written, if a walk over its
+/// first members can tell.
+pub fn peek_kind(bytes: &[u8]) -> Option<&[u8]> {
+    kind_bytes(&mut Cur::new(bytes))
+}
+
+fn span(r: std::ops::Range<usize>) -> Option<Span> {
+    Some((u32::try_from(r.start).ok()?, u32::try_from(r.end).ok()?))
 }
 
 /// Whether a `delivery_attempt` was accepted by the relay, as far as the

@@ -13,6 +13,7 @@ pub mod derived;
 pub mod event;
 pub mod html;
 pub mod layout;
+pub mod pass;
 pub mod render;
 pub mod scan;
 mod svg;

@@ -1,13 +1,15 @@
-//! A report's pass over the stored audit (issue 15): each event's bytes,
-//! already checked as a link of the chain ([`crate::audit::raw`]), are
-//! counted by the [`Tally`], parsed only when the tally needs them: an
-//! `alert_queued`, a `delivery_attempt` the relay accepted, and an event of
-//! a notification outside the cohort are skipped unread.
+//! A report's pass over the stored audit (issue 15): each event's bytes
+//! are read ([`prepare`], on any thread: kim's own layout without a JSON
+//! parser) and, once checked as the next link of the chain
+//! ([`crate::audit::raw`]), counted in chain order by the [`Tally`]
+//! ([`Scan::push`]). An `alert_queued`, a `delivery_attempt` the relay
+//! accepted, and an event of a notification outside the cohort are not
+//! counted.
 
 use std::collections::HashMap;
 
 use super::event::Ev;
-use super::layout::{accepted_attempt, Peek, Peeked};
+use super::layout::{accepted_attempt, kind_of, peek, peek_kind, Spans};
 use super::{Figures, Tally};
 use crate::audit::EventKind;
 
@@ -20,13 +22,38 @@ pub struct Unreadable {
     pub why: serde_json::Error,
 }
 
+/// What [`prepare`] read of an event.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Prepared {
+    /// An event the tally never reads whatever came before it (two in five).
+    Never,
+    /// kim's layout, read.
+    Read(Spans),
+    /// Another layout: parsed by serde_json when counted.
+    Other,
+}
+
+/// Reads the stored event `bytes` as far as the tally needs (on a thread
+/// of its own: what it gives is counted by [`Scan::push`] with the same
+/// bytes).
+pub fn prepare(bytes: &[u8]) -> Prepared {
+    match peek_kind(bytes) {
+        Some(b"alert_queued") => return Prepared::Never,
+        Some(b"delivery_attempt") if accepted_attempt(bytes) => return Prepared::Never,
+        _ => {}
+    }
+    crate::audit::raw::without_hashes(bytes)
+        .and_then(|h| simdutf8::basic::from_utf8(h).ok())
+        .and_then(super::layout::spans)
+        .map_or(Prepared::Other, Prepared::Read)
+}
+
 /// The tally, fed stored bytes.
-pub struct Scan {
+pub struct Scan<T> {
     tally: Tally,
-    /// The last event skipped unread: its time counts if a `started`
+    /// The last event not counted: its time counts if a `started`
     /// follows (kim was down from then).
-    skipped: Vec<u8>,
-    has_skipped: bool,
+    skipped: Option<T>,
     /// The event being parsed, without its hashes (see `push`).
     scratch: Vec<u8>,
 }
@@ -36,58 +63,65 @@ struct Time {
     time: jiff::Timestamp,
 }
 
-impl Scan {
+impl<T: AsRef<[u8]>> Scan<T> {
     pub fn new(tally: Tally) -> Self {
         Self {
             tally,
-            skipped: Vec::new(),
-            has_skipped: false,
+            skipped: None,
             scratch: Vec::new(),
         }
     }
 
-    /// Counts the stored event `seq` (the next of the chain), `peeked` as
-    /// [`Peeked::of`] its bytes.
-    pub fn push(&mut self, seq: u64, bytes: &[u8], peeked: Peeked) -> Result<(), Unreadable> {
+    /// Counts the stored event `seq` (the next of the chain), `prepared`
+    /// as [`prepare`] read its bytes.
+    pub fn push(&mut self, seq: u64, event: T, prepared: &Prepared) -> Result<(), Unreadable> {
         let unreadable = |why| Unreadable { seq, why };
-        if self.skips(bytes, peeked.get(bytes)) {
-            self.skipped.clear();
-            self.skipped.extend_from_slice(bytes);
-            self.has_skipped = true;
-            return Ok(());
-        }
-        // The tally reads neither hash: kim's layout is read without them
-        // (two fifths of its bytes) and without a JSON parser; another
-        // layout is parsed by serde_json, as text checked once (it then
-        // skips checking each string).
+        let bytes = event.as_ref();
         let head = crate::audit::raw::without_hashes(bytes);
-        let fast = head.and_then(super::layout::parse);
-        let ev = match fast {
-            Some(ev) => ev,
-            None => serde_parse(bytes, head, &mut self.scratch).map_err(unreadable)?,
+        let read = match prepared {
+            Prepared::Never => None,
+            // Checked as UTF-8 again: the bytes crossed a thread (it costs
+            // far less than reading them).
+            Prepared::Read(s) => head
+                .and_then(|h| simdutf8::basic::from_utf8(h).ok())
+                .and_then(|text| s.ev(text)),
+            Prepared::Other if self.skips_unread(bytes) => None,
+            Prepared::Other => Some(
+                // The tally reads neither hash: another layout is parsed by
+                // serde_json without them if it can be.
+                serde_parse(bytes, head, &mut self.scratch).map_err(unreadable)?,
+            ),
         };
-        if std::mem::take(&mut self.has_skipped) && ev.kind == EventKind::Started {
-            let t: Time = serde_json::from_slice(&self.skipped).map_err(unreadable)?;
-            self.tally.saw(t.time);
+        let ev = match read {
+            Some(ev) if !skips(&self.tally, &ev) => ev,
+            _ => {
+                self.skipped = Some(event);
+                return Ok(());
+            }
+        };
+        if ev.kind == EventKind::Started {
+            if let Some(s) = self.skipped.take() {
+                let t: Time = serde_json::from_slice(s.as_ref()).map_err(unreadable)?;
+                self.tally.saw(t.time);
+            }
         }
+        self.skipped = None;
         self.tally.add_ev(&ev);
         Ok(())
     }
 
-    /// Whether the tally would do nothing with the event in `bytes`, as far
-    /// as its kind and receipt tell unparsed (if they cannot be read, it is
-    /// parsed).
-    fn skips(&self, bytes: &[u8], p: Peek<'_>) -> bool {
-        let Some(kind) = p.kind else {
-            return false;
-        };
-        match kind {
-            b"received" | b"resent" | b"reference_conflict" | b"started" => false,
-            _ if never_counted(&p, bytes) => true,
-            _ => p
-                .receipt
-                .and_then(|r| std::str::from_utf8(r).ok())
-                .is_some_and(|r| !self.tally.follows(r)),
+    /// [`skips`] for an event in another layout, as far as its kind
+    /// and receipt tell unparsed (if they cannot be read, it is parsed).
+    fn skips_unread(&self, bytes: &[u8]) -> bool {
+        let p = peek(bytes);
+        let kind = p.kind.and_then(|k| std::str::from_utf8(k).ok());
+        let receipt = p.receipt.and_then(|r| std::str::from_utf8(r).ok());
+        match (kind.and_then(kind_of), receipt) {
+            (Some(k), Some(r)) => !counts_always(k) && !self.tally.follows(r),
+            // A kind this kim does not know, of a receipt outside the
+            // cohort: nothing the tally reads.
+            (None, Some(r)) => kind.is_some() && !self.tally.follows(r),
+            _ => false,
         }
     }
 
@@ -95,6 +129,20 @@ impl Scan {
     pub fn finish(self, names: &HashMap<String, String>) -> Figures {
         self.tally.finish(names)
     }
+}
+
+/// Whether the tally would do nothing with `ev` but note its time: an
+/// event of a receipt outside the cohort.
+fn skips(tally: &Tally, ev: &Ev<'_>) -> bool {
+    !counts_always(ev.kind) && ev.receipt.as_deref().is_some_and(|r| !tally.follows(r))
+}
+
+/// The kinds counted whatever their receipt.
+fn counts_always(kind: EventKind) -> bool {
+    matches!(
+        kind,
+        EventKind::Received | EventKind::Resent | EventKind::ReferenceConflict | EventKind::Started
+    )
 }
 
 /// `bytes` parsed by serde_json: without its hashes if `head` is the part
@@ -119,47 +167,4 @@ fn serde_parse<'a>(
         }
     }
     serde_json::from_slice(bytes)
-}
-
-/// Leaves out the events the tally never reads whatever came before (an
-/// `alert_queued`, a `delivery_attempt` the relay accepted: two in five),
-/// so a reader need not hand them on — all but such an event right before
-/// a `started`, whose time the tally reads (kim was down from then). What
-/// it hands on goes with its [`Peeked`].
-pub struct Thinner<T> {
-    held: Option<(u64, T, Peeked)>,
-}
-
-impl<T: AsRef<[u8]>> Default for Thinner<T> {
-    fn default() -> Self {
-        Self { held: None }
-    }
-}
-
-impl<T: AsRef<[u8]>> Thinner<T> {
-    /// Takes event `seq` (the next of the chain) and pushes onto `out`
-    /// what the tally must see of it, in order.
-    pub fn next(&mut self, seq: u64, ev: T, out: &mut Vec<(u64, T, Peeked)>) {
-        let peeked = Peeked::of(ev.as_ref());
-        let p = peeked.get(ev.as_ref());
-        if never_counted(&p, ev.as_ref()) {
-            self.held = Some((seq, ev, peeked));
-            return;
-        }
-        let started = p.kind == Some(b"started");
-        if let Some(h) = self.held.take() {
-            if started {
-                out.push(h);
-            }
-        }
-        out.push((seq, ev, peeked));
-    }
-}
-
-fn never_counted(p: &Peek<'_>, bytes: &[u8]) -> bool {
-    match p.kind {
-        Some(b"alert_queued") => true,
-        Some(b"delivery_attempt") => accepted_attempt(bytes),
-        _ => false,
-    }
 }

@@ -7,10 +7,13 @@ use std::collections::{BTreeMap, HashMap};
 
 use rustc_hash::FxHashMap;
 
+use jiff::civil::Date;
 use jiff::Timestamp;
 
 use super::event::Ev;
-use super::{derived, percentiles, Figures, Headline, Period, SchoolRow};
+use super::{
+    derived, percentiles, Count, Figures, Headline, Outcomes, Period, ReviewDay, SchoolRow,
+};
 use crate::audit::{AuditEvent, EventKind};
 use crate::calendar::{school_tz, SchoolCalendar};
 
@@ -98,7 +101,7 @@ struct Days {
     tz: jiff::tz::TimeZone,
     start: Timestamp,
     end: Timestamp,
-    day: String,
+    day: Date,
 }
 
 impl Days {
@@ -107,22 +110,35 @@ impl Days {
             tz: school_tz(),
             start: Timestamp::MAX,
             end: Timestamp::MIN,
-            day: String::new(),
+            day: Date::default(),
         }
     }
 
-    fn of(&mut self, t: Timestamp) -> &str {
+    fn of(&mut self, t: Timestamp) -> Date {
         if !(self.start <= t && t < self.end) {
             let date = t.to_zoned(self.tz.clone()).date();
-            let at = |d: jiff::civil::Date| d.to_zoned(self.tz.clone()).map(|z| z.timestamp());
+            let at = |d: Date| d.to_zoned(self.tz.clone()).map(|z| z.timestamp());
             match (at(date), date.tomorrow().and_then(at)) {
                 (Ok(s), Ok(e)) => (self.start, self.end) = (s, e),
                 _ => (self.start, self.end) = (t, t),
             }
-            self.day = date.to_string();
+            self.day = date;
         }
-        &self.day
+        self.day
     }
+}
+
+/// A map by day as the figures give it: by the day's ISO date (which sorts
+/// as the days do).
+fn by_name<V>(m: BTreeMap<Date, V>) -> BTreeMap<String, V> {
+    m.into_iter().map(|(d, v)| (d.to_string(), v)).collect()
+}
+
+fn bump_str<'m, V: Default>(m: &'m mut FxHashMap<Box<str>, V>, k: &str) -> &'m mut V {
+    if !m.contains_key(k) {
+        m.insert(k.into(), V::default());
+    }
+    m.get_mut(k).expect("just inserted")
 }
 
 fn bump<'m, V: Default>(m: &'m mut BTreeMap<String, V>, k: &str) -> &'m mut V {
@@ -161,6 +177,10 @@ pub struct Tally {
     urn_index: FxHashMap<String, u32>,
     calendar: SchoolCalendar,
     days: Days,
+    /// Notifications per force and per day (the figures' maps, kept
+    /// where a lookup costs less while counting).
+    per_force: FxHashMap<Box<str>, Count>,
+    per_day: BTreeMap<Date, Count>,
     /// The time of the last event seen, and when kim was down (from its
     /// last event before a start to the start).
     last_time: Option<Timestamp>,
@@ -186,6 +206,8 @@ impl Tally {
             urn_index: FxHashMap::default(),
             calendar: SchoolCalendar::default(),
             days: Days::new(),
+            per_force: FxHashMap::default(),
+            per_day: BTreeMap::new(),
             last_time: None,
             down: Vec::new(),
         }
@@ -232,11 +254,10 @@ impl Tally {
         let Some(id) = self.police(ev) else { return };
         let n = ev.detail.children.u64().unwrap_or(0);
         let day = self.days.of(ev.time);
-        let f = &mut self.f;
         for c in [
-            &mut f.received,
-            bump(&mut f.per_force, id),
-            bump(&mut f.per_day, day),
+            &mut self.f.received,
+            bump_str(&mut self.per_force, id),
+            self.per_day.entry(day).or_default(),
         ] {
             c.notifications += 1;
             c.children += n;
@@ -266,11 +287,10 @@ impl Tally {
         let Some(id) = self.police(ev) else { return };
         let conflict = ev.kind == EventKind::ReferenceConflict;
         let day = self.days.of(ev.time);
-        let f = &mut self.f;
         for c in [
-            &mut f.received,
-            bump(&mut f.per_force, id),
-            bump(&mut f.per_day, day),
+            &mut self.f.received,
+            bump_str(&mut self.per_force, id),
+            self.per_day.entry(day).or_default(),
         ] {
             if conflict {
                 c.conflicts += 1;
@@ -278,6 +298,7 @@ impl Tally {
                 c.resends += 1;
             }
         }
+        let f = &mut self.f;
         f.events.resends = f.received.resends;
         f.events.conflicts = f.received.conflicts;
     }
@@ -391,6 +412,13 @@ impl Tally {
     /// The figures; `names` maps URNs to school names.
     pub fn finish(mut self, names: &HashMap<String, String>) -> Figures {
         let mut f = std::mem::take(&mut self.f);
+        f.per_force = std::mem::take(&mut self.per_force)
+            .into_iter()
+            .map(|(k, v)| (k.into(), v))
+            .collect();
+        f.per_day = by_name(std::mem::take(&mut self.per_day));
+        let mut outcomes_per_day: BTreeMap<Date, Outcomes> = BTreeMap::new();
+        let mut review_per_day: BTreeMap<Date, ReviewDay> = BTreeMap::new();
         let mut times = Vec::new();
         let mut to_deadline = Vec::new();
         let mut review_times = Vec::new();
@@ -412,8 +440,8 @@ impl Tally {
         };
         for r in &self.receipts {
             let deadline = deadline_of(r.received_at, &self.calendar);
-            let day = self.days.of(ts(r.received_at)).to_owned();
-            let per_day = bump(&mut f.outcomes_per_day, &day);
+            let day = self.days.of(ts(r.received_at));
+            let per_day = outcomes_per_day.entry(day).or_default();
             let kids = &self.children[r.first as usize..(r.first + r.n) as usize];
             for c in kids {
                 for o in [&mut f.outcomes, &mut *per_day] {
@@ -443,12 +471,12 @@ impl Tally {
                     to_deadline.push(secs(r.received_at, deadline));
                 }
                 if c.review_at != NONE {
-                    let d = self.days.of(ts(c.review_at)).to_owned();
-                    bump(&mut f.review_per_day, &d).entered += 1;
+                    let d = self.days.of(ts(c.review_at));
+                    review_per_day.entry(d).or_default().entered += 1;
                 }
                 if c.decided_at != NONE {
-                    let d = self.days.of(ts(c.decided_at)).to_owned();
-                    bump(&mut f.review_per_day, &d).decided += 1;
+                    let d = self.days.of(ts(c.decided_at));
+                    review_per_day.entry(d).or_default().decided += 1;
                     if c.review_at != NONE {
                         review_times.push(secs(c.review_at, c.decided_at));
                     }
@@ -483,6 +511,8 @@ impl Tally {
                 }
             }
         }
+        f.outcomes_per_day = by_name(outcomes_per_day);
+        f.review_per_day = by_name(review_per_day);
         schools.sort_by(|a, b| a.urn.cmp(&b.urn));
         f.receipt_to_delivery_seconds = percentiles(times);
         f.receipt_to_deadline_seconds = percentiles(to_deadline);

@@ -10,9 +10,9 @@ use std::collections::HashMap;
 
 use crate::admin::ctx::Ctx;
 use crate::admin::outcome::{CliResult, Failure};
-use crate::audit::raw::{next_link, Link};
+use crate::audit::raw::Link;
 use crate::audit::Head;
-use crate::report::layout::Peeked;
+use crate::report::pass::PassError;
 use crate::report::scan::Scan;
 use crate::report::{self, Period, Verified};
 use crate::store::audit_archive::RawEvent;
@@ -184,7 +184,7 @@ impl Plan {
 
     /// Streams `events` (the audit from the period's first event) to the
     /// recorded head, checking each link from the stored bytes and counting
-    /// it ([`Scan`] parses only the events the figures need). Nothing is
+    /// it ([`report::pass`]: on every core, in chain order). Nothing is
     /// held but the tally's per-receipt and per-child state.
     fn count<I>(self, events: I) -> Result<report::Figures, Failure>
     where
@@ -193,29 +193,17 @@ impl Plan {
         let tally =
             report::Tally::new(&self.period, self.force.as_deref()).with_calendar(self.calendar);
         let mut scan = Scan::new(tally);
-        let last = self.stored.seq;
-        // Two threads, about even: one reads and checks each link (the
-        // chain is one sequence), the other counts what it checked.
-        let checked = match self.start {
-            None => None,
-            Some(start) => std::thread::scope(|s| -> Result<Checked, Failure> {
-                let (tx, rx) = std::sync::mpsc::sync_channel(BATCHES);
-                let reader = s.spawn(move || read_and_check(events, start, last, &tx));
-                for batch in rx {
-                    for (seq, bytes, peeked) in batch {
-                        scan.push(seq, &bytes, peeked).map_err(Failure::failed)?;
-                    }
-                }
-                reader.join().unwrap_or_else(|_| {
-                    Err(Failure::failed(anyhow::anyhow!(
-                        "the audit reader stopped unexpectedly"
-                    )))
-                })
-            })?,
-        };
-        let (head, first) = match checked {
-            Some(c) => c,
+        let (head, first) = match self.start {
             None => (self.stored.clone(), self.stored.seq + 1),
+            Some(start) => {
+                let (link, first) = report::pass::run(events, start, self.stored.seq, &mut scan)
+                    .map_err(|e| match e {
+                        PassError::Chain(e) => refuse(e.to_string()),
+                        PassError::Store(e) => Failure::failed(e),
+                        PassError::Unreadable(e) => Failure::failed(e),
+                    })?;
+                (link.head(), first)
+            }
         };
         if head != self.stored {
             return Err(refuse(format!(
@@ -238,48 +226,6 @@ impl Plan {
         };
         Ok(figures)
     }
-}
-
-/// Events per batch handed on, and batches waiting at most.
-const BATCH: usize = 1024;
-const BATCHES: usize = 16;
-
-/// The head of the events checked and the first of them (`None`: none).
-type Checked = Option<(Head, u64)>;
-
-/// Reads `events` up to `last`, checks each as the next link of the chain
-/// after `start`, and sends them on in batches; stops at the first fault
-/// (returned) or when the counter hangs up (it could not read an event).
-fn read_and_check(
-    events: impl Iterator<Item = Result<(u64, RawEvent), StoreError>>,
-    start: Link,
-    last: u64,
-    tx: &std::sync::mpsc::SyncSender<Vec<(u64, RawEvent, Peeked)>>,
-) -> Result<Checked, Failure> {
-    let first = start.seq + 1;
-    let mut head: Option<Link> = None;
-    let mut thin = crate::report::scan::Thinner::default();
-    let mut batch = Vec::with_capacity(BATCH);
-    for item in events {
-        let (seq, bytes) = item.map_err(Failure::failed)?;
-        if seq > last {
-            break;
-        }
-        let prev = head.unwrap_or(start);
-        head = Some(next_link(&prev, &bytes).map_err(|e| refuse(e.to_string()))?);
-        thin.next(seq, bytes, &mut batch);
-        if batch.len() >= BATCH
-            && tx
-                .send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)))
-                .is_err()
-        {
-            return Ok(None);
-        }
-    }
-    if !batch.is_empty() {
-        let _ = tx.send(batch);
-    }
-    Ok(Some((head.unwrap_or(start).head(), first)))
 }
 
 /// The link before event `seq`: the genesis, or event `seq - 1`'s hash.
