@@ -5,7 +5,8 @@ use serde_json::json;
 
 use super::*;
 use crate::audit::{AuditEvent, EventKind, Head, Refs};
-use crate::report::{compute, Period, Tally};
+use crate::report::tests::november;
+use crate::report::{compute, Tally};
 
 /// A chain of `n` notifications a minute apart from 1 Nov 2026 (received,
 /// matched, queued, the relay's acceptance, delivered on time), kim
@@ -83,15 +84,6 @@ fn chain(n: u32) -> Vec<AuditEvent> {
         );
     }
     out
-}
-
-fn november() -> Period {
-    Period::from_flags(
-        Some("2026-11-01"),
-        Some("2026-11-30"),
-        Timestamp::UNIX_EPOCH,
-    )
-    .unwrap()
 }
 
 fn stored(events: &[AuditEvent]) -> Vec<(u64, Vec<u8>)> {

@@ -139,7 +139,7 @@ impl Log {
 }
 
 /// November 2026 (UK time: GMT, so UTC dates are UK dates).
-fn november() -> Period {
+pub(super) fn november() -> Period {
     Period::from_flags(
         Some("2026-11-01"),
         Some("2026-11-30"),
