@@ -102,8 +102,9 @@ fn linked(prev: &Link, seq: u64, bytes: &[u8]) -> Option<Link> {
     })
 }
 
-/// [`next_link`] for an event [`self_hashed`] already checked (`hashed`,
-/// its answer): the same verdict and fault.
+/// The link check for an event [`self_hashed`] already checked (`hashed`,
+/// its answer): the same verdict and fault as [`verify_chain`] over the
+/// parsed event.
 pub fn link_after(prev: &Link, bytes: &[u8], hashed: Option<u64>) -> Result<Link, ChainError> {
     match hashed.and_then(|seq| linked(prev, seq, bytes)) {
         Some(link) => Ok(link),
@@ -111,8 +112,10 @@ pub fn link_after(prev: &Link, bytes: &[u8], hashed: Option<u64>) -> Result<Link
     }
 }
 
-/// [`check_link`] for a streaming reader: the same verdict and fault.
-pub fn next_link(prev: &Link, bytes: &[u8]) -> Result<Link, ChainError> {
+/// Checks the stored event `bytes` as the next link after `prev`, with
+/// nothing allocated unless it fails: the same verdict (and fault) as
+/// [`verify_chain`] over the parsed event.
+fn next_link(prev: &Link, bytes: &[u8]) -> Result<Link, ChainError> {
     if let Some(link) = fast(prev, bytes) {
         return Ok(link);
     }
@@ -125,8 +128,10 @@ pub fn next_link(prev: &Link, bytes: &[u8]) -> Result<Link, ChainError> {
 
 /// Checks the stored event `bytes` as the next link after `prev` and
 /// returns the new head: the same verdict (and fault) as
-/// [`verify_chain`] over the parsed event.
-pub fn check_link(prev: &Head, bytes: &[u8]) -> Result<Head, ChainError> {
+/// [`verify_chain`] over the parsed event. (The tests' reference: readers
+/// use [`self_hashed`] and [`link_after`].)
+#[cfg(test)]
+fn check_link(prev: &Head, bytes: &[u8]) -> Result<Head, ChainError> {
     if let Some(link) = Link::of(prev).and_then(|p| fast(&p, bytes)) {
         return Ok(link.head());
     }

@@ -252,10 +252,6 @@ pub fn spans(text: &str) -> Option<Spans> {
 }
 
 impl Spans {
-    pub fn kind(&self) -> EventKind {
-        self.kind
-    }
-
     /// The event read from `text`, the text [`spans`] read it from.
     pub fn ev<'a>(&self, text: &'a str) -> Option<Ev<'a>> {
         let s = |(a, b): Span| text.get(a as usize..b as usize);
